@@ -63,13 +63,13 @@ typedef int (*r1_progress_fn)(float fraction, void *user);
 #define R1_GPU_LAYERS_AUTO (-2)
 
 typedef struct r1_model_params {
-    int n_threads;        /* CPU threads; 0 = number of physical cores */
-    int gpu_layers;       /* 0..n_layers, R1_GPU_LAYERS_ALL or R1_GPU_LAYERS_AUTO */
-    int gpu_device;       /* index in the Vulkan device list, -1 = default choice */
-    uint64_t gpu_mem;     /* GPU budget in bytes for AUTO; 0 = free memory less a reserve */
-    int lm_head_q8;       /* requantize the lm_head to 8 bit at load (opt-in, lossy) */
-    int max_ctx;          /* largest context a session will ask for (sizes plans); 0 = default */
-    int verbose;          /* print the memory plan to stderr */
+    int n_threads;    /* CPU threads; 0 = number of physical cores */
+    int gpu_layers;   /* 0..n_layers, R1_GPU_LAYERS_ALL or R1_GPU_LAYERS_AUTO */
+    int gpu_device;   /* index in the Vulkan device list, -1 = default choice */
+    uint64_t gpu_mem; /* GPU budget in bytes for AUTO; 0 = free memory less a reserve */
+    int lm_head_q8;   /* requantize the lm_head to 8 bit at load (opt-in, lossy) */
+    int max_ctx;      /* largest context a session will ask for (sizes plans); 0 = default */
+    int verbose;      /* print the memory plan to stderr */
     r1_progress_fn progress;
     void *progress_user;
 } r1_model_params;
@@ -82,9 +82,9 @@ R1_API r1_status r1_model_load(const char *dir, const r1_model_params *p, r1_mod
                                r1_error *err);
 R1_API void r1_model_free(r1_model *m);
 
-R1_API int r1_model_n_vocab(const r1_model *m);      /* logits row length */
+R1_API int r1_model_n_vocab(const r1_model *m); /* logits row length */
 R1_API int r1_model_n_layers(const r1_model *m);
-R1_API int r1_model_max_ctx(const r1_model *m);      /* max_position_embeddings */
+R1_API int r1_model_max_ctx(const r1_model *m); /* max_position_embeddings */
 R1_API int r1_model_bos(const r1_model *m);
 R1_API int r1_model_eos(const r1_model *m);
 R1_API uint64_t r1_model_weight_bytes(const r1_model *m); /* bytes read per token (weights) */

@@ -1,0 +1,119 @@
+/* r1_model: loading a checkpoint folder and placing layers on backends. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "json_util.h"
+#include "model.h"
+
+void r1_free(void *p) {
+    free(p);
+}
+
+void r1_model_params_default(r1_model_params *p) {
+    memset(p, 0, sizeof *p);
+    p->gpu_device = -1;
+}
+
+static r1_status wrap_tensors(r1_model *m, r1_error *err) {
+    m->wt = calloc((size_t)m->st->n + 1, sizeof *m->wt);
+    if (!m->wt) return r1__err(err, R1_E_NOMEM, "out of memory");
+    for (int i = 0; i < m->st->n; i++) {
+        const r1_st_entry *e = &m->st->t[i];
+        r1_tensor *t = &m->wt[i];
+        t->name = e->name;
+        t->type = e->type;
+        t->ndim = e->ndim;
+        memcpy(t->ne, e->ne, sizeof t->ne);
+        t->data = (void *)e->data;
+        t->is_weight = 1;
+    }
+    return R1_OK;
+}
+
+/* Every layer on the CPU for now; the GPU split plugs in here (layer_backend). */
+static r1_status place_layers(r1_model *m, r1_error *err) {
+    int L = m->cfg.n_layers;
+    m->layer_backend = calloc((size_t)L + 2, sizeof(int));
+    if (!m->layer_backend) return r1__err(err, R1_E_NOMEM, "out of memory");
+    if (m->params.gpu_layers != 0)
+        return r1__err(err, R1_E_DEVICE, "--gpu-layers: this build has no GPU backend");
+    return r1__cpu_backend_new(m->params.n_threads, &m->be[m->n_be++], err);
+}
+
+static r1_status load_tokenizer(r1_model *m, r1_error *err) {
+    char *p = r1__path_join(m->dir, "tokenizer.json");
+    if (!p) return r1__err(err, R1_E_NOMEM, "out of memory");
+    int have = access(p, F_OK) == 0;
+    free(p);
+    return have ? r1_tokenizer_load(m->dir, &m->tok, err) : R1_OK;
+}
+
+static int progress(r1_model *m, float f) {
+    return m->params.progress && m->params.progress(f, m->params.progress_user);
+}
+
+r1_status r1_model_load(const char *dir, const r1_model_params *p, r1_model **out, r1_error *err) {
+    if (!out) return r1__err(err, R1_E_INVAL, "r1_model_load: out is NULL");
+    *out = NULL;
+    if (!dir) return r1__err(err, R1_E_INVAL, "r1_model_load: no model folder given");
+    r1_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->dir = strdup(dir))) {
+        free(m);
+        return r1__err(err, R1_E_NOMEM, "out of memory");
+    }
+    if (p)
+        m->params = *p;
+    else
+        r1_model_params_default(&m->params);
+    r1_status st = r1__config_load(dir, &m->cfg, err);
+    if (!st && progress(m, 0.0f)) st = r1__err(err, R1_E_CANCELLED, "load cancelled");
+    if (!st) st = r1__st_open_dir(dir, &m->st, err);
+    if (!st) st = wrap_tensors(m, err);
+    if (!st) st = r1__qwen2_bind(m, err);
+    if (!st) st = load_tokenizer(m, err);
+    if (!st) st = place_layers(m, err);
+    if (!st && progress(m, 1.0f)) st = r1__err(err, R1_E_CANCELLED, "load cancelled");
+    if (st) {
+        r1_model_free(m);
+        return st;
+    }
+    *out = m;
+    return R1_OK;
+}
+
+void r1_model_free(r1_model *m) {
+    if (!m) return;
+    for (int i = m->n_be - 1; i >= 0; i--) m->be[i]->i->free(m->be[i]);
+    r1_tokenizer_free(m->tok);
+    free(m->layers);
+    free(m->layer_backend);
+    free(m->wt);
+    r1__st_close(m->st);
+    free(m->dir);
+    free(m);
+}
+
+int r1_model_n_vocab(const r1_model *m) {
+    return m->cfg.vocab;
+}
+int r1_model_n_layers(const r1_model *m) {
+    return m->cfg.n_layers;
+}
+int r1_model_max_ctx(const r1_model *m) {
+    return m->cfg.max_pos;
+}
+int r1_model_bos(const r1_model *m) {
+    int b = m->tok ? r1_tokenizer_bos(m->tok) : -1;
+    return b >= 0 ? b : m->cfg.bos;
+}
+int r1_model_eos(const r1_model *m) {
+    return m->cfg.eos;
+}
+uint64_t r1_model_weight_bytes(const r1_model *m) {
+    return m->weight_bytes;
+}
+const r1_tokenizer *r1_model_tokenizer(const r1_model *m) {
+    return m->tok;
+}

@@ -1,0 +1,196 @@
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Rows a node reads (first source row) and processes. */
+static void rows_of(const r1_node *n, const r1_run *run, int *first, int *count) {
+    *first = n->rows == R1_ROWS_PICK ? run->n_tokens - run->n_out : 0;
+    *count = n->rows == R1_ROWS_ALL ? run->n_tokens : run->n_out;
+}
+
+static void op_embed(const r1_node *n, const r1_run *run) {
+    const r1_tensor *w = n->w;
+    int64_t D = w->ne[1];
+    float *y = n->dst->data;
+#pragma omp for schedule(static)
+    for (int t = 0; t < run->n_tokens; t++) {
+        int64_t id = run->tokens[t];
+        for (int64_t d = 0; d < D; d++) y[t * D + d] = r1__get_f(w->data, w->type, id * D + d);
+    }
+}
+
+static void op_rmsnorm(const r1_node *n, const r1_run *run) {
+    int first, cnt;
+    rows_of(n, run, &first, &cnt);
+    int64_t D = n->src[0]->ne[1];
+    const float *x = n->src[0]->data;
+    float *y = n->dst->data;
+#pragma omp for schedule(static)
+    for (int r = 0; r < cnt; r++) {
+        const float *xr = x + (first + r) * D;
+        double ss = 0;
+        for (int64_t d = 0; d < D; d++) ss += (double)xr[d] * xr[d];
+        float inv = (float)(1.0 / sqrt(ss / (double)D + (double)n->f0));
+        for (int64_t d = 0; d < D; d++)
+            y[r * D + d] = xr[d] * inv * r1__get_f(n->w->data, n->w->type, d);
+    }
+}
+
+/* Columns are handed out in chunks so that each thread streams whole weight rows. */
+static int col_chunk(int N, int align) {
+    int c = 64;
+    while (c < align) c *= 2;
+    return c > N ? N : c;
+}
+
+static void add_bias(const r1_tensor *b, float *y, int T, int N, int n0, int n1) {
+    if (!b) return;
+    for (int t = 0; t < T; t++)
+        for (int c = n0; c < n1; c++) y[(size_t)t * N + c] += r1__get_f(b->data, b->type, c);
+}
+
+static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_kernels *k) {
+    const r1_qlinear *q = n->q;
+    int N = q->N, T = run->n_tokens, ch = col_chunk(N, k->col_align), nch = (N + ch - 1) / ch;
+    const float *x = n->src[0]->data;
+    float *y = n->dst->data;
+#pragma omp for schedule(dynamic, 1)
+    for (int c = 0; c < nch; c++) {
+        int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
+        k->q4_matmul(q, x, T, y, n0, n1);
+        add_bias(q->bias, y, T, N, n0, n1);
+    }
+}
+
+static void op_matmul(const r1_node *n, const r1_run *run, const r1_cpu_kernels *k) {
+    int first, T;
+    rows_of(n, run, &first, &T);
+    int N = (int)n->w->ne[0], K = (int)n->w->ne[1], ch = col_chunk(N, k->col_align);
+    int nch = (N + ch - 1) / ch;
+    const float *x = (const float *)n->src[0]->data + (size_t)first * K;
+    float *y = n->dst->data;
+#pragma omp for schedule(dynamic, 1)
+    for (int c = 0; c < nch; c++) {
+        int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
+        k->dense_matmul(n->w, x, T, y, n0, n1);
+    }
+}
+
+/* NeoX rotate-half RoPE; angles in double to match the float64 reference. */
+static void op_rope(const r1_node *n, const r1_run *run) {
+    int H = n->i0, hd = n->i2, half = hd / 2;
+    float *x = n->dst->data;
+    double theta = n->f0;
+#pragma omp for schedule(static)
+    for (int t = 0; t < run->n_tokens; t++) {
+        float cs[512], sn[512];
+        double p = (double)(run->pos + t);
+        for (int i = 0; i < half; i++) {
+            double a = p * pow(theta, -2.0 * i / hd);
+            cs[i] = (float)cos(a);
+            sn[i] = (float)sin(a);
+        }
+        for (int h = 0; h < H; h++) {
+            float *v = x + ((size_t)t * H + h) * hd;
+            for (int i = 0; i < half; i++) {
+                float a = v[i], b = v[i + half];
+                v[i] = a * cs[i] - b * sn[i];
+                v[i + half] = b * cs[i] + a * sn[i];
+            }
+        }
+    }
+}
+
+static void op_kv_store(const r1_node *n, const r1_run *run) {
+    size_t row = (size_t)n->i1 * n->i2;
+#pragma omp for schedule(static)
+    for (int t = 0; t < run->n_tokens; t++) {
+        memcpy((float *)n->kv[0]->data + (run->pos + t) * row,
+               (const float *)n->src[0]->data + t * row, row * sizeof(float));
+        memcpy((float *)n->kv[1]->data + (run->pos + t) * row,
+               (const float *)n->src[1]->data + t * row, row * sizeof(float));
+    }
+}
+
+/* One (token, head) pair: online softmax over cache rows 0..pos+t, no T x T scores. */
+static void attn_one(const r1_node *n, const r1_run *run, int t, int h) {
+    int H = n->i0, KV = n->i1, hd = n->i2, kvh = h / (H / KV);
+    size_t kvrow = (size_t)KV * hd;
+    const float *q = (const float *)n->src[0]->data + ((size_t)t * H + h) * hd;
+    const float *K = (const float *)n->kv[0]->data + (size_t)kvh * hd;
+    const float *V = (const float *)n->kv[1]->data + (size_t)kvh * hd;
+    float acc[1024], m = -INFINITY, l = 0, scale = 1.0f / sqrtf((float)hd);
+    memset(acc, 0, (size_t)hd * sizeof(float));
+    for (int s = 0; s <= run->pos + t; s++) {
+        const float *ks = K + s * kvrow, *vs = V + s * kvrow;
+        float sc = 0;
+        for (int d = 0; d < hd; d++) sc += q[d] * ks[d];
+        sc *= scale;
+        if (sc > m) {
+            float corr = expf(m - sc);
+            for (int d = 0; d < hd; d++) acc[d] *= corr;
+            l *= corr;
+            m = sc;
+        }
+        float w = expf(sc - m);
+        l += w;
+        for (int d = 0; d < hd; d++) acc[d] += w * vs[d];
+    }
+    float *o = (float *)n->dst->data + ((size_t)t * H + h) * hd;
+    for (int d = 0; d < hd; d++) o[d] = acc[d] / l;
+}
+
+static void op_attn(const r1_node *n, const r1_run *run) {
+    int H = n->i0, items = run->n_tokens * H;
+#pragma omp for schedule(dynamic, 1)
+    for (int i = 0; i < items; i++) attn_one(n, run, i / H, i % H);
+}
+
+static void op_elementwise(const r1_node *n, const r1_run *run) {
+    size_t total = (size_t)run->n_tokens * (size_t)n->dst->ne[1];
+    const float *a = n->src[0]->data, *b = n->src[1]->data;
+    float *y = n->dst->data;
+    long nb = (long)((total + 4095) / 4096);
+#pragma omp for schedule(static)
+    for (long c = 0; c < nb; c++) {
+        size_t i0 = (size_t)c * 4096, i1 = i0 + 4096 > total ? total : i0 + 4096;
+        if (n->op == R1_OP_ADD) {
+            for (size_t i = i0; i < i1; i++) y[i] = a[i] + b[i];
+        } else {
+            for (size_t i = i0; i < i1; i++) y[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+        }
+    }
+}
+
+void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_kernels *k) {
+    switch (n->op) {
+    case R1_OP_EMBED:
+        op_embed(n, run);
+        break;
+    case R1_OP_RMSNORM:
+        op_rmsnorm(n, run);
+        break;
+    case R1_OP_MATMUL_Q4:
+        op_matmul_q4(n, run, k);
+        break;
+    case R1_OP_MATMUL:
+        op_matmul(n, run, k);
+        break;
+    case R1_OP_ROPE:
+        op_rope(n, run);
+        break;
+    case R1_OP_KV_STORE:
+        op_kv_store(n, run);
+        break;
+    case R1_OP_ATTN:
+        op_attn(n, run);
+        break;
+    case R1_OP_SILU_MUL:
+    case R1_OP_ADD:
+        op_elementwise(n, run);
+        break;
+    default:
+        break; /* COPY is run by the scheduler */
+    }
+}
