@@ -7,6 +7,8 @@
 #ifndef R1_BACKEND_H
 #define R1_BACKEND_H
 
+#include <stdio.h>
+
 #include "error.h"
 #include "graph.h"
 
@@ -70,5 +72,13 @@ struct r1_backend {
 /* CPU backend (cpu/): n_threads 0 = physical cores. */
 r1_status r1__cpu_backend_new(int n_threads, r1_backend **out, r1_error *err);
 int r1__cpu_backend_threads(const r1_backend *be);
+const char *r1__cpu_backend_kernels(const r1_backend *be);
+
+/* Vulkan backend (vulkan/), present when built with R1_HAVE_VULKAN. device -1 picks
+ * the default (first discrete GPU, else integrated, else a CPU device like lavapipe).
+ * Fails with R1_E_DEVICE and a message naming what is missing (loader, driver, device). */
+r1_status r1__vulkan_backend_new(int device, r1_backend **out, r1_error *err);
+/* Prints every Vulkan device with its type and memory heaps. */
+r1_status r1__vulkan_list_devices(FILE *f, r1_error *err);
 
 #endif

@@ -32,14 +32,90 @@ static r1_status wrap_tensors(r1_model *m, r1_error *err) {
     return R1_OK;
 }
 
-/* Every layer on the CPU for now; the GPU split plugs in here (layer_backend). */
-static r1_status place_layers(r1_model *m, r1_error *err) {
+#ifndef R1_HAVE_VULKAN
+r1_status r1__vulkan_backend_new(int device, r1_backend **out, r1_error *err) {
+    (void)device;
+    *out = NULL;
+    return r1__err(err, R1_E_DEVICE, "--gpu-layers: this build of r1run has no Vulkan backend");
+}
+r1_status r1__vulkan_list_devices(FILE *f, r1_error *err) {
+    (void)f;
+    return r1__err(err, R1_E_DEVICE, "this build of r1run has no Vulkan backend");
+}
+#endif
+
+/* Layers [L - n_gpu, L) go to the GPU: the last layers first, as llama.cpp does,
+ * so the activation crosses the boundary once on the way in; the output head
+ * joins them only when every layer is on the GPU (one transfer out: the logits). */
+static void assign_layers(r1_model *m, int n_gpu) {
     int L = m->cfg.n_layers;
+    for (int l = -1; l <= L; l++) {
+        int gpu = l >= 0 && (l < L ? l >= L - n_gpu : n_gpu >= L);
+        m->layer_backend[l + 1] = gpu ? 1 : 0;
+    }
+}
+
+static r1_status load_linear(r1_backend *be, r1_qlinear *q, r1_error *err) {
+    r1_tensor *ts[] = {q->qweight, q->qzeros, q->scales, q->g_idx, q->bias};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        if (!ts[i]) continue;
+        r1_status st = be->i->weight_load(be, ts[i], err);
+        if (st) return st;
+    }
+    return be->i->qlinear_prepare ? be->i->qlinear_prepare(be, q, err) : R1_OK;
+}
+
+static int progress(r1_model *m, float f) {
+    return m->params.progress && m->params.progress(f, m->params.progress_user);
+}
+
+/* Hands each layer's weights to the backend that runs it (upload or prepare). */
+static r1_status load_weights(r1_model *m, r1_error *err) {
+    int L = m->cfg.n_layers;
+    r1_status st = R1_OK;
+    for (int l = 0; l < L && !st; l++) {
+        r1_backend *be = m->be[m->layer_backend[l + 1]];
+        r1_layer_weights *w = &m->layers[l];
+        r1_qlinear *lin[] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
+        if (!(st = be->i->weight_load(be, w->attn_norm, err)))
+            st = be->i->weight_load(be, w->ffn_norm, err);
+        for (size_t i = 0; i < sizeof lin / sizeof lin[0] && !st; i++)
+            st = load_linear(be, lin[i], err);
+        if (!st && progress(m, 0.05f + 0.9f * (float)(l + 1) / (float)L))
+            st = r1__err(err, R1_E_CANCELLED, "load cancelled");
+    }
+    r1_backend *hb = m->be[m->layer_backend[L + 1]];
+    if (!st) st = hb->i->weight_load(hb, m->norm, err);
+    if (!st) st = hb->i->weight_load(hb, m->lm_head, err);
+    if (!st) st = m->be[0]->i->weight_load(m->be[0], m->embed, err);
+    return st;
+}
+
+static r1_status gpu_layer_count(r1_model *m, int *n_gpu, r1_error *err) {
+    int L = m->cfg.n_layers, g = m->params.gpu_layers;
+    if (g == R1_GPU_LAYERS_ALL) g = L;
+    if (g == R1_GPU_LAYERS_AUTO) g = L; /* refined by the planner when it lands */
+    if (g < 0 || g > L)
+        return r1__err(err, R1_E_INVAL, "--gpu-layers %d: the model has %d layers", g, L);
+    *n_gpu = g;
+    return R1_OK;
+}
+
+static r1_status place_layers(r1_model *m, r1_error *err) {
+    int L = m->cfg.n_layers, n_gpu = 0;
     m->layer_backend = calloc((size_t)L + 2, sizeof(int));
     if (!m->layer_backend) return r1__err(err, R1_E_NOMEM, "out of memory");
-    if (m->params.gpu_layers != 0)
-        return r1__err(err, R1_E_DEVICE, "--gpu-layers: this build has no GPU backend");
-    return r1__cpu_backend_new(m->params.n_threads, &m->be[m->n_be++], err);
+    r1_status st = gpu_layer_count(m, &n_gpu, err);
+    if (!st) st = r1__cpu_backend_new(m->params.n_threads, &m->be[m->n_be++], err);
+    if (!st && n_gpu > 0) {
+        st = r1__vulkan_backend_new(m->params.gpu_device, &m->be[m->n_be], err);
+        if (!st) m->be[m->n_be++]->index = 1;
+    }
+    if (!st) {
+        assign_layers(m, n_gpu);
+        st = load_weights(m, err);
+    }
+    return st;
 }
 
 static r1_status load_tokenizer(r1_model *m, r1_error *err) {
@@ -48,10 +124,6 @@ static r1_status load_tokenizer(r1_model *m, r1_error *err) {
     int have = access(p, F_OK) == 0;
     free(p);
     return have ? r1_tokenizer_load(m->dir, &m->tok, err) : R1_OK;
-}
-
-static int progress(r1_model *m, float f) {
-    return m->params.progress && m->params.progress(f, m->params.progress_user);
 }
 
 r1_status r1_model_load(const char *dir, const r1_model_params *p, r1_model **out, r1_error *err) {
