@@ -1,0 +1,13 @@
+# Whole-model golden tests through r1run: every golden case on every CPU kernel
+# set, and the KJV demo model against its transformers golden.
+r1_add_test_exe(test_golden test_golden.c)
+set(R1_GOLDEN_CASES tiny-sym-g32 small-actorder-g128 small-asym-tied-sharded hd128-g128)
+foreach(case ${R1_GOLDEN_CASES})
+  add_test(NAME golden_cpu_${case}
+    COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case} ${R1_TEST_DATA}/golden/${case} 1e-4)
+  add_test(NAME golden_cpu_scalar_${case}
+    COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case} ${R1_TEST_DATA}/golden/${case} 1e-4)
+  set_tests_properties(golden_cpu_scalar_${case} PROPERTIES ENVIRONMENT R1_CPU=scalar)
+endforeach()
+add_test(NAME golden_cpu_kjv
+  COMMAND test_golden $<TARGET_FILE:r1run> ${R1_SOURCE_ROOT}/models/kjv-tiny ${R1_TEST_DATA}/kjv 1e-4)
