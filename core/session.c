@@ -78,7 +78,8 @@ r1_status r1_session_eval(r1_session *s, const int32_t *tokens, int n, int logit
                            "token id %d (position %d) is outside the vocabulary 0..%d", tokens[i],
                            i, s->m->cfg.vocab - 1);
     if (n > s->n_ctx - s->pos)
-        return r1__err(err, R1_E_RANGE, "%d tokens at position %d do not fit the context of %d", n,
+        return r1__err(err, R1_E_RANGE,
+                       "%d tokens at position %d do not fit the context of %d tokens (--ctx)", n,
                        s->pos, s->n_ctx);
     r1_status st = reserve_logits(s, logits_all ? n : 1, err);
     int chunk = logits_all && s->n_out_max < s->n_batch ? s->n_out_max : s->n_batch;
