@@ -55,11 +55,16 @@ static void assign_layers(r1_model *m, int n_gpu) {
     }
 }
 
-static r1_status load_linear(r1_backend *be, r1_qlinear *q, r1_error *err) {
+static r1_status load_weight(r1_model *m, r1_backend *be, r1_tensor *w, r1_error *err) {
+    m->be_bytes[be->index] += r1__tensor_nbytes(w);
+    return be->i->weight_load(be, w, err);
+}
+
+static r1_status load_linear(r1_model *m, r1_backend *be, r1_qlinear *q, r1_error *err) {
     r1_tensor *ts[] = {q->qweight, q->qzeros, q->scales, q->g_idx, q->bias};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
         if (!ts[i]) continue;
-        r1_status st = be->i->weight_load(be, ts[i], err);
+        r1_status st = load_weight(m, be, ts[i], err);
         if (st) return st;
     }
     return be->i->qlinear_prepare ? be->i->qlinear_prepare(be, q, err) : R1_OK;
@@ -77,17 +82,17 @@ static r1_status load_weights(r1_model *m, r1_error *err) {
         r1_backend *be = m->be[m->layer_backend[l + 1]];
         r1_layer_weights *w = &m->layers[l];
         r1_qlinear *lin[] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
-        if (!(st = be->i->weight_load(be, w->attn_norm, err)))
-            st = be->i->weight_load(be, w->ffn_norm, err);
+        if (!(st = load_weight(m, be, w->attn_norm, err)))
+            st = load_weight(m, be, w->ffn_norm, err);
         for (size_t i = 0; i < sizeof lin / sizeof lin[0] && !st; i++)
-            st = load_linear(be, lin[i], err);
+            st = load_linear(m, be, lin[i], err);
         if (!st && progress(m, 0.05f + 0.9f * (float)(l + 1) / (float)L))
             st = r1__err(err, R1_E_CANCELLED, "load cancelled");
     }
     r1_backend *hb = m->be[m->layer_backend[L + 1]];
-    if (!st) st = hb->i->weight_load(hb, m->norm, err);
-    if (!st) st = hb->i->weight_load(hb, m->lm_head, err);
-    if (!st) st = m->be[0]->i->weight_load(m->be[0], m->embed, err);
+    if (!st) st = load_weight(m, hb, m->norm, err);
+    if (!st) st = load_weight(m, hb, m->lm_head, err);
+    if (!st && m->lm_head != m->embed) st = load_weight(m, m->be[0], m->embed, err);
     return st;
 }
 
@@ -106,7 +111,7 @@ static r1_status place_layers(r1_model *m, r1_error *err) {
     m->layer_backend = calloc((size_t)L + 2, sizeof(int));
     if (!m->layer_backend) return r1__err(err, R1_E_NOMEM, "out of memory");
     r1_status st = gpu_layer_count(m, &n_gpu, err);
-    if (!st) st = r1__cpu_backend_new(m->params.n_threads, &m->be[m->n_be++], err);
+    if (!st && !(st = r1__cpu_backend_new(m->params.n_threads, &m->be[0], err))) m->n_be = 1;
     if (!st && n_gpu > 0) {
         st = r1__vulkan_backend_new(m->params.gpu_device, &m->be[m->n_be], err);
         if (!st) m->be[m->n_be++]->index = 1;
@@ -115,6 +120,10 @@ static r1_status place_layers(r1_model *m, r1_error *err) {
         assign_layers(m, n_gpu);
         st = load_weights(m, err);
     }
+    if (!st)
+        snprintf(m->desc, sizeof m->desc, "CPU %s %d threads%s%s, %d/%d layers on the GPU",
+                 r1__cpu_backend_kernels(m->be[0]), r1__cpu_backend_threads(m->be[0]),
+                 m->n_be > 1 ? ", GPU " : "", m->n_be > 1 ? m->be[1]->i->name : "", n_gpu, L);
     return st;
 }
 
@@ -185,6 +194,12 @@ int r1_model_eos(const r1_model *m) {
 }
 uint64_t r1_model_weight_bytes(const r1_model *m) {
     return m->weight_bytes;
+}
+const char *r1_model_backend_desc(const r1_model *m) {
+    return m->desc;
+}
+uint64_t r1_model_backend_bytes(const r1_model *m, int b) {
+    return b >= 0 && b < R1_MAX_BACKENDS ? m->be_bytes[b] : 0;
 }
 const r1_tokenizer *r1_model_tokenizer(const r1_model *m) {
     return m->tok;

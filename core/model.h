@@ -26,6 +26,8 @@ struct r1_model {
     int *layer_backend; /* [n_layers + 2]: backend of layer l at index l + 1 */
     r1_tokenizer *tok;
     uint64_t weight_bytes; /* bytes of weights read per decoded token */
+    uint64_t be_bytes[R1_MAX_BACKENDS]; /* weight bytes placed on each backend */
+    char desc[256];
 };
 
 struct r1_session {

@@ -15,7 +15,7 @@ typedef struct cpu_ctx {
 } cpu_ctx;
 
 /* Physical cores: distinct (package, core) pairs under /sys, else online CPUs. */
-static int physical_cores(void) {
+int r1_cpu_physical_cores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     int seen = 0;
     int keys[1024];
@@ -137,7 +137,7 @@ r1_status r1__cpu_backend_new(int n_threads, r1_backend **out, r1_error *err) {
         free(be), free(c);
         return r1__err(err, R1_E_NOMEM, "out of memory");
     }
-    c->n_threads = n_threads > 0 ? n_threads : physical_cores();
+    c->n_threads = n_threads > 0 ? n_threads : r1_cpu_physical_cores();
     c->k = k;
     be->i = &cpu_iface;
     be->ctx = c;

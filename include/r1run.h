@@ -49,6 +49,8 @@ typedef struct r1_error {
 } r1_error;
 
 R1_API const char *r1_status_str(r1_status s);
+/* Physical CPU cores of this machine: the default thread count. */
+R1_API int r1_cpu_physical_cores(void);
 R1_API void r1_free(void *p);
 
 /* ---- model ------------------------------------------------------------- */
@@ -88,6 +90,10 @@ R1_API int r1_model_max_ctx(const r1_model *m); /* max_position_embeddings */
 R1_API int r1_model_bos(const r1_model *m);
 R1_API int r1_model_eos(const r1_model *m);
 R1_API uint64_t r1_model_weight_bytes(const r1_model *m); /* bytes read per token (weights) */
+/* Where the model runs, e.g. "CPU avx512 2 threads, 48/48 layers"; borrowed. */
+R1_API const char *r1_model_backend_desc(const r1_model *m);
+/* Bytes of weights placed on backend b (0 = CPU, 1 = GPU), 0 if none. */
+R1_API uint64_t r1_model_backend_bytes(const r1_model *m, int b);
 /* Borrowed; NULL when the folder has no tokenizer.json. */
 R1_API const r1_tokenizer *r1_model_tokenizer(const r1_model *m);
 
