@@ -195,6 +195,14 @@ int r1_model_eos(const r1_model *m) {
 uint64_t r1_model_weight_bytes(const r1_model *m) {
     return m->weight_bytes;
 }
+void r1_model_sampler_defaults(const r1_model *m, r1_sampler_params *p) {
+    r1_sampler_params_default(p);
+    const r1_config *c = &m->cfg;
+    p->temperature = c->gen_do_sample ? (float)c->gen_temperature : 0.0f;
+    p->top_p = (float)c->gen_top_p;
+    p->top_k = c->gen_top_k;
+}
+
 const char *r1_model_backend_desc(const r1_model *m) {
     return m->desc;
 }

@@ -186,6 +186,9 @@ typedef struct r1_sampler_params {
 } r1_sampler_params;
 
 R1_API void r1_sampler_params_default(r1_sampler_params *p);
+/* The model's recommended sampling from generation_config.json (temperature, top_p,
+ * top_k; do_sample false gives greedy); other fields as r1_sampler_params_default. */
+R1_API void r1_model_sampler_defaults(const r1_model *m, r1_sampler_params *p);
 R1_API r1_status r1_sampler_new(const r1_sampler_params *p, int n_vocab, r1_sampler **out,
                                 r1_error *err);
 R1_API void r1_sampler_free(r1_sampler *s);
