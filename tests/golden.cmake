@@ -11,3 +11,11 @@ foreach(case ${R1_GOLDEN_CASES})
 endforeach()
 add_test(NAME golden_cpu_kjv
   COMMAND test_golden $<TARGET_FILE:r1run> ${R1_SOURCE_ROOT}/models/kjv-tiny ${R1_TEST_DATA}/kjv 1e-4)
+
+# r1-mkmodel checkpoints read back by the loader: weights equal the generator's intent.
+if(TARGET r1-mkmodel)
+  r1_add_test_exe(test_mkmodel_load test_mkmodel_load.c ${CMAKE_SOURCE_DIR}/tools/mkmodel/mkgen.c)
+  target_include_directories(test_mkmodel_load PRIVATE ${CMAKE_SOURCE_DIR}/tools/mkmodel)
+  add_dependencies(test_mkmodel_load r1-mkmodel)
+  add_test(NAME mkmodel_load COMMAND test_mkmodel_load $<TARGET_FILE:r1-mkmodel> ${CMAKE_CURRENT_BINARY_DIR})
+endif()
