@@ -96,35 +96,51 @@ static r1_status load_weights(r1_model *m, r1_error *err) {
     return st;
 }
 
-static r1_status gpu_layer_count(r1_model *m, int *n_gpu, r1_error *err) {
-    int L = m->cfg.n_layers, g = m->params.gpu_layers;
-    if (g == R1_GPU_LAYERS_ALL) g = L;
-    if (g == R1_GPU_LAYERS_AUTO) g = L; /* refined by the planner when it lands */
-    if (g < 0 || g > L)
-        return r1__err(err, R1_E_INVAL, "--gpu-layers %d: the model has %d layers", g, L);
-    *n_gpu = g;
+/* Creates the GPU backend when layers are asked for; reports its free memory. */
+static r1_status open_gpu(r1_model *m, uint64_t *free_mem, r1_error *err) {
+    *free_mem = 0;
+    if (m->params.gpu_layers == 0) return R1_OK;
+    r1_status st = r1__vulkan_backend_new(m->params.gpu_device, &m->be[1], err);
+    if (st) return st;
+    m->be[1]->index = 1;
+    m->n_be = 2;
+    if (m->be[1]->i->free_memory) *free_mem = m->be[1]->i->free_memory(m->be[1]);
+    snprintf(m->plan.device, sizeof m->plan.device, "%s", m->be[1]->i->name);
     return R1_OK;
 }
 
+static void close_gpu(r1_model *m) {
+    if (m->n_be > 1) m->be[1]->i->free(m->be[1]);
+    m->n_be = 1;
+}
+
 static r1_status place_layers(r1_model *m, r1_error *err) {
-    int L = m->cfg.n_layers, n_gpu = 0;
+    int L = m->cfg.n_layers;
+    uint64_t free_mem = 0;
     m->layer_backend = calloc((size_t)L + 2, sizeof(int));
     if (!m->layer_backend) return r1__err(err, R1_E_NOMEM, "out of memory");
-    r1_status st = gpu_layer_count(m, &n_gpu, err);
-    if (!st && !(st = r1__cpu_backend_new(m->params.n_threads, &m->be[0], err))) m->n_be = 1;
-    if (!st && n_gpu > 0) {
-        st = r1__vulkan_backend_new(m->params.gpu_device, &m->be[m->n_be], err);
-        if (!st) m->be[m->n_be++]->index = 1;
+    r1_status st = r1__cpu_backend_new(m->params.n_threads, &m->be[0], err);
+    if (st) return st;
+    m->n_be = 1;
+    if ((st = open_gpu(m, &free_mem, err))) return st;
+    char dev[sizeof m->plan.device];
+    memcpy(dev, m->plan.device, sizeof dev);
+    if ((st = r1__plan_make(m, free_mem, &m->plan, err))) return st;
+    memcpy(m->plan.device, dev, sizeof dev);
+    if (m->plan.gpu_layers == 0) close_gpu(m);
+    if (*m->plan.note) fprintf(stderr, "r1run: %s\n", m->plan.note);
+    if (m->params.verbose) {
+        char buf[1024];
+        r1_plan_format(&m->plan, buf, sizeof buf);
+        fputs(buf, stderr);
     }
-    if (!st) {
-        assign_layers(m, n_gpu);
-        st = load_weights(m, err);
-    }
-    if (!st)
-        snprintf(m->desc, sizeof m->desc, "CPU %s %d threads%s%s, %d/%d layers on the GPU",
-                 r1__cpu_backend_kernels(m->be[0]), r1__cpu_backend_threads(m->be[0]),
-                 m->n_be > 1 ? ", GPU " : "", m->n_be > 1 ? m->be[1]->i->name : "", n_gpu, L);
-    return st;
+    assign_layers(m, m->plan.gpu_layers);
+    if ((st = load_weights(m, err))) return st;
+    snprintf(m->desc, sizeof m->desc, "CPU %s %d threads%s%s, %d/%d layers on the GPU",
+             r1__cpu_backend_kernels(m->be[0]), r1__cpu_backend_threads(m->be[0]),
+             m->n_be > 1 ? ", GPU " : "", m->n_be > 1 ? m->be[1]->i->name : "", m->plan.gpu_layers,
+             L);
+    return R1_OK;
 }
 
 static r1_status load_tokenizer(r1_model *m, r1_error *err) {
@@ -135,8 +151,9 @@ static r1_status load_tokenizer(r1_model *m, r1_error *err) {
     return have ? r1_tokenizer_load(m->dir, &m->tok, err) : R1_OK;
 }
 
-r1_status r1_model_load(const char *dir, const r1_model_params *p, r1_model **out, r1_error *err) {
-    if (!out) return r1__err(err, R1_E_INVAL, "r1_model_load: out is NULL");
+/* Reads config and safetensors headers and binds the weights (no backend yet). */
+static r1_status model_open(const char *dir, const r1_model_params *p, r1_model **out,
+                            r1_error *err) {
     *out = NULL;
     if (!dir) return r1__err(err, R1_E_INVAL, "r1_model_load: no model folder given");
     r1_model *m = calloc(1, sizeof *m);
@@ -149,10 +166,23 @@ r1_status r1_model_load(const char *dir, const r1_model_params *p, r1_model **ou
     else
         r1_model_params_default(&m->params);
     r1_status st = r1__config_load(dir, &m->cfg, err);
-    if (!st && progress(m, 0.0f)) st = r1__err(err, R1_E_CANCELLED, "load cancelled");
     if (!st) st = r1__st_open_dir(dir, &m->st, err);
     if (!st) st = wrap_tensors(m, err);
     if (!st) st = r1__qwen2_bind(m, err);
+    if (st) {
+        r1_model_free(m);
+        return st;
+    }
+    *out = m;
+    return R1_OK;
+}
+
+r1_status r1_model_load(const char *dir, const r1_model_params *p, r1_model **out, r1_error *err) {
+    if (!out) return r1__err(err, R1_E_INVAL, "r1_model_load: out is NULL");
+    r1_model *m;
+    r1_status st = model_open(dir, p, &m, err);
+    if (st) return st;
+    if (progress(m, 0.0f)) st = r1__err(err, R1_E_CANCELLED, "load cancelled");
     if (!st) st = load_tokenizer(m, err);
     if (!st) st = place_layers(m, err);
     if (!st && progress(m, 1.0f)) st = r1__err(err, R1_E_CANCELLED, "load cancelled");
@@ -162,6 +192,24 @@ r1_status r1_model_load(const char *dir, const r1_model_params *p, r1_model **ou
     }
     *out = m;
     return R1_OK;
+}
+
+r1_status r1_plan_model(const char *dir, const r1_model_params *p, r1_plan *plan, r1_error *err) {
+    r1_model *m;
+    uint64_t free_mem = 0;
+    r1_status st = model_open(dir, p, &m, err);
+    if (st) return st;
+    if (!(st = open_gpu(m, &free_mem, err))) {
+        char dev[sizeof plan->device];
+        memcpy(dev, m->plan.device, sizeof dev);
+        if (!(st = r1__plan_make(m, free_mem, plan, err))) memcpy(plan->device, dev, sizeof dev);
+    }
+    r1_model_free(m);
+    return st;
+}
+
+const r1_plan *r1_model_plan(const r1_model *m) {
+    return &m->plan;
 }
 
 void r1_model_free(r1_model *m) {

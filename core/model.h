@@ -25,9 +25,10 @@ struct r1_model {
     int n_be;
     int *layer_backend; /* [n_layers + 2]: backend of layer l at index l + 1 */
     r1_tokenizer *tok;
-    uint64_t weight_bytes; /* bytes of weights read per decoded token */
+    uint64_t weight_bytes;              /* bytes of weights read per decoded token */
     uint64_t be_bytes[R1_MAX_BACKENDS]; /* weight bytes placed on each backend */
     char desc[256];
+    r1_plan plan;
 };
 
 struct r1_session {
@@ -43,6 +44,10 @@ struct r1_session {
 
 /* models/qwen2.c: binds checkpoint tensors to the model (validating names,
  * shapes and dtypes against the config) and builds the forward graph. */
+/* core/plan.c */
+uint64_t r1__layer_weight_bytes(const r1_model *m, int l);
+r1_status r1__plan_make(const r1_model *m, uint64_t gpu_free, r1_plan *p, r1_error *err);
+
 r1_status r1__qwen2_bind(r1_model *m, r1_error *err);
 r1_status r1__qwen2_build(r1_model *m, r1_graph *g, int n_ctx, int n_out_max, r1_tensor **logits,
                           r1_error *err);

@@ -97,6 +97,30 @@ R1_API uint64_t r1_model_backend_bytes(const r1_model *m, int b);
 /* Borrowed; NULL when the folder has no tokenizer.json. */
 R1_API const r1_tokenizer *r1_model_tokenizer(const r1_model *m);
 
+/* ---- memory plan: which layers go to the GPU ----------------------------- */
+
+/* Placement of a model's layers and the bytes each device needs. The GPU takes the
+ * last gpu_layers layers (and the output head when it takes every layer). */
+typedef struct r1_plan {
+    int n_layers, gpu_layers, head_on_gpu;
+    int n_ctx, n_batch;  /* the session sizes the plan reserves KV and scratch for */
+    uint64_t budget;     /* GPU bytes the plan may use; 0 when no GPU is asked for */
+    uint64_t weights[2]; /* [0] CPU (mmap'd, read in place), [1] GPU */
+    uint64_t kv[2], scratch[2];
+    uint64_t layer_bytes; /* GPU bytes of one decoder layer: weights + KV */
+    char device[128];     /* GPU name, "" without one */
+    char note[256];       /* e.g. why fewer layers than asked went to the GPU */
+} r1_plan;
+
+/* Computes the plan for a checkpoint folder without reading its weights (headers
+ * only); with gpu_layers AUTO it picks the most layers that fit the budget. */
+R1_API r1_status r1_plan_model(const char *dir, const r1_model_params *p, r1_plan *plan,
+                               r1_error *err);
+/* The plan a loaded model was placed by (borrowed). */
+R1_API const r1_plan *r1_model_plan(const r1_model *m);
+/* Formats a plan as a few human-readable lines into buf (always NUL-terminated). */
+R1_API void r1_plan_format(const r1_plan *p, char *buf, size_t cap);
+
 /* ---- session: one sequence with its own KV cache ------------------------- */
 
 typedef struct r1_session r1_session;

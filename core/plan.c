@@ -1,0 +1,132 @@
+/* The memory planner: bytes per layer on the GPU (weights, KV cache for the
+ * context, scratch for a batch) against a budget, and how many layers fit. */
+#include <stdio.h>
+#include <string.h>
+
+#include "model.h"
+
+#define GIB (1024.0 * 1024.0 * 1024.0)
+#define RESERVE_MIN (256ull << 20) /* kept free for the driver and other programs */
+
+static uint64_t qlin_bytes(const r1_qlinear *q) {
+    uint64_t b =
+        r1__tensor_nbytes(q->qweight) + r1__tensor_nbytes(q->qzeros) + r1__tensor_nbytes(q->scales);
+    if (q->g_idx) b += r1__tensor_nbytes(q->g_idx);
+    if (q->bias) b += r1__tensor_nbytes(q->bias);
+    return b;
+}
+
+uint64_t r1__layer_weight_bytes(const r1_model *m, int l) {
+    const r1_layer_weights *w = &m->layers[l];
+    return qlin_bytes(&w->q) + qlin_bytes(&w->k) + qlin_bytes(&w->v) + qlin_bytes(&w->o) +
+           qlin_bytes(&w->gate) + qlin_bytes(&w->up) + qlin_bytes(&w->down) +
+           r1__tensor_nbytes(w->attn_norm) + r1__tensor_nbytes(w->ffn_norm);
+}
+
+/* float32 K and V rows of one layer for n_ctx positions */
+static uint64_t layer_kv(const r1_config *c, int n_ctx) {
+    return 2ull * (uint64_t)n_ctx * (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim * 4ull;
+}
+
+/* Activations live at once in one layer (the scheduler reuses them across layers):
+ * residual, norm, q, k, v, attention, gate, up, act, plus the incoming copy. */
+static uint64_t scratch(const r1_config *c, int n_batch) {
+    uint64_t qd = (uint64_t)c->n_heads * c->head_dim, kvd = (uint64_t)c->n_kv_heads * c->head_dim;
+    return 4ull * (uint64_t)n_batch * (4ull * c->hidden + 2 * qd + 2 * kvd + 3ull * c->inter);
+}
+
+static uint64_t head_bytes(const r1_model *m, int n_batch) {
+    uint64_t logits = 4ull * (uint64_t)m->cfg.vocab * (uint64_t)(n_batch < 110 ? n_batch : 110);
+    return r1__tensor_nbytes(m->lm_head) + r1__tensor_nbytes(m->norm) + logits;
+}
+
+static int fits(const r1_model *m, const r1_plan *p, int n) {
+    uint64_t need = n ? scratch(&m->cfg, p->n_batch) : 0;
+    for (int l = p->n_layers - n; l < p->n_layers; l++)
+        need += r1__layer_weight_bytes(m, l) + layer_kv(&m->cfg, p->n_ctx);
+    if (n == p->n_layers) need += head_bytes(m, p->n_batch);
+    return need <= p->budget;
+}
+
+static void totals(const r1_model *m, r1_plan *p) {
+    int L = p->n_layers;
+    memset(p->weights, 0, sizeof p->weights);
+    memset(p->kv, 0, sizeof p->kv);
+    for (int l = 0; l < L; l++) {
+        int g = l >= L - p->gpu_layers;
+        p->weights[g] += r1__layer_weight_bytes(m, l);
+        p->kv[g] += layer_kv(&m->cfg, p->n_ctx);
+    }
+    p->head_on_gpu = p->gpu_layers == L;
+    p->weights[p->head_on_gpu] += r1__tensor_nbytes(m->lm_head) + r1__tensor_nbytes(m->norm);
+    if (m->lm_head != m->embed) p->weights[0] += r1__tensor_nbytes(m->embed);
+    p->scratch[0] = scratch(&m->cfg, p->n_batch) + (p->head_on_gpu ? 0 : head_bytes(m, p->n_batch));
+    p->scratch[1] = p->gpu_layers ? scratch(&m->cfg, p->n_batch) +
+                                        (p->head_on_gpu ? head_bytes(m, p->n_batch) -
+                                                              r1__tensor_nbytes(m->lm_head) -
+                                                              r1__tensor_nbytes(m->norm)
+                                                        : 0)
+                                  : 0;
+}
+
+/* gpu_free: the device's free bytes (0 if unknown). Explicit counts that do not
+ * fit a known budget are an error before anything is allocated. */
+r1_status r1__plan_make(const r1_model *m, uint64_t gpu_free, r1_plan *p, r1_error *err) {
+    const r1_config *c = &m->cfg;
+    int L = c->n_layers, want = m->params.gpu_layers;
+    memset(p, 0, sizeof *p);
+    p->n_layers = L;
+    p->n_ctx = m->params.max_ctx > 0 ? m->params.max_ctx : (c->max_pos < 4096 ? c->max_pos : 4096);
+    p->n_batch = p->n_ctx < 512 ? p->n_ctx : 512;
+    p->layer_bytes = L ? r1__layer_weight_bytes(m, L - 1) + layer_kv(c, p->n_ctx) : 0;
+    if (want == 0) return totals(m, p), R1_OK;
+    uint64_t reserve = gpu_free / 20 > RESERVE_MIN ? gpu_free / 20 : RESERVE_MIN;
+    p->budget = m->params.gpu_mem    ? m->params.gpu_mem
+                : gpu_free > reserve ? gpu_free - reserve
+                : gpu_free           ? 0
+                                     : UINT64_MAX;
+    if (want == R1_GPU_LAYERS_AUTO) {
+        int n = 0;
+        while (n < L && fits(m, p, n + 1)) n++;
+        p->gpu_layers = n;
+        if (!n)
+            snprintf(
+                p->note, sizeof p->note,
+                "GPU budget %.2f GiB is too small for one layer (%.2f GiB): all layers on the CPU",
+                (double)p->budget / GIB, (double)p->layer_bytes / GIB);
+    } else {
+        int n = want == R1_GPU_LAYERS_ALL ? L : want;
+        if (n < 0 || n > L)
+            return r1__err(err, R1_E_INVAL, "--gpu-layers %d: the model has %d layers", n, L);
+        if (!fits(m, p, n))
+            return r1__err(err, R1_E_NOMEM,
+                           "--gpu-layers %d: needs more than the GPU budget of %.2f GiB (one layer "
+                           "takes %.2f GiB with --ctx %d); try --gpu-layers auto",
+                           n, (double)p->budget / GIB, (double)p->layer_bytes / GIB, p->n_ctx);
+        p->gpu_layers = n;
+    }
+    totals(m, p);
+    return R1_OK;
+}
+
+void r1_plan_format(const r1_plan *p, char *buf, size_t cap) {
+    int o =
+        snprintf(buf, cap,
+                 "plan: %d/%d layers on the GPU%s%s%s (ctx %d, batch %d)\n"
+                 "  CPU: weights %.2f GiB (mmap), KV %.2f GiB, scratch %.2f GiB\n",
+                 p->gpu_layers, p->n_layers, p->head_on_gpu ? " + output head" : "",
+                 *p->device ? " on " : "", p->device, p->n_ctx, p->n_batch,
+                 (double)p->weights[0] / GIB, (double)p->kv[0] / GIB, (double)p->scratch[0] / GIB);
+    if (o < 0 || (size_t)o >= cap) return;
+    if (p->budget) {
+        char budget[48] = "unknown";
+        if (p->budget != UINT64_MAX)
+            snprintf(budget, sizeof budget, "%.2f GiB", (double)p->budget / GIB);
+        int k = snprintf(buf + o, cap - (size_t)o,
+                         "  GPU: weights %.2f GiB, KV %.2f GiB, scratch %.2f GiB; budget %s\n",
+                         (double)p->weights[1] / GIB, (double)p->kv[1] / GIB,
+                         (double)p->scratch[1] / GIB, budget);
+        if (k < 0 || (size_t)(o += k) >= cap) return;
+    }
+    if (*p->note) snprintf(buf + o, cap - (size_t)o, "  note: %s\n", p->note);
+}
