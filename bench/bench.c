@@ -174,25 +174,25 @@ static int bench_tg(r1_session *s, int vocab, int n, int reps, double *tps) {
 
 static void report(const bench_opts *o, const r1_model *m, const char *test, double tps, double bw,
                    int threads) {
-    double bpt = (double)r1_model_weight_bytes(m);
+    double bpt = (double)r1_model_weight_bytes(m), gpu = (double)r1_model_backend_bytes(m, 1);
+    const r1_plan *p = r1_model_plan(m);
     int tg = test[0] == 't';
     if (o->json) {
-        printf("{\"test\": \"%s\", \"tokens_per_s\": %.3f, \"threads\": %d, \"model\": \"%s\", "
-               "\"backend\": \"%s\", \"gpu_bytes\": %llu, \"bytes_per_token\": %.0f, "
-               "\"mem_bw_gbs\": %.2f",
-               test, tps, threads, o->model, r1_model_backend_desc(m),
-               (unsigned long long)r1_model_backend_bytes(m, 1), bpt, bw / 1e9);
+        printf("{\"test\": \"%s\", \"tokens_per_s\": %.3f, \"threads\": %d, \"gpu_layers\": %d, "
+               "\"gpu_bytes\": %.0f, \"bytes_per_token\": %.0f, \"mem_bw_gbs\": %.2f, "
+               "\"backend\": \"%s\"",
+               test, tps, threads, p->gpu_layers, gpu, bpt, bw / 1e9, r1_model_backend_desc(m));
         if (tg)
             printf(", \"read_gbs\": %.2f, \"roofline_frac\": %.3f", tps * bpt / 1e9,
                    tps * bpt / bw);
         printf("}\n");
     } else {
-        printf("| %-6s | %10.2f | %7.2f GB | %6.2f GB/s |", test, tps, bpt / 1e9, bw / 1e9);
+        printf("| %5d | %7.2f GiB | %-6s | %9.2f | %6.2f GB |", p->gpu_layers, gpu / 1073741824.0,
+               test, tps, bpt / 1e9);
         if (tg)
-            printf(" %6.2f GB/s | %5.1f%% |", tps * bpt / 1e9, 100 * tps * bpt / bw);
+            printf(" %7.2f GB/s | %5.1f%% |\n", tps * bpt / 1e9, 100 * tps * bpt / bw);
         else
-            printf("      -      |   -    |");
-        printf(" %s\n", r1_model_backend_desc(m));
+            printf("      -       |   -    |\n");
     }
     fflush(stdout);
 }
@@ -222,7 +222,12 @@ static int bench_one(const bench_opts *o, int gpu_layers, double bw, int threads
         r1_model_free(m);
         return 1;
     }
-    if (!o->json) fprintf(stderr, "loaded in %.2f s: %s\n", load_s, r1_model_backend_desc(m));
+    if (!o->json) {
+        const r1_plan *p = r1_model_plan(m);
+        fprintf(stderr, "loaded in %.2f s: %s%s\n", load_s, r1_model_backend_desc(m),
+                gpu_layers == R1_GPU_LAYERS_AUTO ? " (auto choice)" : "");
+        if (*p->note) fprintf(stderr, "note: %s\n", p->note);
+    }
     int vocab = r1_model_n_vocab(m), rc = 0;
     for (int i = 0; i < o->n_pp && !rc; i++) {
         double tps;
@@ -249,6 +254,7 @@ int r1__bench_main(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     int threads = o.threads ? o.threads : r1_cpu_physical_cores();
     double bw = r1__bench_membw(threads, (size_t)1 << 30, 5);
+    if (!o.json) fprintf(stderr, "model %s\n", o.model);
     if (!o.json) {
         printf("memory read bandwidth (%d threads, 1 GiB, median of 5): %.2f GB/s\n\n", threads,
                bw / 1e9);
