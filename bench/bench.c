@@ -259,9 +259,9 @@ int r1__bench_main(int argc, char **argv) {
         printf("memory read bandwidth (%d threads, 1 GiB, median of 5): %.2f GB/s\n\n", threads,
                bw / 1e9);
         printf(
-            "| test   | tokens/s   | bytes/token | mem bw      | gen read    | roof   | backend\n");
+            "| ngl   | GPU weights | test   | tokens/s  | bytes/tok | gen read     | roofline |\n");
         printf(
-            "|--------|------------|-------------|-------------|-------------|--------|--------\n");
+            "|-------|-------------|--------|-----------|-----------|--------------|----------|\n");
     }
     for (int i = 0; i < o.n_gl && !rc; i++) rc = bench_one(&o, o.gl[i], bw, threads);
     return rc;
