@@ -6,9 +6,10 @@
 
 #define GAMMA 0x9e3779b97f4a7c15ull
 
-/* RMS of (q - zero) for uniform 4-bit codes: sym zero 8, asym zero uniform in 1..15. */
-#define SIGMA_SYM 4.63680925f  /* sqrt(21.5) */
-#define SIGMA_ASYM 6.33771926f /* sqrt(40.1667) */
+/* RMS of (q - zero): q - 8 takes -7..7 (0 twice as often), E = 17.5; asym adds the zero's own
+ * spread, which has the same shape. */
+#define SIGMA_SYM 4.18330013f  /* sqrt(17.5) */
+#define SIGMA_ASYM 5.91607978f /* sqrt(35) */
 #define BIAS_AMP 0.05f
 #define LOGIT_STD 2.0f
 
@@ -35,16 +36,23 @@ static inline float unit(uint64_t r) {
     return (float)(r >> 40) * 0x1p-24f;
 }
 
+/* Bit 0 of every nibble of w that is 0 (resp. 15), other bits clear. */
+static inline uint32_t zero_nibbles(uint32_t w) {
+    return ~(w | w >> 1 | w >> 2 | w >> 3) & 0x11111111u;
+}
+static inline uint32_t full_nibbles(uint32_t w) {
+    return w & w >> 1 & w >> 2 & w >> 3 & 0x11111111u;
+}
+
 uint32_t mkgen_qweight(uint64_t key, uint64_t i) {
-    return (uint32_t)mkgen_rand(key, i);
+    uint32_t w = (uint32_t)(mkgen_rand(key, i >> 1) >> (32 * (i & 1)));
+    return w | zero_nibbles(w) << 3; /* 0 -> 8 */
 }
 
 uint32_t mkgen_qzeros(uint64_t key, uint64_t i, bool sym) {
     if (sym) return 0x77777777u;
-    uint64_t r = mkgen_rand(key, i);
-    uint32_t w = 0;
-    for (int j = 0; j < 8; j++) w |= (uint32_t)((((r >> (8 * j)) & 0xff) * 15) >> 8) << (4 * j);
-    return w;
+    uint32_t w = (uint32_t)mkgen_rand(key, i);
+    return w & ~(full_nibbles(w) << 3); /* 15 -> 7 */
 }
 
 static inline float scale_factor(uint32_t in_f, bool sym) {

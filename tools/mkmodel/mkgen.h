@@ -9,15 +9,18 @@
  * so any element can be computed on its own). "u" below is the top 24 bits of that word as a
  * float in [0, 1): u = (rand >> 40) * 2^-24.
  *
- * Value rules (chosen so a deep random model keeps unit-scale activations: every quantized
- * linear maps a unit-RMS input to a roughly unit-RMS output, norms are 1, logits have std ~2):
- *   qweight  I32: 32-bit half (i & 1) of mkgen_rand(key, i >> 1), low half first: eight
- *                 uniform 4-bit codes.
- *   qzeros   I32: sym: 0x77777777 (every zero 8, stored as 8-1). asym: nibble j of the word is
- *                 ((rand >> 8j) & 0xff) * 15 >> 8, a stored zero in 0..14 (true zero 1..15,
- *                 never the unrepresentable 0).
- *   scales   F16: (0.5 + u) / (sigma * sqrt(K)), sigma = RMS of (q - zero): sqrt(21.5) for sym,
- *                 sqrt(40.1667) for asym (uniform q in 0..15, zero 8 resp. uniform in 1..15).
+ * Value rules (chosen so a deep random model keeps unit-scale, token-dependent activations:
+ * every quantized linear maps a unit-RMS input to a roughly unit-RMS output, norms are 1, logits
+ * have std ~2). The weight codes are symmetric around the zero point, like real GPTQ codes: with
+ * plain uniform nibbles 0..15 and zero 8 every weight would carry a -0.5*scale offset, and that
+ * common-mode part grows layer by layer until all positions give the same logits.
+ *   qweight  I32: 32-bit half (i & 1) of mkgen_rand(key, i >> 1), low half first, with every
+ *                 nibble 0 replaced by 8: codes 1..15, each 1/16 likely, 8 twice that (mean 8).
+ *   qzeros   I32: sym: 0x77777777 (every zero 8, stored as 8-1). asym: the low 32 bits of rand
+ *                 with every nibble 15 replaced by 7: stored zeros 0..14 (true zero 1..15, mean
+ *                 8, never the unrepresentable 0).
+ *   scales   F16: (0.5 + u) / (sigma * sqrt(K)), sigma = RMS of (q - zero) = sqrt(17.5) for sym,
+ *                 sqrt(35) for asym.
  *   g_idx    I32: desc_act false: k / G. desc_act true: mkgen_perm(key, K, k) / G, i.e. the
  *                 group of input row k is its position in a random permutation of 0..K-1 divided
  *                 by G, so every group has exactly G rows, scattered (as GPTQ act-order makes).
