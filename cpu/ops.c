@@ -113,8 +113,16 @@ static void op_kv_store(const r1_node *n, const r1_run *run) {
     }
 }
 
+/* Multiversioned so the dot products and axpys use AVX-512/AVX2 where present
+ * (long contexts make attention a visible share of decode time). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define R1_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define R1_CLONES
+#endif
+
 /* One (token, head) pair: online softmax over cache rows 0..pos+t, no T x T scores. */
-static void attn_one(const r1_node *n, const r1_run *run, int t, int h) {
+R1_CLONES static void attn_one(const r1_node *n, const r1_run *run, int t, int h) {
     int H = n->i0, KV = n->i1, hd = n->i2, kvh = h / (H / KV);
     size_t kvrow = (size_t)KV * hd;
     const float *q = (const float *)n->src[0]->data + ((size_t)t * H + h) * hd;
