@@ -1,0 +1,24 @@
+# GPU/CPU splits (issue 6) and whole-model Vulkan runs: every layer count from 0 to
+# all on lavapipe must match the goldens; the planner picks the expected counts.
+if(R1_HAVE_VULKAN)
+  r1_add_test_exe(test_plan test_plan.c)
+  add_test(NAME plan_auto COMMAND test_plan ${R1_TEST_DATA}/golden/small-actorder-g128)
+  set_tests_properties(plan_auto PROPERTIES SKIP_RETURN_CODE 77)
+  set(R1_SPLIT_CASES "tiny-sym-g32:2" "small-actorder-g128:3" "small-asym-tied-sharded:2" "hd128-g128:2")
+  foreach(entry ${R1_SPLIT_CASES})
+    string(REPLACE ":" ";" parts ${entry})
+    list(GET parts 0 case)
+    list(GET parts 1 nl)
+    foreach(n RANGE 1 ${nl})
+      add_test(NAME golden_vulkan_${case}_ngl${n}
+        COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case}
+                ${R1_TEST_DATA}/golden/${case} 1e-4 --gpu-layers ${n})
+      set_tests_properties(golden_vulkan_${case}_ngl${n} PROPERTIES SKIP_RETURN_CODE 77 LABELS vulkan)
+    endforeach()
+  endforeach()
+  add_test(NAME golden_vulkan_kjv_all COMMAND test_golden $<TARGET_FILE:r1run>
+    ${R1_SOURCE_ROOT}/models/kjv-tiny ${R1_TEST_DATA}/kjv 1e-4 --gpu-layers all)
+  add_test(NAME golden_vulkan_kjv_ngl3 COMMAND test_golden $<TARGET_FILE:r1run>
+    ${R1_SOURCE_ROOT}/models/kjv-tiny ${R1_TEST_DATA}/kjv 1e-4 --gpu-layers 3)
+  set_tests_properties(golden_vulkan_kjv_all golden_vulkan_kjv_ngl3 PROPERTIES LABELS vulkan)
+endif()
