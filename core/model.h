@@ -6,7 +6,7 @@
 #include "config.h"
 #include "graph.h"
 #include "safetensors.h"
-#include "sched.h"
+#include "scheduler.h"
 
 typedef struct r1_layer_weights {
     r1_tensor *attn_norm, *ffn_norm;

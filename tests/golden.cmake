@@ -19,3 +19,7 @@ if(TARGET r1-mkmodel)
   add_dependencies(test_mkmodel_load r1-mkmodel)
   add_test(NAME mkmodel_load COMMAND test_mkmodel_load $<TARGET_FILE:r1-mkmodel> ${CMAKE_CURRENT_BINARY_DIR})
 endif()
+
+# Sessions sharing one model across threads.
+r1_add_test_exe(test_sessions test_sessions.c)
+add_test(NAME sessions_threads COMMAND test_sessions ${R1_TEST_DATA}/golden/small-actorder-g128)
