@@ -58,7 +58,7 @@ typedef struct sink {
 } sink;
 
 static void put(sink *s, const char *b, size_t n) {
-    if (s->fail) return;
+    if (s->fail || n == 0) return;
     if (s->n + n > s->cap) {
         size_t cap = s->cap ? s->cap : 256;
         while (cap < s->n + n) cap *= 2;
@@ -92,6 +92,11 @@ static int cont_ok(uint8_t lead, size_t i, uint8_t b) {
 /* Feeds bytes through the machine; pending holds an incomplete prefix. */
 static void feed(sink *s, char *pending, size_t *np, const char *bytes, size_t n) {
     for (size_t i = 0; i < n; i++) {
+        if (!*np) { /* fast path: copy the valid run in one piece */
+            size_t ok = r1__utf8_valid_prefix(bytes + i, n - i);
+            put(s, bytes + i, ok);
+            if ((i += ok) == n) break;
+        }
         uint8_t b = (uint8_t)bytes[i];
         if (*np) {
             if (cont_ok((uint8_t)pending[0], *np, b)) {

@@ -16,17 +16,26 @@ typedef struct sym {
     int32_t len; /* bytes covered; 0 once merged into its left neighbour */
 } sym;
 
-/* A candidate merge of symbol pos with its right neighbour. */
-typedef struct cand {
-    int32_t rank, pos, id;
-} cand;
+/* Per-call cache of BPE results by piece bytes: natural text repeats its
+ * words, and a cached piece skips the merge loop. Fixed size, no eviction. */
+#define WC_SLOTS (1u << 15)
+#define WC_MAX_PIECE 64 /* longer pieces are rare and not cached */
+typedef struct wc_slot {
+    uint32_t hash, key_off, key_len; /* key_len 0 = empty */
+    uint32_t ids_off, n_ids;
+} wc_slot;
 
 typedef struct enc {
     const r1_tokenizer *t;
+    wc_slot *wc; /* NULL: no cache (short text, or allocation failed) */
+    uint32_t wc_used;
+    char *wc_keys;
+    int32_t *wc_ids;
+    size_t wc_keys_len, wc_keys_cap, wc_ids_len, wc_ids_cap;
     int32_t *ids;
     size_t n, cap;
     sym *syms;
-    cand *heap;
+    uint64_t *heap;   /* candidate merges, see cand_key() */
     size_t piece_cap; /* bytes the syms / heap scratch can take */
     size_t n_heap;
     pcre2_match_data *md;
@@ -45,42 +54,57 @@ static int push(enc *e, int32_t id) {
     return 0;
 }
 
-/* ---- BPE: HF's Word::merge_all (min-heap on (rank, position)) ---- */
+/* ---- BPE: HF's Word::merge_all ----
+ * A min-heap of candidate merges keyed (rank << 32 | position): the lowest
+ * rank goes first, the leftmost among equals. An entry is stale when its
+ * left symbol was merged away or the pair there changed; symbols only grow,
+ * so "same rank at the same position" means "same pair" (HF compares the
+ * merged id, which is equivalent). */
 
-static int cand_less(const cand *a, const cand *b) {
-    return a->rank != b->rank ? a->rank < b->rank : a->pos < b->pos;
+static inline uint64_t cand_key(int32_t rank, int32_t pos) {
+    return (uint64_t)(uint32_t)rank << 32 | (uint32_t)pos;
 }
 
-static void heap_push(enc *e, int32_t rank, int32_t pos, int32_t id) {
-    size_t i = e->n_heap++;
-    cand c = {rank, pos, id};
-    while (i > 0 && cand_less(&c, &e->heap[(i - 1) / 2])) {
-        e->heap[i] = e->heap[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    e->heap[i] = c;
-}
-
-static cand heap_pop(enc *e) {
-    cand top = e->heap[0], last = e->heap[--e->n_heap];
-    size_t i = 0, n = e->n_heap;
+static void sift_down(uint64_t *h, size_t n, size_t i) {
+    uint64_t x = h[i];
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n) break;
-        if (c + 1 < n && cand_less(&e->heap[c + 1], &e->heap[c])) c++;
-        if (!cand_less(&e->heap[c], &last)) break;
-        e->heap[i] = e->heap[c];
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (h[c] >= x) break;
+        h[i] = h[c];
         i = c;
     }
-    if (n) e->heap[i] = last;
+    h[i] = x;
+}
+
+static void heap_push(enc *e, uint64_t key) {
+    size_t i = e->n_heap++;
+    while (i > 0 && key < e->heap[(i - 1) / 2]) {
+        e->heap[i] = e->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    e->heap[i] = key;
+}
+
+static uint64_t heap_pop(enc *e) {
+    uint64_t top = e->heap[0];
+    e->heap[0] = e->heap[--e->n_heap];
+    if (e->n_heap) sift_down(e->heap, e->n_heap, 0);
     return top;
 }
 
-static void push_merge(enc *e, int32_t pos) {
+/* Merge rank of symbol pos with its right neighbour, or -1. */
+static int32_t pair_rank(const enc *e, int32_t pos) {
     const sym *s = &e->syms[pos];
-    if (s->next < 0) return;
+    if (s->next < 0) return -1;
     const r1__merge_slot *m = r1__merge_find(e->t, s->id, e->syms[s->next].id);
-    if (m) heap_push(e, m->rank, pos, m->id);
+    return m ? m->rank : -1;
+}
+
+static void push_merge(enc *e, int32_t pos) {
+    int32_t rank = pair_rank(e, pos);
+    if (rank >= 0) heap_push(e, cand_key(rank, pos));
 }
 
 static int reserve_piece(enc *e, size_t n) {
@@ -89,7 +113,8 @@ static int reserve_piece(enc *e, size_t n) {
     while (cap < n) cap *= 2;
     sym *s = realloc(e->syms, cap * sizeof *s);
     if (s) e->syms = s;
-    cand *h = realloc(e->heap, 3 * cap * sizeof *h); /* <= 1 + 2 per merge per symbol */
+    /* Live entries <= pairs + merges (each merge pops one, pushes two) < 2n. */
+    uint64_t *h = realloc(e->heap, 2 * cap * sizeof *h);
     if (h) e->heap = h;
     if (!s || !h) return -1;
     e->piece_cap = cap;
@@ -120,29 +145,87 @@ static int32_t init_syms(enc *e, const char *p, size_t n) {
 
 static int bpe_merge(enc *e, int32_t m) {
     e->n_heap = 0;
-    for (int32_t i = 0; i + 1 < m; i++) push_merge(e, i);
+    for (int32_t i = 0; i + 1 < m; i++) {
+        int32_t rank = pair_rank(e, i);
+        if (rank >= 0) e->heap[e->n_heap++] = cand_key(rank, i);
+    }
+    for (size_t i = e->n_heap / 2; i-- > 0;) sift_down(e->heap, e->n_heap, i); /* heapify */
     while (e->n_heap) {
-        cand c = heap_pop(e);
-        sym *s = &e->syms[c.pos];
+        uint64_t c = heap_pop(e);
+        int32_t pos = (int32_t)(uint32_t)c;
+        sym *s = &e->syms[pos];
         if (s->len == 0 || s->next < 0) continue;
         sym *r = &e->syms[s->next];
-        /* Stale entries are recognised by the merged id, exactly as HF does. */
         const r1__merge_slot *cur = r1__merge_find(e->t, s->id, r->id);
-        if (!cur || cur->id != c.id) continue;
-        s->id = c.id, s->len += r->len, s->next = r->next;
+        if (!cur || cur->rank != (int32_t)(c >> 32)) continue; /* stale */
+        s->id = cur->id, s->len += r->len, s->next = r->next;
         r->len = 0;
-        if (s->next >= 0) e->syms[s->next].prev = c.pos;
+        if (s->next >= 0) e->syms[s->next].prev = pos;
         if (s->prev >= 0) push_merge(e, s->prev);
-        push_merge(e, c.pos);
+        push_merge(e, pos);
     }
     for (int32_t i = 0; i < m; i++)
         if (e->syms[i].len && push(e, e->syms[i].id)) return -1;
     return 0;
 }
 
+/* ---- word cache ---- */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return -1;
+    *p = q, *cap = c;
+    return 0;
+}
+
+static wc_slot *wc_find(enc *e, const char *p, size_t n, uint32_t h) {
+    for (uint32_t i = h & (WC_SLOTS - 1);; i = (i + 1) & (WC_SLOTS - 1)) {
+        wc_slot *s = &e->wc[i];
+        if (!s->key_len ||
+            (s->hash == h && s->key_len == n && memcmp(e->wc_keys + s->key_off, p, n) == 0))
+            return s;
+    }
+}
+
+/* Remembers the ids pushed since `from` as the result of piece p. A failed
+ * allocation only means the piece is not cached. */
+static void wc_store(enc *e, wc_slot *s, const char *p, size_t n, uint32_t h, size_t from) {
+    size_t k = e->n - from;
+    if (e->wc_used >= WC_SLOTS / 2 ||
+        grow((void **)&e->wc_keys, &e->wc_keys_cap, e->wc_keys_len + n, 1) ||
+        grow((void **)&e->wc_ids, &e->wc_ids_cap, e->wc_ids_len + k, sizeof(int32_t)))
+        return;
+    memcpy(e->wc_keys + e->wc_keys_len, p, n);
+    memcpy(e->wc_ids + e->wc_ids_len, e->ids + from, k * sizeof(int32_t));
+    *s = (wc_slot){h, (uint32_t)e->wc_keys_len, (uint32_t)n, (uint32_t)e->wc_ids_len, (uint32_t)k};
+    e->wc_keys_len += n, e->wc_ids_len += k;
+    e->wc_used++;
+}
+
+static int bpe_uncached(enc *e, const char *p, size_t n);
+
 static int bpe_piece(enc *e, const char *p, size_t n) {
     const r1_tokenizer *t = e->t;
     if (n == 1 && t->byte_id[(uint8_t)*p] >= 0) return push(e, t->byte_id[(uint8_t)*p]);
+    if (!e->wc || n > WC_MAX_PIECE) return bpe_uncached(e, p, n);
+    uint32_t h = r1__hash_bytes(p, n);
+    wc_slot *s = wc_find(e, p, n, h);
+    if (s->key_len) {
+        for (uint32_t i = 0; i < s->n_ids; i++)
+            if (push(e, e->wc_ids[s->ids_off + i])) return -1;
+        return 0;
+    }
+    size_t from = e->n;
+    if (bpe_uncached(e, p, n)) return -1;
+    wc_store(e, s, p, n, h, from);
+    return 0;
+}
+
+static int bpe_uncached(enc *e, const char *p, size_t n) {
+    const r1_tokenizer *t = e->t;
     if (reserve_piece(e, n)) return -1;
     if (t->ignore_merges) { /* syms (16 bytes per byte) doubles as the 2n-byte scratch */
         char *form = (char *)e->syms;
@@ -247,9 +330,10 @@ static r1_status raw_stretch(enc *e, const char *s, size_t n, r1_error *err) {
     return st;
 }
 
-static r1_status enc_init(enc *e, const r1_tokenizer *t, r1_error *err) {
+static r1_status enc_init(enc *e, const r1_tokenizer *t, size_t len, r1_error *err) {
     memset(e, 0, sizeof *e);
     e->t = t;
+    if (len >= 4096) e->wc = calloc(WC_SLOTS, sizeof *e->wc); /* worth it for long text only */
     if (t->re) {
         e->md = pcre2_match_data_create_from_pattern(t->re, NULL);
         e->mctx = pcre2_match_context_create(NULL);
@@ -263,6 +347,7 @@ static r1_status enc_init(enc *e, const r1_tokenizer *t, r1_error *err) {
 
 static void enc_free(enc *e) {
     free(e->ids), free(e->syms), free(e->heap);
+    free(e->wc), free(e->wc_keys), free(e->wc_ids);
     pcre2_match_data_free(e->md);
     pcre2_match_context_free(e->mctx);
     pcre2_jit_stack_free(e->jit);
@@ -280,7 +365,7 @@ r1_status r1_tokenize(const r1_tokenizer *t, const char *text, size_t len, int32
     if (valid != len)
         return r1__err(err, R1_E_INVAL, "r1_tokenize: text is not valid UTF-8 (byte %zu)", valid);
     enc e;
-    r1_status st = enc_init(&e, t, err);
+    r1_status st = enc_init(&e, t, len, err);
     if (!st) st = split_added(&e, text, len, 0, raw_stretch, err);
     if (!st && push(&e, 0)) st = R1_E_NOMEM; /* keeps *ids non-NULL for empty text */
     if (st == R1_E_NOMEM) r1__err(err, st, "r1_tokenize: out of memory");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_IDS (1 << 24) /* sanity bound on token ids: tables are sized by them */
 
@@ -17,24 +18,22 @@ r1_status r1__read_text_file(const char *path, char **buf, size_t *len, r1_error
     *buf = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return r1__err(err, R1_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *p = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 65536) {
-            cap = cap ? cap * 2 : 1 << 20;
-            char *q = realloc(p, cap + 1);
-            if (!q) {
-                free(p), fclose(f);
-                return r1__err(err, R1_E_NOMEM, "%s: out of memory reading the file", path);
-            }
-            p = q;
-        }
-        size_t got = fread(p + n, 1, cap - n, f);
+    struct stat sb;
+    /* Sized from fstat so the 7 MB file is read once, without regrowing. */
+    size_t cap = fstat(fileno(f), &sb) == 0 && sb.st_size > 0 ? (size_t)sb.st_size : 65536;
+    char *p = malloc(cap + 1);
+    size_t n = 0, got;
+    while (p && (got = fread(p + n, 1, cap - n, f)) > 0) {
         n += got;
-        if (got == 0) break;
+        if (n == cap) {
+            char *q = realloc(p, 2 * cap + 1);
+            if (!q) free(p);
+            p = q, cap *= 2;
+        }
     }
     int bad = ferror(f);
     fclose(f);
+    if (!p) return r1__err(err, R1_E_NOMEM, "%s: out of memory reading the file", path);
     if (bad) {
         free(p);
         return r1__err(err, R1_E_IO, "%s: read error", path);
@@ -60,9 +59,10 @@ static r1_status pool_add(r1_tokenizer *t, const char *s, size_t n, r1__span *ou
     return R1_OK;
 }
 
+/* Open-addressing tables at most 3/4 full. */
 static uint32_t table_size(size_t n) {
     uint32_t s = 16;
-    while (s < 2 * n) s *= 2;
+    while (s < n + n / 3 + 1) s *= 2;
     return s;
 }
 
@@ -283,7 +283,9 @@ static r1_status load_model(r1_tokenizer *t, const cJSON *root, const char *path
     t->flags = calloc(nv, 1);
     t->form = calloc(nv, sizeof *t->form);
     t->raw = calloc(nv, sizeof *t->raw);
-    if (!t->flags || !t->form || !t->raw)
+    t->pool_cap = 16 * nv; /* about what Qwen's vocabulary needs: avoids regrowing */
+    t->pool = malloc(t->pool_cap);
+    if (!t->flags || !t->form || !t->raw || !t->pool)
         return r1__err(err, R1_E_NOMEM, "%s: out of memory for %zu tokens", path, nv);
     r1__bytelevel_init(t);
     if ((st = load_vocab(t, vocab, path, err))) return st;
