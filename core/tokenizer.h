@@ -15,7 +15,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifndef PCRE2_CODE_UNIT_WIDTH
 #define PCRE2_CODE_UNIT_WIDTH 8
+#endif
 #include <pcre2.h>
 
 /* Per-id flags. */

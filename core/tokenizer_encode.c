@@ -17,9 +17,9 @@ typedef struct sym {
 } sym;
 
 /* Per-call cache of BPE results by piece bytes: natural text repeats its
- * words, and a cached piece skips the merge loop. Fixed size, no eviction. */
+ * words, and a cached piece skips the merge loop. Fixed slot count, no
+ * eviction; keys and ids take at most the size of the input and output. */
 #define WC_SLOTS (1u << 15)
-#define WC_MAX_PIECE 64 /* longer pieces are rare and not cached */
 typedef struct wc_slot {
     uint32_t hash, key_off, key_len; /* key_len 0 = empty */
     uint32_t ids_off, n_ids;
@@ -210,7 +210,7 @@ static int bpe_uncached(enc *e, const char *p, size_t n);
 static int bpe_piece(enc *e, const char *p, size_t n) {
     const r1_tokenizer *t = e->t;
     if (n == 1 && t->byte_id[(uint8_t)*p] >= 0) return push(e, t->byte_id[(uint8_t)*p]);
-    if (!e->wc || n > WC_MAX_PIECE) return bpe_uncached(e, p, n);
+    if (!e->wc) return bpe_uncached(e, p, n);
     uint32_t h = r1__hash_bytes(p, n);
     wc_slot *s = wc_find(e, p, n, h);
     if (s->key_len) {

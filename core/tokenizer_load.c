@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MAX_IDS (1 << 24) /* sanity bound on token ids: tables are sized by them */
+#define MAX_IDS (1 << 22) /* sanity bound on token ids: tables are sized by them */
 
 r1_status r1__read_text_file(const char *path, char **buf, size_t *len, r1_error *err) {
     *buf = NULL;

@@ -1,6 +1,6 @@
 /* Tokenizer against the HF golden outputs for the R1 tokenizer
  * (tests/data/tokenizer/tokenizer_golden.jsonl) plus token-level queries and
- * the streaming decoder. Usage: test_tokenizer golden|queries|stream */
+ * the streaming decoder. Usage: test_tokenizer golden|queries|stream|speed */
 #include "check.h"
 #include "r1run.h"
 
@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define R1_DIR R1_SOURCE_ROOT "/models/r1-tokenizer"
 
@@ -211,6 +212,37 @@ static void test_stream(const r1_tokenizer *t) {
     }
 }
 
+/* A 32k-token prompt (the golden texts repeated) must encode well under a
+ * second; prints the throughput. The bound is loose for sanitizer builds. */
+static void test_speed(const r1_tokenizer *t) {
+    char *all = read_file(R1_TEST_DATA "/tokenizer/tokenizer_golden.jsonl");
+    if (!all) return;
+    size_t cap = 1 << 20, len = 0;
+    char *text = malloc(cap);
+    for (int round = 0; len < 140000; round++)
+        for (char *p = all, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+            *nl = 0;
+            cJSON *c = cJSON_Parse(p);
+            const char *s = c ? cJSON_GetObjectItem(c, "text")->valuestring : "";
+            if (len + strlen(s) + 1 < cap) memcpy(text + len, s, strlen(s)), len += strlen(s);
+            text[len++] = '\n';
+            cJSON_Delete(c);
+            *nl = '\n';
+        }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    CHECK(r1_tokenize(t, text, len, &ids, &n, NULL) == R1_OK);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double dt = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+    printf("%zu bytes -> %zu tokens in %.2f ms (%.1f MB/s)\n", len, n, dt * 1e3,
+           (double)len / dt / 1e6);
+    CHECK(n >= 32768);
+    CHECK_MSG(dt < 1.0, "32k-token prompt took %.3f s", dt);
+    r1_free(ids), free(text), free(all);
+}
+
 int main(int argc, char **argv) {
     const char *what = argc > 1 ? argv[1] : "golden";
     r1_tokenizer *t = NULL;
@@ -220,6 +252,7 @@ int main(int argc, char **argv) {
     if (strcmp(what, "golden") == 0) test_golden(t);
     if (strcmp(what, "queries") == 0) test_queries(t);
     if (strcmp(what, "stream") == 0) test_stream(t);
+    if (strcmp(what, "speed") == 0) test_speed(t);
     r1_tokenizer_free(t);
     return r1t_finish(what);
 }

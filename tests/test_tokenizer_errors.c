@@ -149,6 +149,38 @@ static void test_minimal(const char *merges, const char *config) {
     r1_tokenizer_free(t);
 }
 
+/* unk_token / fuse_unk, ignore_merges, and an added token with
+ * "normalized": true (matched after NFC). */
+static void test_model_options(int fuse_unk, int ignore_merges) {
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"model\": {\"vocab\": {\"a\": 0, \"b\": 1, \"c\": 2, \"ba\": 3, \"ab\": 4}, "
+             "\"merges\": [\"a b\"], \"unk_token\": \"c\", \"fuse_unk\": %s, "
+             "\"ignore_merges\": %s}, \"normalizer\": {\"type\": \"NFC\"}, " PRE
+             ", \"added_tokens\": [{\"id\": 5, \"content\": \"é\", \"normalized\": true}]}",
+             fuse_unk ? "true" : "false", ignore_merges ? "true" : "false");
+    remove_files();
+    write_file("tokenizer.json", json);
+    r1_tokenizer *t = NULL;
+    r1_error err = {0};
+    CHECK_MSG(r1_tokenizer_load(dir, &t, &err) == R1_OK, "%s", err.msg);
+    if (!t) return;
+    if (fuse_unk)
+        expect_ids(t, "xyab", (const int32_t[]){2, 4}, 2);
+    else
+        expect_ids(t, "xyab", (const int32_t[]){2, 2, 4}, 3);
+    if (ignore_merges) /* the whole word is in the vocabulary */
+        expect_ids(t, "ba", (const int32_t[]){3}, 1);
+    else /* no merge "b a": BPE leaves two symbols */
+        expect_ids(t, "ba", (const int32_t[]){1, 0}, 2);
+    expect_ids(t,
+               "ab"
+               "e\xcc\x81"
+               "b",
+               (const int32_t[]){4, 5, 1}, 3); /* e + U+0301 -> é */
+    r1_tokenizer_free(t);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/r1tokXXXXXX");
     if (!mkdtemp(dir)) return 1;
@@ -156,6 +188,8 @@ int main(void) {
     test_minimal("[\"a b\", \"ab c\", \"Ġ ab\"]", NULL);
     test_minimal("[[\"a\", \"b\"], [\"ab\", \"c\"], [\"Ġ\", \"ab\"]]",
                  "{\"bos_token\": \"<s>\", \"eos_token\": {\"content\": \"</s>\"}}");
+    test_model_options(0, 0);
+    test_model_options(1, 1);
     remove_files();
     rmdir(dir);
     return r1t_finish("tokenizer_errors");
