@@ -1,0 +1,259 @@
+/* The Vulkan backend: r1_backend_i on top of the vulkan/ modules. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_internal.h"
+
+#define BLOCK_BYTES (256ull << 20)
+
+/* Activation/KV memory of one session and the refs bound into it. */
+typedef struct vk_actbuf {
+    vk_buf b;
+    vk_ref *refs;
+} vk_actbuf;
+
+static vk_ctx *ctx(r1_backend *be) {
+    return be->ctx;
+}
+
+static void vk_free(r1_backend *be) {
+    if (!be) return;
+    vk_ctx *c = ctx(be);
+    if (c) {
+        if (c->dev) vkDeviceWaitIdle(c->dev);
+        if (c->dev) {
+            r1vk_pipelines_destroy(c);
+            r1vk_memory_free(c);
+            r1vk_buf_free(c, &c->dummy);
+            if (c->xfer_fence) vkDestroyFence(c->dev, c->xfer_fence, NULL);
+            if (c->pool) vkDestroyCommandPool(c->dev, c->pool, NULL);
+        }
+        r1vk_device_close(c);
+        free(c);
+    }
+    free(be);
+}
+
+static r1_status vk_buffer_alloc(r1_backend *be, size_t size, r1_buffer **out, r1_error *err) {
+    vk_ctx *c = ctx(be);
+    r1_buffer *b = calloc(1, sizeof *b);
+    vk_actbuf *a = calloc(1, sizeof *a);
+    if (!b || !a) {
+        free(b), free(a);
+        return r1__err(err, R1_E_NOMEM, "out of memory");
+    }
+    r1_status st = r1vk_buf_new(c, size, 0, &a->b, err);
+    if (st) {
+        r1__err_prefix(err, "activations and KV cache (%.1f MiB)", (double)size / 1048576.0);
+        free(b), free(a);
+        return st;
+    }
+    if (a->b.map) memset(a->b.map, 0, size);
+    c->bytes_device += size;
+    b->be = be;
+    b->size = size;
+    b->handle = a;
+    *out = b;
+    return R1_OK;
+}
+
+static void vk_buffer_free(r1_backend *be, r1_buffer *b) {
+    if (!b) return;
+    vk_ctx *c = ctx(be);
+    vk_actbuf *a = b->handle;
+    vkDeviceWaitIdle(c->dev);
+    c->bytes_device -= b->size;
+    r1vk_buf_free(c, &a->b);
+    for (vk_ref *r = a->refs, *n; r; r = n) {
+        n = r->next;
+        free(r);
+    }
+    free(a);
+    free(b);
+}
+
+static void vk_tensor_bind(r1_backend *be, r1_tensor *t, r1_buffer *b, size_t off) {
+    (void)be;
+    vk_actbuf *a = b->handle;
+    vk_ref *r = calloc(1, sizeof *r);
+    t->data = NULL;
+    t->extra = r; /* NULL on OOM: segment_init then reports the tensor */
+    if (!r) return;
+    r->buf = a->b.buf;
+    r->off = off;
+    r->size = r1__tensor_nbytes(t);
+    r->map = a->b.map ? (char *)a->b.map + off : NULL;
+    r->next = a->refs;
+    a->refs = r;
+}
+
+static r1_status vk_tensor_set(r1_backend *be, r1_tensor *t, const void *src, size_t off, size_t n,
+                               r1_error *err) {
+    vk_ctx *c = ctx(be);
+    vk_ref *r = t->extra;
+    if (!r || off + n > r->size)
+        return r1__err(err, R1_E_INVAL, "vulkan: tensor_set outside tensor %s", t->name);
+    return r1vk_upload(c, r->buf, r->off + off, r->map ? (char *)r->map + off : NULL, src, n, err);
+}
+
+static r1_status vk_tensor_get(r1_backend *be, const r1_tensor *t, void *dst, size_t off, size_t n,
+                               r1_error *err) {
+    vk_ctx *c = ctx(be);
+    const vk_ref *r = t->extra;
+    if (!r || off + n > r->size)
+        return r1__err(err, R1_E_INVAL, "vulkan: tensor_get outside tensor %s", t->name);
+    if (r->map) {
+        r1_status st = r1vk_flush_uploads(c, err);
+        if (!st) memcpy(dst, (const char *)r->map + off, n);
+        return st;
+    }
+    return r1vk_download(c, r->buf, r->off + off, dst, n, err);
+}
+
+/* Integer weights (qweight, qzeros, g_idx) wait for qlinear_prepare, which
+ * knows whether they are used as they are or repacked; float weights are
+ * uploaded (or imported) now. A weight too large to bind stays on the host:
+ * supports() then leaves its node to the CPU. */
+static r1_status vk_weight_load(r1_backend *be, r1_tensor *w, r1_error *err) {
+    vk_ctx *c = ctx(be);
+    if (w->extra) return R1_OK;
+    size_t n = r1__tensor_nbytes(w);
+    if (n + 4096 > c->props.limits.maxStorageBufferRange) {
+        if (c->verbose)
+            fprintf(stderr, "vulkan: %s (%.1f MiB) exceeds the storage buffer range: CPU\n",
+                    w->name, (double)n / 1048576.0);
+        return R1_OK;
+    }
+    if (w->type == R1_I32) {
+        vk_ref *r = calloc(1, sizeof *r);
+        if (!r) return r1__err(err, R1_E_NOMEM, "out of memory");
+        r->pending = 1;
+        r->host = w->data;
+        r->size = n;
+        r->next = c->refs;
+        c->refs = r;
+        w->extra = r;
+        return R1_OK;
+    }
+    return r1vk_weight_upload(c, w, w->data, n, 1, err);
+}
+
+static r1_status vk_qlinear_prepare(r1_backend *be, r1_qlinear *q, r1_error *err) {
+    return r1vk_qlinear_prepare(ctx(be), q, err);
+}
+
+static void vk_qlinear_release(r1_backend *be, r1_qlinear *q) {
+    (void)be, (void)q; /* device memory belongs to the backend's blocks */
+}
+
+static int vk_supports(r1_backend *be, const r1_node *n) {
+    return r1vk_supports(ctx(be), n);
+}
+
+static r1_status vk_segment_init(r1_backend *be, r1_segment *seg, r1_error *err) {
+    return r1vk_segment_init(ctx(be), seg, err);
+}
+
+static void vk_segment_free(r1_backend *be, r1_segment *seg) {
+    vk_ctx *c = ctx(be);
+    vkDeviceWaitIdle(c->dev);
+    r1vk_segment_free(c, seg);
+}
+
+static r1_status vk_compute(r1_backend *be, r1_segment *seg, const r1_run *run, r1_error *err) {
+    return r1vk_compute(ctx(be), seg, run, err);
+}
+
+static uint64_t vk_free_memory(r1_backend *be) {
+    return r1vk_free_memory(ctx(be));
+}
+
+static const r1_backend_i vk_iface = {
+    .name = "Vulkan",
+    .free = vk_free,
+    .buffer_alloc = vk_buffer_alloc,
+    .buffer_free = vk_buffer_free,
+    .tensor_bind = vk_tensor_bind,
+    .tensor_set = vk_tensor_set,
+    .tensor_get = vk_tensor_get,
+    .weight_load = vk_weight_load,
+    .qlinear_prepare = vk_qlinear_prepare,
+    .qlinear_release = vk_qlinear_release,
+    .supports = vk_supports,
+    .segment_init = vk_segment_init,
+    .segment_free = vk_segment_free,
+    .compute = vk_compute,
+    .free_memory = vk_free_memory,
+};
+
+static r1_status transfer_setup(vk_ctx *c, r1_error *err) {
+    VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                  .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                  .queueFamilyIndex = c->qfam};
+    r1_status st =
+        r1vk_check(vkCreateCommandPool(c->dev, &pi, NULL, &c->pool), "vkCreateCommandPool", err);
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                      .commandPool = c->pool,
+                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                      .commandBufferCount = 1};
+    if (!st)
+        st = r1vk_check(vkAllocateCommandBuffers(c->dev, &ai, &c->xfer_cb),
+                        "vkAllocateCommandBuffers", err);
+    VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if (!st)
+        st = r1vk_check(vkCreateFence(c->dev, &fi, NULL, &c->xfer_fence), "vkCreateFence", err);
+    return st;
+}
+
+static void settings(vk_ctx *c) {
+    const char *t = getenv("R1_VK_TIMEOUT"), *v = getenv("R1_VK_VERBOSE"),
+               *im = getenv("R1_VK_IMPORT");
+    double secs = t && *t ? atof(t) : 120.0;
+    c->timeout_ns = (uint64_t)((secs > 0 ? secs : 120.0) * 1e9);
+    c->verbose = v && *v && strcmp(v, "0") != 0;
+    c->use_import = !(im && !strcmp(im, "0"));
+    VkDeviceSize max_alloc = 0;
+    VkPhysicalDeviceMaintenance3Properties m3 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+                                      .pNext = &m3};
+    vkGetPhysicalDeviceProperties2(c->pd, &p2);
+    max_alloc = m3.maxMemoryAllocationSize;
+    c->block_size = BLOCK_BYTES;
+    if (max_alloc && c->block_size > max_alloc) c->block_size = max_alloc;
+}
+
+static void describe(const vk_ctx *c) {
+    fprintf(stderr, "vulkan: %s; subgroup %u%s, fp16 %s, import %s; shaders:", c->props.deviceName,
+            c->f.subgroup_size, c->f.subgroup_arith ? " (arithmetic)" : "",
+            c->f.fp16 ? "yes" : "no", c->f.host_import && c->use_import ? "yes" : "no");
+    for (int i = 0; i < VKP_COUNT; i++) fprintf(stderr, " %s", c->pipe_variant[i]);
+    fputc('\n', stderr);
+}
+
+r1_status r1__vulkan_backend_new(int device, r1_backend **out, r1_error *err) {
+    *out = NULL;
+    r1_backend *be = calloc(1, sizeof *be);
+    vk_ctx *c = calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be), free(c);
+        return r1__err(err, R1_E_NOMEM, "out of memory");
+    }
+    be->i = &vk_iface;
+    be->ctx = c;
+    r1_status st = r1vk_device_open(c, device, err);
+    if (!st) {
+        settings(c);
+        st = transfer_setup(c, err);
+    }
+    if (!st) st = r1vk_buf_new(c, 256, 0, &c->dummy, err);
+    if (!st) st = r1vk_pipelines_create(c, err);
+    if (st) {
+        vk_free(be);
+        return st;
+    }
+    if (c->verbose) describe(c);
+    *out = be;
+    return R1_OK;
+}

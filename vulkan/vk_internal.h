@@ -1,0 +1,166 @@
+/* Vulkan backend internals, shared by the files of vulkan/.
+ *
+ * vk_device.c    instance, device list and choice, logical device, features
+ * vk_memory.c    weight sub-allocator, buffers, staging uploads, host-pointer import
+ * vk_submit.c    one-shot transfer command buffers, fences with timeouts, error text
+ * vk_pipeline.c  shader table -> pipelines (created once), on-disk pipeline cache
+ * vk_qlinear.c   GPTQ linears: act-order permutation and repacking
+ * vk_plan.c      graph nodes -> dispatches (shader, bindings, push constants, barriers)
+ * vk_record.c    per-segment state: descriptor sets, recorded command buffers, compute
+ * vk_backend.c   the r1_backend_i glue */
+#ifndef R1_VK_INTERNAL_H
+#define R1_VK_INTERNAL_H
+
+#include <vulkan/vulkan.h>
+
+#include "backend.h"
+
+/* Descriptor layout shared by every pipeline: binding 0 holds the per-call run
+ * parameters (n_tokens, pos, n_out, RoPE tables), bindings 1..VK_NBIND-1 the
+ * op's tensors. Push constants carry the node's fixed sizes and offsets. */
+#define VK_NBIND 9
+#define VK_PUSH_BYTES 128
+
+/* A buffer with its own memory (staging, activations, run parameters, blocks). */
+typedef struct vk_buf {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    VkDeviceSize size;
+    void *map; /* host address when host-visible and mapped, else NULL */
+} vk_buf;
+
+/* Where a tensor's bytes live on the device; stored in r1_tensor.extra. */
+typedef struct vk_ref {
+    VkBuffer buf;
+    VkDeviceSize off;  /* byte offset of the tensor's first byte in buf */
+    VkDeviceSize size; /* bytes */
+    void *map;         /* host address of the first byte when mapped, else NULL */
+    int pending;       /* weight whose upload waits for qlinear_prepare (or first use) */
+    int imported;      /* memory is the mmap itself (VK_EXT_external_memory_host) */
+    const void *host;  /* pending: the host bytes to upload */
+    struct vk_ref *next;
+} vk_ref;
+
+/* One large device allocation weights are carved from. */
+typedef struct vk_block {
+    vk_buf b;
+    VkDeviceSize used;
+    struct vk_block *next;
+} vk_block;
+
+/* Pending staging copy (staging offset -> buffer, offset). */
+typedef struct vk_copy {
+    VkBuffer dst;
+    VkBufferCopy region;
+} vk_copy;
+
+typedef enum vk_pipe {
+    VKP_RMSNORM,
+    VKP_ADD_RMSNORM,
+    VKP_Q4_MATVEC,
+    VKP_Q4_GEMM,
+    VKP_DENSE_MATVEC,
+    VKP_DENSE_GEMM,
+    VKP_ROPE,
+    VKP_ROPE_KV,
+    VKP_KV_STORE,
+    VKP_ATTN,
+    VKP_ELTWISE,
+    VKP_COUNT
+} vk_pipe;
+
+typedef struct vk_features {
+    int fp16;           /* shaderFloat16 (arithmetic) */
+    int storage16;      /* storageBuffer16BitAccess */
+    int subgroup_arith; /* subgroup arithmetic in compute shaders */
+    uint32_t subgroup_size;
+    int host_import; /* VK_EXT_external_memory_host */
+    VkDeviceSize import_align;
+    int mem_budget; /* VK_EXT_memory_budget */
+} vk_features;
+
+typedef struct vk_ctx {
+    VkInstance inst;
+    VkPhysicalDevice pd;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t qfam;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties memp;
+    vk_features f;
+    PFN_vkGetMemoryHostPointerPropertiesEXT get_host_ptr_props;
+    uint64_t timeout_ns;
+    int verbose;
+
+    /* transfers */
+    VkCommandPool pool;
+    VkCommandBuffer xfer_cb;
+    VkFence xfer_fence;
+    vk_buf staging;
+    VkDeviceSize staging_used;
+    vk_copy *copies;
+    int n_copies, cap_copies;
+
+    /* weights */
+    vk_block *blocks;
+    VkDeviceSize block_size;
+    vk_ref *refs;    /* every vk_ref made for weights (freed with the backend) */
+    vk_buf *imports; /* one buffer per imported weight range */
+    int n_imports, cap_imports;
+    int use_import; /* R1_VK_IMPORT=0 turns host-pointer import off */
+    uint64_t bytes_device, bytes_imported;
+
+    /* pipelines */
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkPipelineCache cache;
+    VkPipeline pipe[VKP_COUNT];
+    const char *pipe_variant[VKP_COUNT];
+    int use_fp16; /* fp16-arithmetic shader variants chosen */
+    vk_buf dummy; /* bound to unused descriptor slots */
+    char cache_path[512];
+} vk_ctx;
+
+/* vk_device.c */
+r1_status r1vk_device_open(vk_ctx *c, int device, r1_error *err);
+void r1vk_device_close(vk_ctx *c);
+
+/* vk_submit.c */
+const char *r1vk_result_str(VkResult r);
+r1_status r1vk_check(VkResult r, const char *what, r1_error *err);
+r1_status r1vk_wait(vk_ctx *c, VkFence f, const char *what, r1_error *err);
+r1_status r1vk_xfer_begin(vk_ctx *c, r1_error *err);
+r1_status r1vk_xfer_submit(vk_ctx *c, r1_error *err);
+void r1vk_barrier_all(VkCommandBuffer cb);
+
+/* vk_memory.c */
+int r1vk_mem_type(const vk_ctx *c, uint32_t bits, VkMemoryPropertyFlags want,
+                  VkMemoryPropertyFlags avoid);
+r1_status r1vk_buf_new(vk_ctx *c, VkDeviceSize size, int host_visible, vk_buf *out, r1_error *err);
+void r1vk_buf_free(vk_ctx *c, vk_buf *b);
+r1_status r1vk_upload(vk_ctx *c, VkBuffer dst, VkDeviceSize off, void *dst_map, const void *src,
+                      VkDeviceSize n, r1_error *err);
+r1_status r1vk_flush_uploads(vk_ctx *c, r1_error *err);
+r1_status r1vk_download(vk_ctx *c, VkBuffer src, VkDeviceSize off, void *dst, VkDeviceSize n,
+                        r1_error *err);
+r1_status r1vk_weight_alloc(vk_ctx *c, VkDeviceSize size, vk_ref **out, r1_error *err);
+r1_status r1vk_weight_upload(vk_ctx *c, r1_tensor *w, const void *src, size_t n, int may_import,
+                             r1_error *err);
+r1_status r1vk_weight_resolve(vk_ctx *c, r1_tensor *w, r1_error *err);
+void r1vk_memory_free(vk_ctx *c);
+uint64_t r1vk_free_memory(vk_ctx *c);
+
+/* vk_pipeline.c */
+r1_status r1vk_pipelines_create(vk_ctx *c, r1_error *err);
+void r1vk_pipelines_destroy(vk_ctx *c);
+
+/* vk_qlinear.c */
+r1_status r1vk_qlinear_prepare(vk_ctx *c, r1_qlinear *q, r1_error *err);
+
+/* vk_plan.c / vk_record.c */
+int r1vk_supports(vk_ctx *c, const r1_node *n);
+r1_status r1vk_segment_init(vk_ctx *c, r1_segment *seg, r1_error *err);
+void r1vk_segment_free(vk_ctx *c, r1_segment *seg);
+r1_status r1vk_compute(vk_ctx *c, r1_segment *seg, const r1_run *run, r1_error *err);
+
+#endif

@@ -1,0 +1,190 @@
+/* Pipelines: one per op shader, created once with the backend, from the variant
+ * that suits the device (subgroup arithmetic, fp16 arithmetic, or the plain
+ * fallback), through an on-disk pipeline cache so that later runs skip the
+ * driver's shader compiler. Cache read/write failures are harmless. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vk_internal.h"
+#include "vk_shaders.h"
+
+static const struct {
+    const char *base;
+    int sg, f16; /* has a subgroup / fp16 variant */
+} PIPES[VKP_COUNT] = {
+    [VKP_RMSNORM] = {"rmsnorm", 1, 0},
+    [VKP_ADD_RMSNORM] = {"add_rmsnorm", 1, 0},
+    [VKP_Q4_MATVEC] = {"q4_matvec", 0, 0},
+    [VKP_Q4_GEMM] = {"q4_gemm", 0, 0},
+    [VKP_DENSE_MATVEC] = {"dense_matvec", 1, 0},
+    [VKP_DENSE_GEMM] = {"dense_gemm", 0, 0},
+    [VKP_ROPE] = {"rope", 0, 0},
+    [VKP_ROPE_KV] = {"rope_kv", 0, 0},
+    [VKP_KV_STORE] = {"kv_store", 0, 0},
+    [VKP_ATTN] = {"attn", 0, 0},
+    [VKP_ELTWISE] = {"eltwise", 0, 0},
+};
+
+static const r1vk_shader *find_shader(const char *name) {
+    for (const r1vk_shader *s = r1vk_shaders; s->name; s++)
+        if (!strcmp(s->name, name)) return s;
+    return NULL;
+}
+
+static const r1vk_shader *choose(const vk_ctx *c, int i) {
+    char name[64];
+    const r1vk_shader *s = NULL;
+    int want_f16 = PIPES[i].f16 && c->f.fp16, want_sg = PIPES[i].sg && c->f.subgroup_arith;
+    for (int pass = 0; pass < 4 && !s; pass++) {
+        int f16 = want_f16 && !(pass & 2), sg = want_sg && !(pass & 1);
+        snprintf(name, sizeof name, "%s%s%s", PIPES[i].base, f16 ? "_f16" : "", sg ? "_sg" : "");
+        s = find_shader(name);
+    }
+    return s;
+}
+
+static void cache_path(vk_ctx *c) {
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char dir[400];
+    c->cache_path[0] = 0;
+    if (xdg && *xdg)
+        snprintf(dir, sizeof dir, "%s/r1run", xdg);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%s/.cache/r1run", home);
+    else
+        return;
+    if (!(xdg && *xdg)) {
+        char parent[400];
+        snprintf(parent, sizeof parent, "%s/.cache", home);
+        mkdir(parent, 0755);
+    }
+    if (mkdir(dir, 0755) && errno != EEXIST) return;
+    snprintf(c->cache_path, sizeof c->cache_path, "%s/pipeline-%04x-%04x-%08x.bin", dir,
+             c->props.vendorID, c->props.deviceID, c->props.driverVersion);
+}
+
+/* Reads the cache file when its header names this device and driver. */
+static void *cache_read(vk_ctx *c, size_t *n) {
+    *n = 0;
+    FILE *f = c->cache_path[0] ? fopen(c->cache_path, "rb") : NULL;
+    if (!f) return NULL;
+    void *data = NULL;
+    long len = fseek(f, 0, SEEK_END) ? -1 : ftell(f);
+    if (len >= 32 && len < (256l << 20) && !fseek(f, 0, SEEK_SET) && (data = malloc((size_t)len)) &&
+        fread(data, 1, (size_t)len, f) == (size_t)len) {
+        const uint32_t *h = data;
+        if (h[1] == VK_PIPELINE_CACHE_HEADER_VERSION_ONE && h[2] == c->props.vendorID &&
+            h[3] == c->props.deviceID && !memcmp(h + 4, c->props.pipelineCacheUUID, VK_UUID_SIZE))
+            *n = (size_t)len;
+    }
+    fclose(f);
+    if (!*n) {
+        free(data);
+        data = NULL;
+    }
+    return data;
+}
+
+static void cache_write(vk_ctx *c, size_t old_size) {
+    size_t n = 0;
+    if (!c->cache_path[0] || vkGetPipelineCacheData(c->dev, c->cache, &n, NULL) || n == old_size)
+        return;
+    void *data = malloc(n);
+    if (data && !vkGetPipelineCacheData(c->dev, c->cache, &n, data)) {
+        char tmp[600];
+        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", c->cache_path, (long)getpid());
+        FILE *f = fopen(tmp, "wb");
+        int ok = f && fwrite(data, 1, n, f) == n;
+        if (f && fclose(f)) ok = 0;
+        if (ok) ok = !rename(tmp, c->cache_path); /* atomic: concurrent runs never read half */
+        if (!ok) remove(tmp);
+    }
+    free(data);
+}
+
+static r1_status layouts(vk_ctx *c, r1_error *err) {
+    VkDescriptorSetLayoutBinding b[VK_NBIND];
+    for (uint32_t i = 0; i < VK_NBIND; i++)
+        b[i] = (VkDescriptorSetLayoutBinding){.binding = i,
+                                              .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                              .descriptorCount = 1,
+                                              .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    VkDescriptorSetLayoutCreateInfo di = {.sType =
+                                              VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                                          .bindingCount = VK_NBIND,
+                                          .pBindings = b};
+    r1_status st = r1vk_check(vkCreateDescriptorSetLayout(c->dev, &di, NULL, &c->dsl),
+                              "vkCreateDescriptorSetLayout", err);
+    if (st) return st;
+    VkPushConstantRange pc = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = VK_PUSH_BYTES};
+    VkPipelineLayoutCreateInfo li = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+                                     .setLayoutCount = 1,
+                                     .pSetLayouts = &c->dsl,
+                                     .pushConstantRangeCount = 1,
+                                     .pPushConstantRanges = &pc};
+    return r1vk_check(vkCreatePipelineLayout(c->dev, &li, NULL, &c->layout),
+                      "vkCreatePipelineLayout", err);
+}
+
+static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
+    const r1vk_shader *s = choose(c, i);
+    if (!s) return r1__err(err, R1_E_DEVICE, "vulkan: shader %s is not built in", PIPES[i].base);
+    VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                   .codeSize = s->size,
+                                   .pCode = s->code};
+    VkShaderModule mod;
+    r1_status st =
+        r1vk_check(vkCreateShaderModule(c->dev, &mi, NULL, &mod), "vkCreateShaderModule", err);
+    if (st) return st;
+    VkComputePipelineCreateInfo pi = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                  .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                  .module = mod,
+                  .pName = "main"},
+        .layout = c->layout};
+    VkResult r = vkCreateComputePipelines(c->dev, c->cache, 1, &pi, NULL, &c->pipe[i]);
+    vkDestroyShaderModule(c->dev, mod, NULL);
+    c->pipe_variant[i] = s->name;
+    if (r != VK_SUCCESS) {
+        r1vk_check(r, "vkCreateComputePipelines", err);
+        r1__err_prefix(err, "shader %s", s->name);
+        return R1_E_DEVICE;
+    }
+    return R1_OK;
+}
+
+r1_status r1vk_pipelines_create(vk_ctx *c, r1_error *err) {
+    r1_status st = layouts(c, err);
+    if (st) return st;
+    cache_path(c);
+    size_t n = 0;
+    void *data = cache_read(c, &n);
+    VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+                                    .initialDataSize = n,
+                                    .pInitialData = data};
+    if (vkCreatePipelineCache(c->dev, &ci, NULL, &c->cache) != VK_SUCCESS) {
+        ci.initialDataSize = 0; /* a rejected cache file only costs compile time */
+        ci.pInitialData = NULL;
+        n = 0;
+        st = r1vk_check(vkCreatePipelineCache(c->dev, &ci, NULL, &c->cache),
+                        "vkCreatePipelineCache", err);
+    }
+    free(data);
+    c->use_fp16 = c->f.fp16;
+    for (int i = 0; i < VKP_COUNT && !st; i++) st = pipeline(c, i, err);
+    if (!st) cache_write(c, n);
+    return st;
+}
+
+void r1vk_pipelines_destroy(vk_ctx *c) {
+    for (int i = 0; i < VKP_COUNT; i++)
+        if (c->pipe[i]) vkDestroyPipeline(c->dev, c->pipe[i], NULL);
+    if (c->cache) vkDestroyPipelineCache(c->dev, c->cache, NULL);
+    if (c->layout) vkDestroyPipelineLayout(c->dev, c->layout, NULL);
+    if (c->dsl) vkDestroyDescriptorSetLayout(c->dev, c->dsl, NULL);
+}

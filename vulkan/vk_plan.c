@@ -1,0 +1,328 @@
+/* Graph nodes -> dispatches.
+ *
+ * Two plans per segment: decode (one token; matrix-vector shaders, one
+ * workgroup row) and batch (prompts; tiled matrix-matrix shaders, sized for
+ * the graph's n_batch rows, with workgroups past the call's n_tokens leaving
+ * at once). Both are recorded once; run-time sizes come from the run buffer.
+ *
+ * Fusions (every tensor the fused nodes write is still written, so a fused
+ * dispatch is exactly the nodes it replaces):
+ *   ADD, RMSNORM(of that sum, all rows)  -> add_rmsnorm
+ *   ROPE q, ROPE k, KV_STORE(k, v)        -> rope_kv */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_seg.h"
+
+static const vk_ref *ref_of(const r1_tensor *t) {
+    return t ? (const vk_ref *)t->extra : NULL;
+}
+
+typedef struct planner {
+    vk_ctx *c;
+    vk_seg *s;
+    int var;
+    r1_error *err;
+    r1_status st;
+} planner;
+
+static vk_disp *disp_new(planner *pl, vk_pipe pipe) {
+    if (pl->st) return NULL;
+    vk_disp *d = &pl->s->d[pl->var][pl->s->nd[pl->var]++];
+    memset(d, 0, sizeof *d);
+    d->pipe = pipe;
+    for (int i = 0; i < VK_NBIND; i++) d->b[i] = (vk_bind){pl->c->dummy.buf, 0, pl->c->dummy.size};
+    d->groups[0] = d->groups[1] = d->groups[2] = 1;
+    return d;
+}
+
+static void push(vk_disp *d, uint32_t v) {
+    if (d) d->push[d->push_size++] = v;
+}
+
+static uint32_t fbits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static void fail(planner *pl, const char *what, const r1_tensor *t) {
+    if (!pl->st)
+        pl->st = r1__err(pl->err, R1_E_DEVICE, "vulkan: %s %s has no device memory", what,
+                         t && t->name ? t->name : "(unnamed)");
+}
+
+/* An activation or cache tensor: bound whole, and recorded as accessed. */
+static void act(planner *pl, vk_disp *d, int slot, const r1_tensor *t, int write) {
+    const vk_ref *r = ref_of(t);
+    if (!d) return;
+    if (!r || r->pending) return fail(pl, "tensor", t);
+    d->b[slot] = (vk_bind){r->buf, r->off, (r->size + 3) & ~(VkDeviceSize)3};
+    if (d->n_acc < VK_MAX_ACCESS) d->acc[d->n_acc++] = (vk_access){r->buf, r->off, r->size, write};
+}
+
+/* A weight: bound from an aligned offset, its element offset returned. */
+static uint32_t weight(planner *pl, vk_disp *d, int slot, r1_tensor *w) {
+    if (!d) return 0;
+    if (!pl->st) pl->st = r1vk_weight_resolve(pl->c, w, pl->err); /* deferred upload */
+    const vk_ref *r = ref_of(w);
+    if (!r || r->pending) {
+        fail(pl, "weight", w);
+        return 0;
+    }
+    VkDeviceSize a = pl->c->props.limits.minStorageBufferOffsetAlignment;
+    VkDeviceSize off = r->off / a * a;
+    d->b[slot] = (vk_bind){r->buf, off, (r->off - off + r->size + 3) & ~(VkDeviceSize)3};
+    return (uint32_t)((r->off - off) / r1__dtype_size(w->type));
+}
+
+static uint32_t rows(const planner *pl, const r1_tensor *t) {
+    return pl->var == VK_DECODE ? 1u : (uint32_t)t->ne[0];
+}
+
+static uint32_t cdiv(uint64_t a, uint64_t b) {
+    uint64_t v = (a + b - 1) / b;
+    return v > 65535 ? 65535 : (uint32_t)(v ? v : 1);
+}
+
+static void rmsnorm(planner *pl, const r1_node *n, const r1_node *add) {
+    vk_disp *d = disp_new(pl, add ? VKP_ADD_RMSNORM : VKP_RMSNORM);
+    act(pl, d, 1, n->src[0] == (add ? add->dst : NULL) ? add->src[0] : n->src[0], 0);
+    act(pl, d, 2, n->dst, 1);
+    uint32_t woff = weight(pl, d, 3, n->w);
+    if (add) {
+        act(pl, d, 4, add->src[1], 0);
+        act(pl, d, 5, add->dst, 1);
+    }
+    push(d, (uint32_t)n->src[0]->ne[1]);
+    push(d, (uint32_t)n->rows);
+    push(d, fbits(n->f0));
+    push(d, (uint32_t)n->w->type);
+    push(d, woff);
+    if (d) d->groups[0] = rows(pl, n->dst);
+}
+
+static void matmul_q4(planner *pl, const r1_node *n) {
+    const r1_qlinear *q = n->q;
+    int dec = pl->var == VK_DECODE;
+    vk_disp *d = disp_new(pl, dec ? VKP_Q4_MATVEC : VKP_Q4_GEMM);
+    act(pl, d, 1, n->src[0], 0);
+    act(pl, d, 2, n->dst, 1);
+    uint32_t qoff = weight(pl, d, 3, q->qweight), soff = weight(pl, d, 4, q->scales);
+    uint32_t zoff = weight(pl, d, 5, q->qzeros), boff = 0;
+    int perm = q->act_order && q->g_idx;
+    if (perm) weight(pl, d, 6, q->g_idx);
+    if (q->bias) boff = weight(pl, d, 7, q->bias);
+    push(d, (uint32_t)q->K);
+    push(d, (uint32_t)q->N);
+    push(d, (uint32_t)q->G);
+    push(d, (q->bias ? 1u : 0u) | (q->zeros_v2 ? 2u : 0u) | (perm ? 4u : 0u));
+    push(d, qoff);
+    push(d, soff);
+    push(d, zoff);
+    push(d, boff);
+    push(d, q->bias ? (uint32_t)q->bias->type : 0u);
+    if (!d) return;
+    d->groups[0] = cdiv((uint64_t)q->N, dec ? 32 : 64);
+    d->groups[1] = dec ? rows(pl, n->dst) : cdiv(rows(pl, n->dst), 64);
+}
+
+static void matmul(planner *pl, const r1_node *n) {
+    int dec = pl->var == VK_DECODE;
+    vk_disp *d = disp_new(pl, dec ? VKP_DENSE_MATVEC : VKP_DENSE_GEMM);
+    act(pl, d, 1, n->src[0], 0);
+    act(pl, d, 2, n->dst, 1);
+    uint32_t woff = weight(pl, d, 3, n->w);
+    uint32_t N = (uint32_t)n->w->ne[0];
+    push(d, (uint32_t)n->w->ne[1]);
+    push(d, N);
+    push(d, (uint32_t)n->rows);
+    push(d, (uint32_t)n->w->type);
+    push(d, woff);
+    if (!d) return;
+    d->groups[0] = cdiv(N, dec ? 8 : 64);
+    d->groups[1] = dec ? rows(pl, n->dst) : cdiv(rows(pl, n->dst), 64);
+}
+
+/* The table slot of a RoPE configuration (one per distinct theta, head dim). */
+static uint32_t rope_slot(planner *pl, const r1_node *n) {
+    vk_seg *s = pl->s;
+    for (int i = 0; i < s->n_ropes; i++)
+        if (s->ropes[i].theta == n->f0 && s->ropes[i].hd == n->i2) return s->ropes[i].toff;
+    if (s->n_ropes == VK_MAX_ROPES) {
+        if (!pl->st)
+            pl->st = r1__err(pl->err, R1_E_UNSUPPORTED, "vulkan: more than %d RoPE variants",
+                             VK_MAX_ROPES);
+        return 0;
+    }
+    uint32_t off = 0;
+    for (int i = 0; i < s->n_ropes; i++) off += (uint32_t)s->max_rows * (uint32_t)s->ropes[i].hd;
+    s->ropes[s->n_ropes++] = (vk_rope){n->f0, n->i2, off};
+    return off;
+}
+
+static void rope(planner *pl, const r1_node *n, const r1_node *rk, const r1_node *kv) {
+    vk_disp *d = disp_new(pl, kv ? VKP_ROPE_KV : VKP_ROPE);
+    act(pl, d, 1, n->dst, 1);
+    uint32_t work = (uint32_t)n->i0 * (uint32_t)n->i2 / 2;
+    if (kv) {
+        act(pl, d, 2, rk->dst, 1);
+        act(pl, d, 3, kv->src[1], 0);
+        act(pl, d, 4, kv->kv[0], 1);
+        act(pl, d, 5, kv->kv[1], 1);
+        work += (uint32_t)rk->i0 * (uint32_t)rk->i2 / 2;
+    }
+    push(d, (uint32_t)n->i0);
+    push(d, (uint32_t)n->i2);
+    push(d, rope_slot(pl, n));
+    push(d, kv ? (uint32_t)rk->i0 : 0u);
+    if (d) d->groups[0] = cdiv((uint64_t)rows(pl, n->dst) * work, 256);
+}
+
+static void kv_store(planner *pl, const r1_node *n) {
+    vk_disp *d = disp_new(pl, VKP_KV_STORE);
+    act(pl, d, 1, n->src[0], 0);
+    act(pl, d, 2, n->src[1], 0);
+    act(pl, d, 3, n->kv[0], 1);
+    act(pl, d, 4, n->kv[1], 1);
+    uint32_t row = (uint32_t)n->i1 * (uint32_t)n->i2;
+    push(d, row);
+    if (d) d->groups[0] = cdiv((uint64_t)rows(pl, n->src[0]) * row, 256);
+}
+
+static void attn(planner *pl, const r1_node *n) {
+    vk_disp *d = disp_new(pl, VKP_ATTN);
+    act(pl, d, 1, n->src[0], 0);
+    act(pl, d, 2, n->kv[0], 0);
+    act(pl, d, 3, n->kv[1], 0);
+    act(pl, d, 4, n->dst, 1);
+    push(d, (uint32_t)n->i0);
+    push(d, (uint32_t)n->i1);
+    push(d, (uint32_t)n->i2);
+    if (!d) return;
+    d->groups[0] = cdiv((uint64_t)rows(pl, n->dst) * (uint64_t)(n->i0 / n->i1), 16);
+    d->groups[1] = (uint32_t)n->i1;
+}
+
+static void eltwise(planner *pl, const r1_node *n) {
+    vk_disp *d = disp_new(pl, VKP_ELTWISE);
+    act(pl, d, 1, n->src[0], 0);
+    act(pl, d, 2, n->src[1], 0);
+    act(pl, d, 3, n->dst, 1);
+    push(d, (uint32_t)n->dst->ne[1]);
+    push(d, n->op == R1_OP_ADD ? 0u : 1u);
+    if (d) d->groups[0] = cdiv((uint64_t)rows(pl, n->dst) * (uint64_t)n->dst->ne[1], 256);
+}
+
+static int fuse_add_norm(const r1_node *a, const r1_node *b) {
+    return a->op == R1_OP_ADD && b->op == R1_OP_RMSNORM && b->rows == R1_ROWS_ALL &&
+           b->src[0] == a->dst && a->dst != a->src[1];
+}
+
+static int fuse_rope_kv(const r1_node *a, const r1_node *b, const r1_node *c) {
+    return a->op == R1_OP_ROPE && b->op == R1_OP_ROPE && c->op == R1_OP_KV_STORE &&
+           a->f0 == b->f0 && a->i2 == b->i2 && c->src[0] == b->dst && c->i2 == b->i2 &&
+           c->i1 == b->i0 && a->dst != b->dst && c->src[1] != a->dst && c->src[1] != b->dst;
+}
+
+/* Nodes [i, ...) -> dispatches; returns how many nodes were consumed. */
+static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
+    const r1_node *a = &nodes[i];
+    int fuse = !getenv("R1_VK_NO_FUSE");
+    if (fuse && i + 1 < n && fuse_add_norm(a, &nodes[i + 1])) {
+        rmsnorm(pl, &nodes[i + 1], a);
+        return 2;
+    }
+    if (fuse && i + 2 < n && fuse_rope_kv(a, &nodes[i + 1], &nodes[i + 2])) {
+        rope(pl, a, &nodes[i + 1], &nodes[i + 2]);
+        return 3;
+    }
+    switch (a->op) {
+    case R1_OP_RMSNORM:
+        rmsnorm(pl, a, NULL);
+        break;
+    case R1_OP_MATMUL_Q4:
+        matmul_q4(pl, a);
+        break;
+    case R1_OP_MATMUL:
+        matmul(pl, a);
+        break;
+    case R1_OP_ROPE:
+        rope(pl, a, NULL, NULL);
+        break;
+    case R1_OP_KV_STORE:
+        kv_store(pl, a);
+        break;
+    case R1_OP_ATTN:
+        attn(pl, a);
+        break;
+    case R1_OP_ADD:
+    case R1_OP_SILU_MUL:
+        eltwise(pl, a);
+        break;
+    default:
+        pl->st = r1__err(pl->err, R1_E_UNSUPPORTED, "vulkan: op %s is not supported",
+                         r1__op_name(a->op));
+    }
+    return 1;
+}
+
+r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) {
+    s->max_rows = 1;
+    for (int i = 0; i < seg->n_nodes; i++) {
+        const r1_tensor *t = seg->nodes[i].dst ? seg->nodes[i].dst : seg->nodes[i].src[0];
+        if (t && t->ne[0] > s->max_rows) s->max_rows = (int)t->ne[0];
+    }
+    for (int v = 0; v < VK_NVAR; v++) {
+        s->d[v] = calloc((size_t)seg->n_nodes + 1, sizeof *s->d[v]);
+        if (!s->d[v]) return r1__err(err, R1_E_NOMEM, "out of memory");
+        planner pl = {c, s, v, err, R1_OK};
+        s->n_ropes = 0; /* both plans assign the same slots */
+        for (int i = 0; i < seg->n_nodes && !pl.st;)
+            i += plan_node(&pl, seg->nodes, i, seg->n_nodes);
+        if (pl.st) return pl.st;
+    }
+    return R1_OK;
+}
+
+static int float_type(r1_dtype t) {
+    return t == R1_F32 || t == R1_F16 || t == R1_BF16;
+}
+
+/* A weight with device memory (or a deferred upload) that fits one binding. */
+static int weight_ok(const vk_ctx *c, const r1_tensor *w) {
+    return w && w->extra && r1__tensor_nbytes(w) + 4096 <= c->props.limits.maxStorageBufferRange;
+}
+
+static int act_ok(const vk_ctx *c, const r1_tensor *t) {
+    return !t || r1__tensor_nbytes(t) <= c->props.limits.maxStorageBufferRange;
+}
+
+int r1vk_supports(vk_ctx *c, const r1_node *n) {
+    for (int i = 0; i < 3; i++)
+        if (!act_ok(c, n->src[i])) return 0;
+    if (!act_ok(c, n->dst) || !act_ok(c, n->kv[0]) || !act_ok(c, n->kv[1])) return 0;
+    switch (n->op) {
+    case R1_OP_RMSNORM:
+        return float_type(n->w->type) && weight_ok(c, n->w);
+    case R1_OP_MATMUL_Q4: {
+        const r1_qlinear *q = n->q;
+        return q->G % 8 == 0 && q->K % 8 == 0 && q->N % 8 == 0 && weight_ok(c, q->qweight) &&
+               weight_ok(c, q->qzeros) && weight_ok(c, q->scales) && q->scales->type == R1_F16 &&
+               (!q->act_order || weight_ok(c, q->g_idx)) &&
+               (!q->bias || (weight_ok(c, q->bias) && float_type(q->bias->type)));
+    }
+    case R1_OP_MATMUL:
+        return float_type(n->w->type) && weight_ok(c, n->w);
+    case R1_OP_ROPE:
+        return n->i2 > 0 && n->i2 % 2 == 0 && n->i2 <= 1024;
+    case R1_OP_ATTN:
+        return n->i2 > 0 && n->i2 % 8 == 0 && n->i2 <= 128 && n->i1 > 0 && n->i0 % n->i1 == 0;
+    case R1_OP_KV_STORE:
+    case R1_OP_SILU_MUL:
+    case R1_OP_ADD:
+        return 1;
+    default:
+        return 0; /* EMBED stays on the CPU with the embedding table; COPY is the scheduler's */
+    }
+}

@@ -1,0 +1,202 @@
+/* Per-segment state: descriptor sets written once, both plans (decode and
+ * batch) recorded once into their own command buffers, and compute(), which
+ * writes the run buffer (sizes, RoPE tables) and replays one of them.
+ *
+ * Barriers: a dispatch waits for earlier ones only when it reads or writes a
+ * byte range that an earlier dispatch since the last barrier wrote (or writes
+ * what one read). Independent nodes (q, k and v projections; gate and up) run
+ * without a barrier between them. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_seg.h"
+
+#define RUN_HEADER 16 /* bytes before run.rope[] */
+
+static int overlap(const vk_access *a, const vk_access *b) {
+    return a->buf == b->buf && a->off < b->off + b->size && b->off < a->off + a->size;
+}
+
+/* Whether d conflicts with the accesses since the last barrier. */
+static int hazard(const vk_disp *d, const vk_access *pend, int n_pend) {
+    for (int i = 0; i < d->n_acc; i++)
+        for (int j = 0; j < n_pend; j++)
+            if ((d->acc[i].write || pend[j].write) && overlap(&d->acc[i], &pend[j])) return 1;
+    return 0;
+}
+
+static void compute_barrier(VkCommandBuffer cb) {
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+    vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
+    VkCommandBuffer cb = s->cb[v];
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    r1_status st = r1vk_check(vkBeginCommandBuffer(cb, &bi), "vkBeginCommandBuffer", err);
+    if (st) return st;
+    /* earlier transfers and host writes (tensor_set, weights) before any dispatch */
+    r1vk_barrier_all(cb);
+    vk_access *pend = malloc(((size_t)s->nd[v] * VK_MAX_ACCESS + 1) * sizeof *pend);
+    if (!pend) return r1__err(err, R1_E_NOMEM, "out of memory");
+    int n_pend = 0;
+    VkPipeline bound = VK_NULL_HANDLE;
+    s->n_barriers[v] = 0;
+    for (int i = 0; i < s->nd[v]; i++) {
+        vk_disp *d = &s->d[v][i];
+        if (hazard(d, pend, n_pend)) {
+            compute_barrier(cb);
+            s->n_barriers[v]++;
+            n_pend = 0;
+        }
+        memcpy(pend + n_pend, d->acc, (size_t)d->n_acc * sizeof *pend);
+        n_pend += d->n_acc;
+        if (c->pipe[d->pipe] != bound) {
+            bound = c->pipe[d->pipe];
+            vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, bound);
+        }
+        vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, c->layout, 0, 1, &d->set, 0,
+                                NULL);
+        if (d->push_size)
+            vkCmdPushConstants(cb, c->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, d->push_size * 4,
+                               d->push);
+        vkCmdDispatch(cb, d->groups[0], d->groups[1], d->groups[2]);
+    }
+    free(pend);
+    r1vk_barrier_all(cb); /* results visible to transfers and the host */
+    return r1vk_check(vkEndCommandBuffer(cb), "vkEndCommandBuffer", err);
+}
+
+static r1_status write_sets(vk_ctx *c, vk_seg *s, r1_error *err) {
+    int total = s->nd[0] + s->nd[1];
+    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, (uint32_t)total * VK_NBIND};
+    VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                     .maxSets = (uint32_t)total,
+                                     .poolSizeCount = 1,
+                                     .pPoolSizes = &ps};
+    r1_status st = r1vk_check(vkCreateDescriptorPool(c->dev, &pi, NULL, &s->pool),
+                              "vkCreateDescriptorPool", err);
+    VkDeviceSize max_range = c->props.limits.maxStorageBufferRange;
+    for (int v = 0; v < VK_NVAR && !st; v++)
+        for (int i = 0; i < s->nd[v] && !st; i++) {
+            vk_disp *d = &s->d[v][i];
+            VkDescriptorSetAllocateInfo ai = {.sType =
+                                                  VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                              .descriptorPool = s->pool,
+                                              .descriptorSetCount = 1,
+                                              .pSetLayouts = &c->dsl};
+            st = r1vk_check(vkAllocateDescriptorSets(c->dev, &ai, &d->set),
+                            "vkAllocateDescriptorSets", err);
+            VkDescriptorBufferInfo bi[VK_NBIND];
+            VkWriteDescriptorSet w[VK_NBIND];
+            d->b[0] = (vk_bind){s->run.buf, 0, s->run.size};
+            for (int k = 0; k < VK_NBIND && !st; k++) {
+                if (d->b[k].range > max_range)
+                    st = r1__err(err, R1_E_DEVICE,
+                                 "vulkan: a tensor of %.1f MiB exceeds the device's storage "
+                                 "buffer range (%.1f MiB)",
+                                 (double)d->b[k].range / 1048576.0, (double)max_range / 1048576.0);
+                bi[k] = (VkDescriptorBufferInfo){d->b[k].buf, d->b[k].off, d->b[k].range};
+                w[k] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                              .dstSet = d->set,
+                                              .dstBinding = (uint32_t)k,
+                                              .descriptorCount = 1,
+                                              .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                              .pBufferInfo = &bi[k]};
+            }
+            if (!st) vkUpdateDescriptorSets(c->dev, VK_NBIND, w, 0, NULL);
+        }
+    return st;
+}
+
+static r1_status run_buffer(vk_ctx *c, vk_seg *s, r1_error *err) {
+    size_t floats = 0;
+    for (int i = 0; i < s->n_ropes; i++) floats += (size_t)s->max_rows * (size_t)s->ropes[i].hd;
+    return r1vk_buf_new(c, RUN_HEADER + (floats ? floats : 4) * sizeof(float), 2, &s->run, err);
+}
+
+r1_status r1vk_segment_init(vk_ctx *c, r1_segment *seg, r1_error *err) {
+    vk_seg *s = calloc(1, sizeof *s);
+    if (!s) return r1__err(err, R1_E_NOMEM, "out of memory");
+    seg->state = s;
+    r1_status st = r1vk_plan(c, seg, s, err);
+    if (!st) st = r1vk_flush_uploads(c, err); /* weights must be there before the first run */
+    if (!st) st = run_buffer(c, s, err);
+    if (!st && !s->run.map)
+        st = r1__err(err, R1_E_DEVICE, "vulkan: the run parameter buffer is not host-visible");
+    if (!st) st = write_sets(c, s, err);
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                      .commandPool = c->pool,
+                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                      .commandBufferCount = VK_NVAR};
+    if (!st)
+        st = r1vk_check(vkAllocateCommandBuffers(c->dev, &ai, s->cb), "vkAllocateCommandBuffers",
+                        err);
+    for (int v = 0; v < VK_NVAR && !st; v++) st = record(c, s, v, err);
+    VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if (!st) st = r1vk_check(vkCreateFence(c->dev, &fi, NULL, &s->fence), "vkCreateFence", err);
+    if (!st && c->verbose)
+        fprintf(stderr,
+                "vulkan: segment of %d nodes: %d/%d dispatches, %d/%d barriers "
+                "(decode/batch)\n",
+                seg->n_nodes, s->nd[0], s->nd[1], s->n_barriers[0], s->n_barriers[1]);
+    return st;
+}
+
+void r1vk_segment_free(vk_ctx *c, r1_segment *seg) {
+    vk_seg *s = seg->state;
+    if (!s) return;
+    if (s->fence) vkDestroyFence(c->dev, s->fence, NULL);
+    if (s->cb[0]) vkFreeCommandBuffers(c->dev, c->pool, VK_NVAR, s->cb);
+    if (s->pool) vkDestroyDescriptorPool(c->dev, s->pool, NULL);
+    r1vk_buf_free(c, &s->run);
+    for (int v = 0; v < VK_NVAR; v++) free(s->d[v]);
+    free(s);
+    seg->state = NULL;
+}
+
+/* cos/sin of (pos + t) * theta^(-2i/hd) in double, as the CPU reference. */
+static void rope_tables(vk_seg *s, const r1_run *run) {
+    float *tab = (float *)((char *)s->run.map + RUN_HEADER);
+    for (int r = 0; r < s->n_ropes; r++) {
+        const vk_rope *ro = &s->ropes[r];
+        int half = ro->hd / 2;
+        double theta = ro->theta;
+        float *o = tab + ro->toff;
+        for (int i = 0; i < half; i++) {
+            double inv = pow(theta, -2.0 * i / ro->hd);
+            for (int t = 0; t < run->n_tokens; t++) {
+                double a = (double)(run->pos + t) * inv;
+                o[((size_t)t * half + i) * 2] = (float)cos(a);
+                o[((size_t)t * half + i) * 2 + 1] = (float)sin(a);
+            }
+        }
+    }
+}
+
+r1_status r1vk_compute(vk_ctx *c, r1_segment *seg, const r1_run *run, r1_error *err) {
+    vk_seg *s = seg->state;
+    if (!s) return r1__err(err, R1_E_INVAL, "vulkan: segment was not initialised");
+    if (run->n_tokens < 1 || run->n_tokens > s->max_rows)
+        return r1__err(err, R1_E_INVAL, "vulkan: %d tokens in a graph built for %d", run->n_tokens,
+                       s->max_rows);
+    uint32_t *h = s->run.map;
+    h[0] = (uint32_t)run->n_tokens;
+    h[1] = (uint32_t)run->pos;
+    h[2] = (uint32_t)run->n_out;
+    h[3] = 0;
+    rope_tables(s, run);
+    r1_status st = r1vk_flush_uploads(c, err);
+    int v = run->n_tokens == 1 ? VK_DECODE : VK_BATCH;
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                       .commandBufferCount = 1,
+                       .pCommandBuffers = &s->cb[v]};
+    if (!st) st = r1vk_check(vkQueueSubmit(c->queue, 1, &si, s->fence), "vkQueueSubmit", err);
+    if (!st) st = r1vk_wait(c, s->fence, "a forward pass", err);
+    return st;
+}

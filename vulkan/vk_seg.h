@@ -1,0 +1,60 @@
+/* A segment's dispatch plan and recorded state (vk_plan.c builds the plan,
+ * vk_record.c records and runs it). */
+#ifndef R1_VK_SEG_H
+#define R1_VK_SEG_H
+
+#include "vk_internal.h"
+
+#define VK_MAX_ACCESS 10
+#define VK_MAX_ROPES 4
+
+typedef struct vk_bind {
+    VkBuffer buf;
+    VkDeviceSize off, range;
+} vk_bind;
+
+/* A byte range a dispatch reads or writes: barriers go only where ranges of
+ * activations (which the scheduler reuses across layers) meet. */
+typedef struct vk_access {
+    VkBuffer buf;
+    VkDeviceSize off, size;
+    int write;
+} vk_access;
+
+typedef struct vk_disp {
+    vk_pipe pipe;
+    uint32_t push[VK_PUSH_BYTES / 4];
+    uint32_t push_size;
+    vk_bind b[VK_NBIND]; /* b[0], the run buffer, is filled in at recording */
+    uint32_t groups[3];
+    vk_access acc[VK_MAX_ACCESS];
+    int n_acc;
+    VkDescriptorSet set;
+} vk_disp;
+
+/* One RoPE configuration: the host writes its cos/sin table every call. */
+typedef struct vk_rope {
+    float theta;
+    int hd;
+    uint32_t toff; /* floats from the start of run.rope[] */
+} vk_rope;
+
+enum { VK_DECODE = 0, VK_BATCH = 1, VK_NVAR = 2 };
+
+typedef struct vk_seg {
+    vk_disp *d[VK_NVAR]; /* decode (one token: matrix-vector shaders) and batch plans */
+    int nd[VK_NVAR];
+    vk_rope ropes[VK_MAX_ROPES];
+    int n_ropes;
+    int max_rows; /* rows of the batch plan (graph n_batch) */
+    vk_buf run;   /* run parameters, host-visible */
+    VkDescriptorPool pool;
+    VkCommandBuffer cb[VK_NVAR];
+    VkFence fence;
+    int n_barriers[VK_NVAR];
+} vk_seg;
+
+/* vk_plan.c: fills seg->d / seg->nd / seg->ropes from the nodes. */
+r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err);
+
+#endif
