@@ -158,7 +158,8 @@ R1_API int r1_tokenizer_bos(const r1_tokenizer *t); /* -1 when none */
 R1_API int r1_tokenizer_eos(const r1_tokenizer *t); /* -1 when none */
 /* Encodes UTF-8 text as Hugging Face tokenizers does with add_special_tokens=False:
  * added tokens are matched first, then NFC, the pre-tokenizer split and BPE.
- * *ids is malloc'd (caller frees with r1_free). */
+ * *ids is malloc'd (caller frees with r1_free). Invalid UTF-8 gives R1_E_INVAL
+ * with the byte offset. */
 R1_API r1_status r1_tokenize(const r1_tokenizer *t, const char *text, size_t len, int32_t **ids,
                              size_t *n_ids, r1_error *err);
 /* The raw bytes a token stands for (after byte-level decoding); NULL for a bad id. */
@@ -166,7 +167,9 @@ R1_API const char *r1_token_bytes(const r1_tokenizer *t, int32_t id, size_t *len
 R1_API int r1_token_is_special(const r1_tokenizer *t, int32_t id);
 /* Id of an exact token string (added or regular), or -1. */
 R1_API int32_t r1_token_id(const r1_tokenizer *t, const char *text);
-/* Decodes ids to text (malloc'd, NUL-terminated). */
+/* Decodes ids to text (malloc'd, NUL-terminated; bytes that are not valid UTF-8
+ * become U+FFFD as in Hugging Face decode). A token standing for the byte 0 ends
+ * the C string early: use r1_token_bytes for byte-exact output. */
 R1_API r1_status r1_detokenize(const r1_tokenizer *t, const int32_t *ids, size_t n, char **text,
                                r1_error *err);
 
@@ -177,7 +180,8 @@ typedef struct r1_detok_stream {
 } r1_detok_stream;
 /* Writes the printable bytes for `id` (held back while a UTF-8 sequence is
  * incomplete) to out (capacity cap); returns the byte count, or -1 if cap is
- * too small. */
+ * too small. A negative id flushes: a held-back incomplete sequence comes out as
+ * U+FFFD. Initialize the stream with {0}. */
 R1_API int r1_detok_stream_push(const r1_tokenizer *t, r1_detok_stream *st, int32_t id, char *out,
                                 size_t cap);
 
