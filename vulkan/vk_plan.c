@@ -268,11 +268,12 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
 }
 
 r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) {
+    /* RoPE tables need a row per token: ROPE works on all n_tokens rows, so its
+     * tensor has the graph's n_batch rows */
     s->max_rows = 1;
-    for (int i = 0; i < seg->n_nodes; i++) {
-        const r1_tensor *t = seg->nodes[i].dst ? seg->nodes[i].dst : seg->nodes[i].src[0];
-        if (t && t->ne[0] > s->max_rows) s->max_rows = (int)t->ne[0];
-    }
+    for (int i = 0; i < seg->n_nodes; i++)
+        if (seg->nodes[i].op == R1_OP_ROPE && seg->nodes[i].dst->ne[0] > s->max_rows)
+            s->max_rows = (int)seg->nodes[i].dst->ne[0];
     for (int v = 0; v < VK_NVAR; v++) {
         s->d[v] = calloc((size_t)seg->n_nodes + 1, sizeof *s->d[v]);
         if (!s->d[v]) return r1__err(err, R1_E_NOMEM, "out of memory");

@@ -182,9 +182,10 @@ static void rope_tables(vk_seg *s, const r1_run *run) {
 r1_status r1vk_compute(vk_ctx *c, r1_segment *seg, const r1_run *run, r1_error *err) {
     vk_seg *s = seg->state;
     if (!s) return r1__err(err, R1_E_INVAL, "vulkan: segment was not initialised");
-    if (run->n_tokens < 1 || run->n_tokens > s->max_rows)
-        return r1__err(err, R1_E_INVAL, "vulkan: %d tokens in a graph built for %d", run->n_tokens,
-                       s->max_rows);
+    if (run->n_tokens < 1 || (s->n_ropes && run->n_tokens > s->max_rows) || run->n_out < 0 ||
+        run->n_out > run->n_tokens)
+        return r1__err(err, R1_E_INVAL, "vulkan: %d tokens (%d out) in a graph built for %d",
+                       run->n_tokens, run->n_out, s->max_rows);
     uint32_t *h = s->run.map;
     h[0] = (uint32_t)run->n_tokens;
     h[1] = (uint32_t)run->pos;

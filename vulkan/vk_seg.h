@@ -46,7 +46,7 @@ typedef struct vk_seg {
     int nd[VK_NVAR];
     vk_rope ropes[VK_MAX_ROPES];
     int n_ropes;
-    int max_rows; /* rows of the batch plan (graph n_batch) */
+    int max_rows; /* rows of the RoPE tables (graph n_batch) */
     vk_buf run;   /* run parameters, host-visible */
     VkDescriptorPool pool;
     VkCommandBuffer cb[VK_NVAR];

@@ -1,0 +1,12 @@
+# Vulkan backend: every op against the scalar CPU reference (lavapipe in CI).
+# Exits 77 (skipped) when no Vulkan device is present.
+if(R1_HAVE_VULKAN)
+  r1_add_test_exe(test_backend_ops ${CMAKE_CURRENT_LIST_DIR}/test_backend_ops.c)
+  add_test(NAME vulkan_backend_ops COMMAND test_backend_ops)
+  # the plain shader variants (no subgroup arithmetic, no fp16), as on devices without them
+  add_test(NAME vulkan_backend_ops_fallback COMMAND test_backend_ops)
+  set_tests_properties(vulkan_backend_ops_fallback PROPERTIES
+    ENVIRONMENT "R1_VK_NO_SUBGROUP=1;R1_VK_NO_FP16=1;R1_VK_NO_IMPORT=1;R1_VK_NO_FUSE=1")
+  set_tests_properties(vulkan_backend_ops vulkan_backend_ops_fallback PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 600)
+endif()
