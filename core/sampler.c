@@ -23,14 +23,14 @@
  * splitmix64 outputs from params.seed; u = (next() >> 11) * 2^-53.
  *
  * Speed (vocabulary 152,064): no full sort per token. One vectorised pass finds
- * the max of every 32-token group. Without top-k a second computes every exp
- * (vectorised; the exact Z needs them all), then only the groups whose max lies
- * within a margin of the overall max are scanned for candidates, and a binary
- * heap over those yields them best-first until the top-p mass is reached; the
- * margin widens, band by band, while the collected mass falls short. With top-k
- * a size-k heap selects the candidates (skipping groups that cannot beat its
- * worst) and only k exps are computed. Every buffer is allocated in
- * r1_sampler_new; nothing is allocated per token. */
+ * the max of each interleaved group of 32 tokens. Without top-k a second pass
+ * computes every exp (vectorised; the exact Z needs them all), then only the
+ * groups whose max lies within a margin of the overall max are scanned for
+ * candidates, and a binary heap over those yields them best-first until the
+ * top-p mass is reached; the margin widens, band by band, while the collected
+ * mass falls short. With top-k a size-k heap selects the candidates (skipping
+ * groups that cannot beat its worst) and only k exps are computed. Every buffer
+ * is allocated in r1_sampler_new; nothing is allocated per token. */
 #include "error.h"
 
 #include <float.h>
@@ -44,9 +44,11 @@
  * float (vectorisable) and kept in double for the walk over the vocabulary. */
 #define R1__BLK 256
 #define R1__LANES 8
-/* Elements per group of the max pass: the group maxima let the argmax and the
- * candidate collection skip groups without reading them again. */
-#define R1__GRP 32
+/* The max pass splits each block into R1__LANES interleaved groups: group j of
+ * block b holds tokens b * R1__BLK + j + R1__LANES * i. Their maxima come out
+ * of plain vertical vector maxima (no horizontal step), and let the argmax,
+ * top-k and the candidate collection skip groups without reading them. */
+#define R1__NGRP(n) (((n) + R1__BLK - 1) / R1__BLK * R1__LANES)
 /* First collection margin in units of z (e^-4 ~ 0.018 of the max's weight),
  * and the factor it grows by while the collected mass is short of top_p. */
 #define R1__MARGIN0 4.0f
@@ -81,7 +83,7 @@ struct r1_sampler {
     uint64_t rng[4];
     float *work;       /* [n_vocab] penalized copy of the logits (penalties only) */
     float *e;          /* [n_vocab] exp((x - max) / T) */
-    float *group_max;  /* [n_groups] max logit per R1__GRP group */
+    float *group_max;  /* [R1__NGRP(n_vocab)] max logit per interleaved group */
     double *block_sum; /* [n_blocks] sum of e per R1__BLK block */
     r1__cand *cand;    /* [n_vocab] candidates; heap, then kept tokens at the end */
     /* Penalty window: ring buffer of the last penalty_last_n accepted ids, the
@@ -205,7 +207,7 @@ r1_status r1_sampler_new(const r1_sampler_params *p, int n_vocab, r1_sampler **o
 
     size_t n = (size_t)n_vocab, nb = (n + R1__BLK - 1) / R1__BLK;
     s->e = malloc(n * sizeof *s->e);
-    s->group_max = malloc((n + R1__GRP - 1) / R1__GRP * sizeof *s->group_max);
+    s->group_max = malloc(R1__NGRP(n) * sizeof *s->group_max);
     s->block_sum = malloc(nb * sizeof *s->block_sum);
     s->cand = malloc(n * sizeof *s->cand);
     int ok = s->e && s->group_max && s->block_sum && s->cand;
@@ -283,61 +285,58 @@ static const float *apply_penalties(r1_sampler *s, const float *logits) {
 
 /* ---- vector passes ---------------------------------------------------------- */
 
-/* Max of one full group; NaN loses to any number. GCC does not vectorise a
- * max reduction written in plain C, so this uses vector extensions (GCC and
- * clang; lowered to whatever the target has). */
-typedef float r1__f8 __attribute__((vector_size(8 * sizeof(float))));
-typedef int32_t r1__i8 __attribute__((vector_size(8 * sizeof(int32_t))));
-#define R1__VMAX(out, a, b)                                                                        \
-    do {                                                                                           \
-        r1__i8 k_ = ((a) > (b)) | ((b) != (b));                                                    \
-        (out) = (r1__f8)((k_ & (r1__i8)(a)) | (~k_ & (r1__i8)(b)));                                \
-    } while (0)
+/* Group maxima, with GCC/clang vector extensions: GCC does not vectorise a
+ * lane-wise max written in plain C. */
+typedef float r1__f8 __attribute__((vector_size(R1__LANES * sizeof(float))));
+typedef int32_t r1__i8 __attribute__((vector_size(R1__LANES * sizeof(int32_t))));
 
-static inline float max2(float a, float b) {
-    return a > b ? a : b;
-}
-
-__attribute__((always_inline)) static inline float group_max(const float *restrict p) {
-    r1__f8 v[R1__GRP / 8];
-    memcpy(v, p, sizeof v);
-    for (int w = R1__GRP / 16; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) R1__VMAX(v[j], v[j], v[j + w]);
-    /* A lane is NaN only if all its inputs were: make it -inf, then a
-     * branch-free tree over the eight lanes. */
+/* Max of every group into gmax, and the overall max. NaN never wins: it is the
+ * new value that is tested (d > acc) against an accumulator that is never NaN. */
+R1__CLONES static float group_maxima(const float *restrict x, int n, float *restrict gmax) {
     const float ni = -INFINITY;
     const r1__f8 ninf = {ni, ni, ni, ni, ni, ni, ni, ni};
-    r1__i8 num = v[0] == v[0];
-    r1__f8 r = (r1__f8)((num & (r1__i8)v[0]) | (~num & (r1__i8)ninf));
-    return max2(max2(max2(r[0], r[1]), max2(r[2], r[3])), max2(max2(r[4], r[5]), max2(r[6], r[7])));
-}
-
-/* Max of each R1__GRP group into gmax, and the overall max. */
-R1__CLONES static float group_maxima(const float *restrict x, int n, float *restrict gmax) {
-    float m = -INFINITY;
-    int ng = n / R1__GRP;
-    for (int g = 0; g < ng; g++) {
-        gmax[g] = group_max(x + (size_t)g * R1__GRP);
-        m = gmax[g] > m ? gmax[g] : m;
+    r1__f8 all = ninf;
+    int nfull = n / R1__BLK;
+    for (int b = 0; b < nfull; b++) {
+        /* Four accumulators (vectors i, i+1, i+2, i+3) break the dependency chain. */
+        r1__f8 acc[4] = {ninf, ninf, ninf, ninf}, d;
+        for (int i = 0; i < R1__BLK / R1__LANES; i++) {
+            memcpy(&d, x + (size_t)b * R1__BLK + i * R1__LANES, sizeof d);
+            r1__i8 k = d > acc[i % 4];
+            acc[i % 4] = (r1__f8)((k & (r1__i8)d) | (~k & (r1__i8)acc[i % 4]));
+        }
+        for (int j = 1; j < 4; j++) { /* acc[j] never holds NaN either */
+            r1__i8 k = acc[j] > acc[0];
+            acc[0] = (r1__f8)((k & (r1__i8)acc[j]) | (~k & (r1__i8)acc[0]));
+        }
+        memcpy(gmax + (size_t)b * R1__LANES, &acc[0], sizeof acc[0]);
+        r1__i8 k = acc[0] > all;
+        all = (r1__f8)((k & (r1__i8)acc[0]) | (~k & (r1__i8)all));
     }
-    if (ng * R1__GRP < n) {
-        float r = -INFINITY;
-        for (int i = ng * R1__GRP; i < n; i++) r = x[i] > r ? x[i] : r;
-        gmax[ng] = r;
-        m = r > m ? r : m;
+    float m = -INFINITY;
+    for (int j = 0; j < R1__LANES; j++) m = all[j] > m ? all[j] : m;
+    if (nfull * R1__BLK < n) { /* last, partial block */
+        float *g = gmax + (size_t)nfull * R1__LANES;
+        for (int j = 0; j < R1__LANES; j++) g[j] = -INFINITY;
+        for (int k = nfull * R1__BLK; k < n; k++) {
+            float *gj = &g[k % R1__LANES];
+            *gj = x[k] > *gj ? x[k] : *gj;
+            m = x[k] > m ? x[k] : m;
+        }
     }
     return m;
 }
 
-/* First index holding the max m (ties: lowest id); the first group's start
- * when nothing equals m (every logit NaN). */
+/* First index holding the max m (ties: lowest id): the first block with a group
+ * reaching m holds it. 0 when nothing equals m (every logit NaN). */
 static int32_t first_argmax(const float *x, int n, const float *gmax, float m) {
-    int g = 0;
-    while (g + R1__GRP < n && gmax[g / R1__GRP] != m) g += R1__GRP;
-    int end = g + R1__GRP < n ? g + R1__GRP : n;
-    for (int i = g; i < end; i++)
+    int ng = R1__NGRP(n), g = 0;
+    while (g < ng && gmax[g] != m) g++;
+    if (g == ng) return 0;
+    int b = g / R1__LANES * R1__BLK, end = b + R1__BLK < n ? b + R1__BLK : n;
+    for (int i = b; i < end; i++)
         if (x[i] == m) return i;
-    return g;
+    return 0;
 }
 
 /* exp(z) for z in [R1__ZMIN, 0]: Cody-Waite reduction z = k ln2 + r and the
@@ -403,11 +402,11 @@ R1__CLONES static double exp_row(const float *restrict x, int n, float m, float 
  * max reaches lo. Returns the count. */
 static int collect_band(const float *x, const float *e, const float *gmax, int n, float lo,
                         float hi, r1__cand *c) {
-    int nc = 0;
-    for (int g = 0; g < n; g += R1__GRP) {
-        if (!(gmax[g / R1__GRP] >= lo)) continue;
-        int end = g + R1__GRP < n ? g + R1__GRP : n;
-        for (int k = g; k < end; k++)
+    int nc = 0, ng = R1__NGRP(n);
+    for (int g = 0; g < ng; g++) {
+        if (!(gmax[g] >= lo)) continue;
+        int b = g / R1__LANES * R1__BLK, end = b + R1__BLK < n ? b + R1__BLK : n;
+        for (int k = b + g % R1__LANES; k < end; k += R1__LANES)
             if (x[k] >= lo && x[k] < hi) c[nc++] = (r1__cand){x[k], e[k], k};
     }
     return nc;
@@ -444,17 +443,14 @@ static int select_top_k(const float *x, const float *gmax, int n, int k, float m
     /* NaN would never leave the heap (no comparison beats it): store it as -inf. */
     for (int i = 0; i < k; i++) h[i] = (r1__cand){x[i] == x[i] ? x[i] : -INFINITY, 0.0f, i};
     heapify(h, k, 0);
-    for (int i = k; i < n;) {
-        /* A group whose max does not beat the root holds no better token. */
-        int end = (i / R1__GRP + 1) * R1__GRP < n ? (i / R1__GRP + 1) * R1__GRP : n;
-        if (!(gmax[i / R1__GRP] > h[0].x)) {
-            i = end;
-            continue;
-        }
-        for (; i < end; i++) {
-            /* Strict >: an equal logit has a higher id than the root, so it is worse. */
-            if (x[i] > h[0].x) {
-                h[0] = (r1__cand){x[i], 0.0f, i};
+    for (int g = 0, ng = R1__NGRP(n); g < ng; g++) {
+        /* A group whose max is below the worst kept logit holds no better token. */
+        if (!(gmax[g] >= h[0].x)) continue;
+        int b = g / R1__LANES * R1__BLK, end = b + R1__BLK < n ? b + R1__BLK : n;
+        for (int i = b + g % R1__LANES; i < end; i += R1__LANES) {
+            r1__cand v = {x[i], 0.0f, i};
+            if (i >= k && better(&v, &h[0])) { /* ids below k are in the heap already */
+                h[0] = v;
                 sift_down(h, k, 0, 0);
             }
         }
