@@ -110,7 +110,8 @@ static r1_status open_gpu(r1_model *m, uint64_t *free_mem, r1_error *err) {
 }
 
 static void close_gpu(r1_model *m) {
-    if (m->n_be > 1) m->be[1]->i->free(m->be[1]);
+    if (m->be[1]) m->be[1]->i->free(m->be[1]);
+    m->be[1] = NULL;
     m->n_be = 1;
 }
 
@@ -214,7 +215,8 @@ const r1_plan *r1_model_plan(const r1_model *m) {
 
 void r1_model_free(r1_model *m) {
     if (!m) return;
-    for (int i = m->n_be - 1; i >= 0; i--) m->be[i]->i->free(m->be[i]);
+    for (int i = R1_MAX_BACKENDS - 1; i >= 0; i--)
+        if (m->be[i]) m->be[i]->i->free(m->be[i]);
     r1_tokenizer_free(m->tok);
     free(m->layers);
     free(m->layer_backend);

@@ -60,13 +60,13 @@ static void totals(const r1_model *m, r1_plan *p) {
     p->head_on_gpu = p->gpu_layers == L;
     p->weights[p->head_on_gpu] += r1__tensor_nbytes(m->lm_head) + r1__tensor_nbytes(m->norm);
     if (m->lm_head != m->embed) p->weights[0] += r1__tensor_nbytes(m->embed);
-    p->scratch[0] = scratch(&m->cfg, p->n_batch) + (p->head_on_gpu ? 0 : head_bytes(m, p->n_batch));
-    p->scratch[1] = p->gpu_layers ? scratch(&m->cfg, p->n_batch) +
-                                        (p->head_on_gpu ? head_bytes(m, p->n_batch) -
-                                                              r1__tensor_nbytes(m->lm_head) -
-                                                              r1__tensor_nbytes(m->norm)
-                                                        : 0)
-                                  : 0;
+    uint64_t logits =
+        head_bytes(m, p->n_batch) - r1__tensor_nbytes(m->lm_head) - r1__tensor_nbytes(m->norm);
+    uint64_t embed_out = 4ull * (uint64_t)p->n_batch * (uint64_t)m->cfg.hidden;
+    /* with every layer on the GPU the CPU only holds the embedded tokens */
+    p->scratch[0] = p->head_on_gpu ? embed_out : scratch(&m->cfg, p->n_batch) + logits;
+    p->scratch[1] =
+        p->gpu_layers ? scratch(&m->cfg, p->n_batch) + (p->head_on_gpu ? logits : 0) : 0;
 }
 
 /* gpu_free: the device's free bytes (0 if unknown). Explicit counts that do not
@@ -109,23 +109,33 @@ r1_status r1__plan_make(const r1_model *m, uint64_t gpu_free, r1_plan *p, r1_err
     return R1_OK;
 }
 
+/* "1.50 GiB", "12.3 MiB", "512 KiB": small test models are not all 0.00 GiB. */
+static const char *fmt(uint64_t b, char *buf, size_t cap) {
+    if (b >= (1ull << 30))
+        snprintf(buf, cap, "%.2f GiB", (double)b / GIB);
+    else if (b >= (1ull << 20))
+        snprintf(buf, cap, "%.1f MiB", (double)b / (1 << 20));
+    else
+        snprintf(buf, cap, "%.0f KiB", (double)b / 1024);
+    return buf;
+}
+
 void r1_plan_format(const r1_plan *p, char *buf, size_t cap) {
-    int o =
-        snprintf(buf, cap,
-                 "plan: %d/%d layers on the GPU%s%s%s (ctx %d, batch %d)\n"
-                 "  CPU: weights %.2f GiB (mmap), KV %.2f GiB, scratch %.2f GiB\n",
-                 p->gpu_layers, p->n_layers, p->head_on_gpu ? " + output head" : "",
-                 *p->device ? " on " : "", p->device, p->n_ctx, p->n_batch,
-                 (double)p->weights[0] / GIB, (double)p->kv[0] / GIB, (double)p->scratch[0] / GIB);
+    char a[32], b[32], c[32], d[32] = "unknown";
+    int o = snprintf(buf, cap,
+                     "plan: %d/%d layers on the GPU%s%s%s (ctx %d, batch %d)\n"
+                     "  CPU: weights %s (mmap), KV %s, scratch %s\n",
+                     p->gpu_layers, p->n_layers, p->head_on_gpu ? " + output head" : "",
+                     *p->device ? " on " : "", p->device, p->n_ctx, p->n_batch,
+                     fmt(p->weights[0], a, sizeof a), fmt(p->kv[0], b, sizeof b),
+                     fmt(p->scratch[0], c, sizeof c));
     if (o < 0 || (size_t)o >= cap) return;
     if (p->budget) {
-        char budget[48] = "unknown";
-        if (p->budget != UINT64_MAX)
-            snprintf(budget, sizeof budget, "%.2f GiB", (double)p->budget / GIB);
-        int k = snprintf(buf + o, cap - (size_t)o,
-                         "  GPU: weights %.2f GiB, KV %.2f GiB, scratch %.2f GiB; budget %s\n",
-                         (double)p->weights[1] / GIB, (double)p->kv[1] / GIB,
-                         (double)p->scratch[1] / GIB, budget);
+        if (p->budget != UINT64_MAX) fmt(p->budget, d, sizeof d);
+        int k =
+            snprintf(buf + o, cap - (size_t)o, "  GPU: weights %s, KV %s, scratch %s; budget %s\n",
+                     fmt(p->weights[1], a, sizeof a), fmt(p->kv[1], b, sizeof b),
+                     fmt(p->scratch[1], c, sizeof c), d);
         if (k < 0 || (size_t)(o += k) >= cap) return;
     }
     if (*p->note) snprintf(buf + o, cap - (size_t)o, "  note: %s\n", p->note);

@@ -35,7 +35,9 @@ int main(int argc, char **argv) {
     r1_plan_format(&all, buf, sizeof buf);
     printf("%s", buf);
     /* Layer k's bytes; the goldens' layers are all the same size. */
-    uint64_t layer = all.layer_bytes, scratch = all.scratch[1];
+    r1_plan one;
+    CHECK(plan(dir, 1, 1ull << 40, &one, &err) == R1_OK && one.gpu_layers == 1 && !one.head_on_gpu);
+    uint64_t layer = all.layer_bytes, scratch = one.scratch[1];
     for (int k = 1; k < L; k++) {
         r1_plan p;
         uint64_t budget = scratch + (uint64_t)k * layer + layer / 2;
