@@ -205,7 +205,7 @@ typedef struct r1_sampler r1_sampler;
 typedef struct r1_sampler_params {
     float temperature;      /* <= 0: greedy */
     int top_k;              /* <= 0: off */
-    float top_p;            /* >= 1: off */
+    float top_p;            /* (0, 1]; 1 = off */
     float min_p;            /* <= 0: off */
     float repeat_penalty;   /* 1: off (divides positive logits, multiplies negative) */
     float presence_penalty; /* 0: off (subtracted once per seen token) */
@@ -220,9 +220,13 @@ R1_API void r1_model_sampler_defaults(const r1_model *m, r1_sampler_params *p);
 R1_API r1_status r1_sampler_new(const r1_sampler_params *p, int n_vocab, r1_sampler **out,
                                 r1_error *err);
 R1_API void r1_sampler_free(r1_sampler *s);
-/* Picks a token from one row of logits (not modified). */
+/* Picks a token from one row of logits (not modified); -1 for a NULL argument.
+ * Order: penalties, greedy when temperature <= 0, top-k, temperature, softmax,
+ * top-p, min-p, renormalize, one seeded draw (xoshiro256**). */
 R1_API int32_t r1_sampler_sample(r1_sampler *s, const float *logits);
-/* Records a token as part of the history (prompt or generated) for the penalties. */
+/* Records a token as part of the history (prompt or generated) for the penalties;
+ * ids outside the vocabulary are ignored. r1_sampler_reset clears that history
+ * only: the random stream goes on (a new sampler with the same seed replays). */
 R1_API void r1_sampler_accept(r1_sampler *s, int32_t id);
 R1_API void r1_sampler_reset(r1_sampler *s);
 
