@@ -4,14 +4,40 @@
 #include "../bench/bench.h"
 #include "modes.h"
 
+/* Flags that belong to one mode only are refused elsewhere rather than ignored. */
+static int check_combination(const r1cli_opts *o, int perplexity) {
+    int modes = !!o->tokens + !!o->tokenize + !!o->tokenize_file + !!o->detokenize +
+                !!o->dump_prompt + !!o->interactive;
+    if (modes > 1)
+        return r1cli_bad("mode", "choose one of --tokens, --tokenize, --tokenize-file, "
+                                 "--detokenize, --dump-prompt, -i");
+    if ((o->tokens || o->tokenize || o->tokenize_file || o->detokenize) && o->prompt)
+        return r1cli_bad("-p", "not with --tokens, --tokenize or --detokenize");
+    if (perplexity && (modes || o->prompt))
+        return r1cli_bad("perplexity", "takes -f FILE, not a prompt or another mode");
+    if (!perplexity && (o->file || o->chunks))
+        return r1cli_bad(o->file ? "-f" : "--chunks", "only for r1run perplexity");
+    if (o->dump_logits && !o->tokens) return r1cli_bad("--dump-logits", "needs --tokens");
+    if (o->interactive && o->raw) return r1cli_bad("--raw", "not with -i (chat uses the template)");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "bench")) return r1__bench_main(argc - 2, argv + 2);
     if (argc > 1 && !strcmp(argv[1], "bench-tokenizer"))
         return r1__bench_tokenizer_main(argc - 2, argv + 2);
+    int perplexity = argc > 1 && !strcmp(argv[1], "perplexity");
     r1cli_opts o;
-    int rc = r1cli_parse(argc - 1, argv + 1, &o);
+    int rc = r1cli_parse(argc - 1 - perplexity, argv + 1 + perplexity, &o);
     if (rc) return rc == 1 ? 0 : rc;
+    if ((rc = check_combination(&o, perplexity))) return rc;
+    if (perplexity) return r1cli_perplexity(&o);
     if (o.tokens) return r1cli_eval_ids(&o);
-    fprintf(stderr, "r1run: nothing to do: give --tokens or -p (see r1run --help)\n");
+    if (o.tokenize || o.tokenize_file) return r1cli_tokenize(&o);
+    if (o.detokenize) return r1cli_detokenize(&o);
+    if (o.dump_prompt) return r1cli_dump_prompt(&o);
+    if (o.interactive) return r1cli_chat(&o);
+    if (o.prompt || o.messages) return r1cli_generate(&o);
+    fprintf(stderr, "r1run: nothing to do: give -p, -i or --tokens (see r1run --help)\n");
     return 2;
 }
