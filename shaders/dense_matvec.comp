@@ -11,7 +11,9 @@ layout(local_size_x = 256) in;
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer X2 { vec2 x2[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, binding = 3) readonly buffer W { uint w[]; };
+layout(std430, binding = 3) readonly buffer W4 { uvec4 w4[]; };
 
 layout(push_constant) uniform P {
     uint K, N;
@@ -19,11 +21,12 @@ layout(push_constant) uniform P {
     uint wtype, woff;
 } p;
 
-#ifdef R1_SUBGROUP
 shared float red[NR][WG];
-#else
-shared float red[NR][WG];
-#endif
+
+vec2 unpack2(uint wd) {
+    return p.wtype == 1u ? unpackHalf2x16(wd)
+                         : vec2(uintBitsToFloat(wd << 16), uintBitsToFloat(wd & 0xffff0000u));
+}
 
 void main() {
     uint first, cnt;
@@ -33,18 +36,30 @@ void main() {
     uint n0 = gl_WorkGroupID.x * NR, xo = (first + r) * p.K;
     float acc[NR];
     for (uint j = 0u; j < NR; j++) acc[j] = 0.0;
+    // 16-bit weights whose rows start on 16 bytes: 8 elements per load
+    bool vec8 = p.wtype != 0u && (p.K & 7u) == 0u && (p.woff & 7u) == 0u;
     // 16-bit weights whose rows start on a word: two elements per load
     bool pairs = p.wtype != 0u && (p.K & 1u) == 0u && (p.woff & 1u) == 0u;
-    if (pairs) {
+    if (vec8) {
+        uint K8 = p.K / 8u;
+        for (uint k8 = l; k8 < K8; k8 += WG) {
+            vec4 a = x4[(xo >> 2) + 2u * k8], b = x4[(xo >> 2) + 2u * k8 + 1u];
+            for (uint j = 0u; j < NR; j++) {
+                uint n = n0 + j;
+                if (n >= p.N) break;
+                uvec4 wd = w4[(p.woff >> 3) + n * K8 + k8];
+                acc[j] += dot(a, vec4(unpack2(wd.x), unpack2(wd.y))) +
+                          dot(b, vec4(unpack2(wd.z), unpack2(wd.w)));
+            }
+        }
+    } else if (pairs) {
         uint K2 = p.K / 2u;
         for (uint k2 = l; k2 < K2; k2 += WG) {
             vec2 a = x2[(xo >> 1) + k2];
             for (uint j = 0u; j < NR; j++) {
                 uint n = n0 + j;
                 if (n >= p.N) break;
-                uint wd = w[(p.woff >> 1) + n * K2 + k2];
-                vec2 b = p.wtype == 1u ? unpackHalf2x16(wd)
-                                       : vec2(uintBitsToFloat(wd << 16), uintBitsToFloat(wd & 0xffff0000u));
+                vec2 b = unpack2(w[(p.woff >> 1) + n * K2 + k2]);
                 acc[j] += a.x * b.x + a.y * b.y;
             }
         }

@@ -12,6 +12,7 @@ set(R1_SHADER_VARIANTS
   "add_rmsnorm|rmsnorm.comp|R1_ADD"
   "add_rmsnorm_sg|rmsnorm.comp|R1_ADD,R1_SUBGROUP"
   "q4_matvec|q4_matvec.comp|"
+  "q4_matvec_simple|q4_matvec_simple.comp|"
   "q4_gemm|q4_gemm.comp|"
   "dense_matvec|dense_matvec.comp|"
   "dense_matvec_sg|dense_matvec.comp|R1_SUBGROUP"

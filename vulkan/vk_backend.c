@@ -213,6 +213,9 @@ static void settings(vk_ctx *c) {
     c->timeout_ns = (uint64_t)((secs > 0 ? secs : 120.0) * 1e9);
     c->verbose = v && *v && strcmp(v, "0") != 0;
     c->use_import = !(im && !strcmp(im, "0"));
+    const char *pr = getenv("R1_VK_PROFILE"), *wg = getenv("R1_VK_WGS");
+    c->profile = pr && *pr && strcmp(pr, "0") != 0 && c->f.timestamps;
+    c->wg_target = wg && atoi(wg) > 0 ? (uint32_t)atoi(wg) : 512;
     VkDeviceSize max_alloc = 0;
     VkPhysicalDeviceMaintenance3Properties m3 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};

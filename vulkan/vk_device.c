@@ -163,7 +163,7 @@ static r1_status pick(vk_ctx *c, int device, r1_error *err) {
     return st;
 }
 
-static int find_queue(VkPhysicalDevice pd, uint32_t *fam) {
+static int find_queue(VkPhysicalDevice pd, uint32_t *fam, int *stamps) {
     uint32_t n = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, NULL);
     VkQueueFamilyProperties *q = calloc(n ? n : 1, sizeof *q);
@@ -171,11 +171,15 @@ static int find_queue(VkPhysicalDevice pd, uint32_t *fam) {
     vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, q);
     int found = 0;
     /* Prefer a compute-only family (often an async queue with less contention). */
+    *stamps = 0;
     for (int pass = 0; pass < 2 && !found; pass++)
         for (uint32_t i = 0; i < n && !found; i++) {
             int comp = (q[i].queueFlags & VK_QUEUE_COMPUTE_BIT) != 0;
             int gfx = (q[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) != 0;
-            if (comp && (pass == 1 || !gfx)) *fam = i, found = 1;
+            if (comp && (pass == 1 || !gfx)) {
+                *fam = i, found = 1;
+                *stamps = q[i].timestampValidBits > 0;
+            }
         }
     free(q);
     return found;
@@ -281,7 +285,7 @@ r1_status r1vk_device_open(vk_ctx *c, int device, r1_error *err) {
         return r1__err(err, R1_E_DEVICE, "vulkan: %s supports Vulkan %u.%u; 1.1 is needed",
                        c->props.deviceName, VK_API_VERSION_MAJOR(c->props.apiVersion),
                        VK_API_VERSION_MINOR(c->props.apiVersion));
-    if (!find_queue(c->pd, &c->qfam))
+    if (!find_queue(c->pd, &c->qfam, &c->f.timestamps))
         return r1__err(err, R1_E_DEVICE, "vulkan: %s has no compute queue", c->props.deviceName);
     return device_new(c, err);
 }

@@ -58,6 +58,7 @@ typedef enum vk_pipe {
     VKP_RMSNORM,
     VKP_ADD_RMSNORM,
     VKP_Q4_MATVEC,
+    VKP_Q4_MATVEC_SIMPLE,
     VKP_Q4_GEMM,
     VKP_DENSE_MATVEC,
     VKP_DENSE_GEMM,
@@ -77,6 +78,7 @@ typedef struct vk_features {
     int host_import; /* VK_EXT_external_memory_host */
     VkDeviceSize import_align;
     int mem_budget; /* VK_EXT_memory_budget */
+    int timestamps; /* the queue can time dispatches (R1_VK_PROFILE) */
 } vk_features;
 
 typedef struct vk_ctx {
@@ -91,6 +93,8 @@ typedef struct vk_ctx {
     PFN_vkGetMemoryHostPointerPropertiesEXT get_host_ptr_props;
     uint64_t timeout_ns;
     int verbose;
+    int profile;        /* R1_VK_PROFILE=1: time every dispatch */
+    uint32_t wg_target; /* workgroups a decode matvec aims for (K split) */
 
     /* transfers */
     VkCommandPool pool;

@@ -19,6 +19,7 @@ static const struct {
     [VKP_RMSNORM] = {"rmsnorm", 1, 0},
     [VKP_ADD_RMSNORM] = {"add_rmsnorm", 1, 0},
     [VKP_Q4_MATVEC] = {"q4_matvec", 0, 0},
+    [VKP_Q4_MATVEC_SIMPLE] = {"q4_matvec_simple", 0, 0},
     [VKP_Q4_GEMM] = {"q4_gemm", 0, 0},
     [VKP_DENSE_MATVEC] = {"dense_matvec", 1, 0},
     [VKP_DENSE_GEMM] = {"dense_gemm", 0, 0},

@@ -102,10 +102,28 @@ static void rmsnorm(planner *pl, const r1_node *n, const r1_node *add) {
     if (d) d->groups[0] = rows(pl, n->dst);
 }
 
+/* K split of a decode matvec: enough workgroups to fill the GPU (wg_target),
+ * an x slice that fits shared memory, at least two word rows per slice. */
+static void q4_split(const vk_ctx *c, int K, int N, uint32_t *ks, uint32_t *rps) {
+    uint32_t R = (uint32_t)K / 8, tiles = ((uint32_t)N + 63) / 64;
+    uint32_t kmin = (R * 8 + 4095) / 4096, kmax = R / 32;
+    uint32_t k = (c->wg_target + tiles - 1) / tiles;
+    if (kmax < kmin) kmax = kmin;
+    if (k > kmax) k = kmax;
+    if (k < kmin) k = kmin;
+    if (k < 1) k = 1;
+    *rps = (R + k - 1) / k;
+    *ks = (R + *rps - 1) / *rps;
+}
+
 static void matmul_q4(planner *pl, const r1_node *n) {
     const r1_qlinear *q = n->q;
     int dec = pl->var == VK_DECODE;
-    vk_disp *d = disp_new(pl, dec ? VKP_Q4_MATVEC : VKP_Q4_GEMM);
+    const vk_ref *rq = ref_of(q->qweight), *rs = ref_of(q->scales);
+    /* the fast matvec reads 4 columns at once: 16-byte aligned words and scales */
+    int fast = dec && !getenv("R1_VK_SIMPLE_MATVEC") && rq && rs && !rq->pending &&
+               (rq->off % 16) == 0 && (rs->off % 8) == 0;
+    vk_disp *d = disp_new(pl, !dec ? VKP_Q4_GEMM : fast ? VKP_Q4_MATVEC : VKP_Q4_MATVEC_SIMPLE);
     act(pl, d, 1, n->src[0], 0);
     act(pl, d, 2, n->dst, 1);
     uint32_t qoff = weight(pl, d, 3, q->qweight), soff = weight(pl, d, 4, q->scales);
@@ -123,8 +141,26 @@ static void matmul_q4(planner *pl, const r1_node *n) {
     push(d, boff);
     push(d, q->bias ? (uint32_t)q->bias->type : 0u);
     if (!d) return;
+    uint32_t T = rows(pl, n->dst);
+    if (fast && (qoff % 4 || soff % 4)) fast = 0, d->pipe = VKP_Q4_MATVEC_SIMPLE;
+    if (fast) {
+        uint32_t ks, rps, tiles = cdiv((uint64_t)q->N, 64);
+        q4_split(pl->c, q->K, q->N, &ks, &rps);
+        push(d, ks);
+        push(d, rps);
+        push(d, (uint32_t)pl->s->scratch_elems);
+        push(d, (uint32_t)(pl->s->scratch_elems + (VkDeviceSize)T * ks * (uint32_t)q->N));
+        if (ks > 1) {
+            pl->s->scratch_elems += (VkDeviceSize)T * (ks * (uint32_t)q->N + tiles);
+            d->scratch = 1;
+        }
+        d->groups[0] = tiles;
+        d->groups[1] = ks;
+        d->groups[2] = T;
+        return;
+    }
     d->groups[0] = cdiv((uint64_t)q->N, dec ? 32 : 64);
-    d->groups[1] = dec ? rows(pl, n->dst) : cdiv(rows(pl, n->dst), 64);
+    d->groups[1] = dec ? T : cdiv(T, 64);
 }
 
 static void matmul(planner *pl, const r1_node *n) {

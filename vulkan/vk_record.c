@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vk_seg.h"
 
@@ -46,6 +47,11 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
     if (!pend) return r1__err(err, R1_E_NOMEM, "out of memory");
     int n_pend = 0;
     VkPipeline bound = VK_NULL_HANDLE;
+    VkQueryPool qp = s->qpool[v];
+    if (qp) {
+        vkCmdResetQueryPool(cb, qp, 0, (uint32_t)s->nd[v] + 1);
+        vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, 0);
+    }
     s->n_barriers[v] = 0;
     for (int i = 0; i < s->nd[v]; i++) {
         vk_disp *d = &s->d[v][i];
@@ -66,6 +72,7 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
             vkCmdPushConstants(cb, c->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, d->push_size * 4,
                                d->push);
         vkCmdDispatch(cb, d->groups[0], d->groups[1], d->groups[2]);
+        if (qp) vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, (uint32_t)i + 1);
     }
     free(pend);
     r1vk_barrier_all(cb); /* results visible to transfers and the host */
@@ -95,6 +102,7 @@ static r1_status write_sets(vk_ctx *c, vk_seg *s, r1_error *err) {
             VkDescriptorBufferInfo bi[VK_NBIND];
             VkWriteDescriptorSet w[VK_NBIND];
             d->b[0] = (vk_bind){s->run.buf, 0, s->run.size};
+            if (d->scratch) d->b[VK_NBIND - 1] = (vk_bind){s->scratch.buf, 0, s->scratch.size};
             for (int k = 0; k < VK_NBIND && !st; k++) {
                 if (d->b[k].range > max_range)
                     st = r1__err(err, R1_E_DEVICE,
@@ -114,6 +122,23 @@ static r1_status write_sets(vk_ctx *c, vk_seg *s, r1_error *err) {
     return st;
 }
 
+/* Split-K partial sums and counters: the counters must start at zero (the
+ * last workgroup of each tile resets its own). */
+static r1_status scratch_buffer(vk_ctx *c, vk_seg *s, r1_error *err) {
+    if (!s->scratch_elems) return R1_OK;
+    VkDeviceSize bytes = s->scratch_elems * 4;
+    r1_status st = r1vk_buf_new(c, bytes, 0, &s->scratch, err);
+    if (st) return st;
+    if (s->scratch.map) {
+        memset(s->scratch.map, 0, bytes);
+        return R1_OK;
+    }
+    st = r1vk_xfer_begin(c, err);
+    if (!st) vkCmdFillBuffer(c->xfer_cb, s->scratch.buf, 0, VK_WHOLE_SIZE, 0);
+    if (!st) st = r1vk_xfer_submit(c, err);
+    return st;
+}
+
 static r1_status run_buffer(vk_ctx *c, vk_seg *s, r1_error *err) {
     size_t floats = 0;
     for (int i = 0; i < s->n_ropes; i++) floats += (size_t)s->max_rows * (size_t)s->ropes[i].hd;
@@ -127,6 +152,7 @@ r1_status r1vk_segment_init(vk_ctx *c, r1_segment *seg, r1_error *err) {
     r1_status st = r1vk_plan(c, seg, s, err);
     if (!st) st = r1vk_flush_uploads(c, err); /* weights must be there before the first run */
     if (!st) st = run_buffer(c, s, err);
+    if (!st) st = scratch_buffer(c, s, err);
     if (!st && !s->run.map)
         st = r1__err(err, R1_E_DEVICE, "vulkan: the run parameter buffer is not host-visible");
     if (!st) st = write_sets(c, s, err);
@@ -137,6 +163,13 @@ r1_status r1vk_segment_init(vk_ctx *c, r1_segment *seg, r1_error *err) {
     if (!st)
         st = r1vk_check(vkAllocateCommandBuffers(c->dev, &ai, s->cb), "vkAllocateCommandBuffers",
                         err);
+    for (int v = 0; v < VK_NVAR && !st && c->profile; v++) {
+        VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                    .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                    .queryCount = (uint32_t)s->nd[v] + 1};
+        st = r1vk_check(vkCreateQueryPool(c->dev, &qi, NULL, &s->qpool[v]), "vkCreateQueryPool",
+                        err);
+    }
     for (int v = 0; v < VK_NVAR && !st; v++) st = record(c, s, v, err);
     VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if (!st) st = r1vk_check(vkCreateFence(c->dev, &fi, NULL, &s->fence), "vkCreateFence", err);
@@ -148,13 +181,51 @@ r1_status r1vk_segment_init(vk_ctx *c, r1_segment *seg, r1_error *err) {
     return st;
 }
 
+static const char *pipe_name(const vk_ctx *c, int p) {
+    return c->pipe_variant[p] ? c->pipe_variant[p] : "?";
+}
+
+/* R1_VK_PROFILE: GPU time per shader over all calls, and host time per call. */
+static void profile_print(vk_ctx *c, const vk_seg *s, const r1_segment *seg) {
+    if (!s->prof_calls) return;
+    fprintf(stderr,
+            "vulkan profile: segment of %d nodes, %d calls: GPU %.3f ms/call, host %.3f ms/call\n",
+            seg->n_nodes, s->prof_calls, s->prof_total_ns / 1e6 / s->prof_calls,
+            s->prof_host_ns / 1e6 / s->prof_calls);
+    for (int p = 0; p < VKP_COUNT; p++)
+        if (s->prof_n[p])
+            fprintf(stderr, "  %-18s %8d dispatches %10.3f ms/call %6.1f%%\n", pipe_name(c, p),
+                    s->prof_n[p], s->prof_ns[p] / 1e6 / s->prof_calls,
+                    100.0 * s->prof_ns[p] / (s->prof_total_ns > 0 ? s->prof_total_ns : 1));
+}
+
+static void profile_collect(vk_ctx *c, vk_seg *s, int v) {
+    int n = s->nd[v] + 1;
+    uint64_t *ts = malloc((size_t)n * sizeof *ts);
+    if (ts && vkGetQueryPoolResults(c->dev, s->qpool[v], 0, (uint32_t)n, (size_t)n * sizeof *ts, ts,
+                                    sizeof *ts, VK_QUERY_RESULT_64_BIT) == VK_SUCCESS) {
+        double per = c->props.limits.timestampPeriod;
+        for (int i = 0; i < s->nd[v]; i++) {
+            double dt = (double)(ts[i + 1] - ts[i]) * per;
+            s->prof_ns[s->d[v][i].pipe] += dt;
+            s->prof_n[s->d[v][i].pipe]++;
+            s->prof_total_ns += dt;
+        }
+    }
+    free(ts);
+}
+
 void r1vk_segment_free(vk_ctx *c, r1_segment *seg) {
     vk_seg *s = seg->state;
     if (!s) return;
     if (s->fence) vkDestroyFence(c->dev, s->fence, NULL);
     if (s->cb[0]) vkFreeCommandBuffers(c->dev, c->pool, VK_NVAR, s->cb);
     if (s->pool) vkDestroyDescriptorPool(c->dev, s->pool, NULL);
+    if (c->profile) profile_print(c, s, seg);
+    for (int v = 0; v < VK_NVAR; v++)
+        if (s->qpool[v]) vkDestroyQueryPool(c->dev, s->qpool[v], NULL);
     r1vk_buf_free(c, &s->run);
+    r1vk_buf_free(c, &s->scratch);
     for (int v = 0; v < VK_NVAR; v++) free(s->d[v]);
     free(s);
     seg->state = NULL;
@@ -197,7 +268,16 @@ r1_status r1vk_compute(vk_ctx *c, r1_segment *seg, const r1_run *run, r1_error *
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
                        .commandBufferCount = 1,
                        .pCommandBuffers = &s->cb[v]};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!st) st = r1vk_check(vkQueueSubmit(c->queue, 1, &si, s->fence), "vkQueueSubmit", err);
     if (!st) st = r1vk_wait(c, s->fence, "a forward pass", err);
+    if (!st && s->qpool[v]) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        s->prof_host_ns +=
+            (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+        s->prof_calls++;
+        profile_collect(c, s, v);
+    }
     return st;
 }

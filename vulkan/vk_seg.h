@@ -29,6 +29,7 @@ typedef struct vk_disp {
     uint32_t groups[3];
     vk_access acc[VK_MAX_ACCESS];
     int n_acc;
+    int scratch; /* binds the segment's split-K scratch at VK_NBIND - 1 */
     VkDescriptorSet set;
 } vk_disp;
 
@@ -46,8 +47,13 @@ typedef struct vk_seg {
     int nd[VK_NVAR];
     vk_rope ropes[VK_MAX_ROPES];
     int n_ropes;
-    int max_rows; /* rows of the RoPE tables (graph n_batch) */
-    vk_buf run;   /* run parameters, host-visible */
+    int max_rows;               /* rows of the RoPE tables (graph n_batch) */
+    vk_buf run;                 /* run parameters, host-visible */
+    vk_buf scratch;             /* split-K partial sums and counters (zeroed once) */
+    VkDeviceSize scratch_elems; /* 4-byte elements the plans need */
+    VkQueryPool qpool[VK_NVAR]; /* R1_VK_PROFILE: a timestamp after every dispatch */
+    double prof_ns[VKP_COUNT], prof_total_ns, prof_host_ns;
+    int prof_n[VKP_COUNT], prof_calls;
     VkDescriptorPool pool;
     VkCommandBuffer cb[VK_NVAR];
     VkFence fence;
