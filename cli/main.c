@@ -19,6 +19,7 @@ static int check_combination(const r1cli_opts *o, int perplexity) {
         return r1cli_bad(o->file ? "-f" : "--chunks", "only for r1run perplexity");
     if (o->dump_logits && !o->tokens) return r1cli_bad("--dump-logits", "needs --tokens");
     if (o->interactive && o->raw) return r1cli_bad("--raw", "not with -i (chat uses the template)");
+    if (o->interactive && o->print_ids) return r1cli_bad("--print-ids", "not with -i");
     return 0;
 }
 

@@ -121,18 +121,18 @@ static r1cli_stop step(r1cli_rt *rt, r1cli_display *d, int32_t tok) {
         fprintf(stderr, "\nr1run: %s\n", err.msg[0] ? err.msg : "out of memory");
         return R1CLI_STOP_ERROR;
     }
-    return (r1cli_stop)-1;
+    return R1CLI_GOING;
 }
 
 r1cli_stop r1cli_rt_generate(r1cli_rt *rt, r1cli_display *d, int in_think,
                              volatile sig_atomic_t *intr) {
     double t0 = r1cli_now();
     int think = in_think, n_think = 0;
-    r1cli_stop why = (r1cli_stop)-1;
+    r1cli_stop why = R1CLI_GOING;
     rt->n_gen = 0;
     r1cli_display_begin(d, in_think);
     if (rt->o->n_predict == 0) why = R1CLI_STOP_LIMIT;
-    while ((int)why < 0) {
+    while (why == R1CLI_GOING) {
         if (intr && *intr) {
             why = R1CLI_STOP_INTR;
             break;

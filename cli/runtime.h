@@ -11,6 +11,7 @@
 #include "opts.h"
 
 typedef enum r1cli_stop {
+    R1CLI_GOING = -1,  /* no stop rule has fired yet */
     R1CLI_STOP_EOS,    /* end-of-sentence token */
     R1CLI_STOP_LIMIT,  /* -n reached */
     R1CLI_STOP_STRING, /* a --stop string */
