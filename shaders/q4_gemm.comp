@@ -1,6 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // GPTQ int4 matrix-matrix product for prompts: Y[T, N] = X[T, K] . W[K, N] + b.
+// With R1_T: the transposed layout of discrete GPUs (see q4t_matvec.comp).
 // 64x64 output tiles, K in steps of 32: the x tile and the dequantized weight
 // tile go through shared memory, each invocation accumulates a 4x4 block.
 // Weights are dequantized exactly as the reference does, s * (q - z) in float.
@@ -12,7 +13,24 @@ layout(local_size_x = 256) in;
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+#ifdef R1_T
+layout(std430, binding = 3) readonly buffer QW { uvec4 qw4[]; };
+layout(std430, binding = 4) readonly buffer SZ { uint sz[]; };
+layout(std430, binding = 5) readonly buffer PM { uint perm[]; };
+layout(std430, binding = 6) readonly buffer BI { uint bias[]; };
+#define Q4_BIAS 1u
+#define Q4_PERM 4u
+layout(push_constant) uniform P {
+    uint K, N, G;
+    uint flags;
+    uint btype, boff;
+} p;
+float q4_bias(uint n) {
+    return (p.flags & Q4_BIAS) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0;
+}
+#else
 #include "q4.glsl"
+#endif
 
 shared float xs[TK][TM + 4u];
 shared float ws[TK][TN + 4u];
@@ -33,6 +51,20 @@ void main() {
                 v = x[(m0 + m) * p.K + ((p.flags & Q4_PERM) != 0u ? perm[k] : k)];
             xs[kk][m] = v;
         }
+#ifdef R1_T
+        if (l < TN) { // one 32-element chunk of column n (K % 32 == 0, G % 32 == 0)
+            uint n = n0 + l;
+            if (n < p.N) {
+                uint C = p.K / 32u, szw = sz[n * (p.K / p.G) + k0 / p.G];
+                uvec4 w = qw4[n * C + k0 / 32u];
+                float s = unpackHalf2x16(szw).x, z = float(szw >> 16);
+                for (uint j = 0u; j < 32u; j++)
+                    ws[j][l] = s * (float((w[j / 8u] >> (4u * (j % 8u))) & 15u) - z);
+            } else {
+                for (uint j = 0u; j < 32u; j++) ws[j][l] = 0.0;
+            }
+        }
+#else
         {
             uint wr = l / TN, cn = l % TN, n = n0 + cn, r = k0 / 8u + wr;
             if (n < p.N && r < p.K / 8u) {
@@ -43,6 +75,7 @@ void main() {
                 for (uint j = 0u; j < 8u; j++) ws[wr * 8u + j][cn] = 0.0;
             }
         }
+#endif
         barrier();
         for (uint kk = 0u; kk < TK; kk++) {
             vec4 a = vec4(xs[kk][ty * 4u], xs[kk][ty * 4u + 1u], xs[kk][ty * 4u + 2u], xs[kk][ty * 4u + 3u]);

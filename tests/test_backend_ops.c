@@ -128,6 +128,7 @@ typedef struct gcase {
     int n_out;
     r1_run runs[6];
     int n_runs;
+    int no_reuse; /* every tensor keeps its own memory (the scheduler reuses scratch) */
 } gcase;
 
 static int tadd(gcase *c, int64_t rows, int64_t cols, int input, float amp) {
@@ -170,7 +171,7 @@ static int build(const gcase *c, int gpu, side *sd, r1_error *err) {
     sd->g = r1__graph_new(c->n_batch);
     for (int i = 0; i < c->n_t; i++) {
         sd->t[i] = r1__graph_tensor(sd->g, "t", c->t[i].rows, c->t[i].cols);
-        sd->t[i]->persistent = c->t[i].input; /* inputs: allocated, never reused */
+        sd->t[i]->persistent = c->t[i].input || c->no_reuse; /* inputs: never reused */
     }
     for (int i = 0; i < c->n_nodes; i++) {
         r1_node n = c->nd[i].n;
@@ -418,6 +419,41 @@ static void case_add_norm(int D, int T) {
     free_weights();
 }
 
+/* A decoder-layer-shaped chain: RMSNORM feeding two GPTQ linears, SILU_MUL of
+ * their outputs feeding a third, whose output is added to a residual. On the
+ * GPU the decode plan fuses the norm into the matvecs, the gate into the last
+ * one and the add into its epilogue; every intermediate is compared too. */
+static void case_chain(int D, int F, int G, int act_order, int T, int no_reuse) {
+    if (!wanted("chain")) return;
+    gcase c = {.op = "norm+q4+silu+q4+add", .tol = 2e-5, .n_batch = T, .no_reuse = no_reuse};
+    snprintf(c.name, sizeof c.name, "chain D=%d F=%d G=%d T=%d%s%s", D, F, G, T,
+             act_order ? " act-order" : "", no_reuse ? " no-reuse" : "");
+    qspec up = {D, F, G, act_order, 1, 0, 0, R1_F16}, dn = {F, D, G, 0, 0, 0, 1, R1_F16};
+    r1_qlinear *qg = qnew(&up), *qu = qnew(&up), *qd = qnew(&dn);
+    r1_tensor *w = wfloat(R1_F16, D, 0, 1.5f);
+    int x = tadd(&c, T, D, 1, 2.0f), h = tadd(&c, T, D, 0, 0), g = tadd(&c, T, F, 0, 0);
+    int u = tadd(&c, T, F, 0, 0), a = tadd(&c, T, F, 0, 0), y = tadd(&c, T, D, 0, 0);
+    int z = tadd(&c, T, D, 0, 0);
+    nadd(&c, (r1_node){.op = R1_OP_RMSNORM, .w = w, .f0 = 1e-6f}, h, x, -1);
+    nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qg}, g, h, -1);
+    nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qu}, u, h, -1);
+    nadd(&c, (r1_node){.op = R1_OP_SILU_MUL}, a, g, u);
+    nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qd}, y, a, -1);
+    nadd(&c, (r1_node){.op = R1_OP_ADD}, z, x, y);
+    int outs[] = {h, g, u, a, y, z};
+    for (int i = 0; i < 6; i++) c.out[c.n_out++] = outs[i];
+    c.runs[c.n_runs++] = (r1_run){.n_tokens = T};
+    c.runs[c.n_runs++] = (r1_run){.n_tokens = 1};
+    load_weights();
+    r1_error err = {0};
+    r1_qlinear *qs[] = {qg, qu, qd};
+    for (int i = 0; i < 3; i++)
+        CHECK_MSG(!be[1]->i->qlinear_prepare(be[1], qs[i], &err), "qlinear_prepare: %s", err.msg);
+    run_case(&c);
+    free_weights();
+    free(qg), free(qu), free(qd);
+}
+
 static void all_cases(void) {
     static const r1_dtype ft[] = {R1_F16, R1_BF16, R1_F32};
     for (int i = 0; i < 3; i++) {
@@ -466,6 +502,12 @@ static void all_cases(void) {
     case_eltwise(R1_OP_SILU_MUL, 77, 9);
     case_add_norm(512, 6);
     case_add_norm(97, 1);
+    case_chain(256, 384, 128, 0, 3, 0);
+    case_chain(512, 1024, 64, 1, 5, 1);
+    case_chain(1024, 2048, 128, 0, 1, 0);
+    case_chain(1024, 2048, 128, 0, 4, 1);
+    case_attn(40, 8, 128, 300, 0, 0); /* a long cache: many decode chunks */
+    case_attn(12, 2, 128, 2, 700, 1);
 }
 
 int main(int argc, char **argv) {

@@ -7,6 +7,10 @@ if(R1_HAVE_VULKAN)
   add_test(NAME vulkan_backend_ops_fallback COMMAND test_backend_ops)
   set_tests_properties(vulkan_backend_ops_fallback PROPERTIES
     ENVIRONMENT "R1_VK_NO_SUBGROUP=1;R1_VK_NO_FP16=1;R1_VK_NO_IMPORT=1;R1_VK_NO_FUSE=1")
-  set_tests_properties(vulkan_backend_ops vulkan_backend_ops_fallback PROPERTIES
+  # the transposed GPTQ layout and fused decode kernels of discrete GPUs
+  add_test(NAME vulkan_backend_ops_layout_t COMMAND test_backend_ops)
+  set_tests_properties(vulkan_backend_ops_layout_t PROPERTIES ENVIRONMENT "R1_VK_LAYOUT=t")
+  set_tests_properties(vulkan_backend_ops vulkan_backend_ops_fallback vulkan_backend_ops_layout_t
+    PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()

@@ -216,6 +216,11 @@ static void settings(vk_ctx *c) {
     const char *pr = getenv("R1_VK_PROFILE"), *wg = getenv("R1_VK_WGS");
     c->profile = pr && *pr && strcmp(pr, "0") != 0 && c->f.timestamps;
     c->wg_target = wg && atoi(wg) > 0 ? (uint32_t)atoi(wg) : 512;
+    /* The transposed GPTQ layout is faster but cannot be imported from the mmap:
+     * it is the default where import is off (discrete GPUs). */
+    const char *lay = getenv("R1_VK_LAYOUT"), *nf = getenv("R1_VK_NO_FUSE");
+    c->layout_t = lay && *lay ? !strcmp(lay, "t") : !(c->f.host_import && c->use_import);
+    c->fuse = !(nf && *nf && strcmp(nf, "0") != 0);
     VkDeviceSize max_alloc = 0;
     VkPhysicalDeviceMaintenance3Properties m3 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};

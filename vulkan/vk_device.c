@@ -218,7 +218,14 @@ static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t n
                           (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
                           !env_off("R1_VK_NO_SUBGROUP");
     c->f.subgroup_size = sg.subgroupSize;
-    c->f.host_import = import && !env_off("R1_VK_NO_IMPORT");
+    /* Importing the mmap only pays where device memory is host memory (integrated
+     * GPUs, CPU devices): a discrete GPU would read the weights over PCIe, and
+     * NVIDIA's driver refuses file-backed pages and then fails later allocations. */
+    const char *force = getenv("R1_VK_IMPORT");
+    int uma = c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
+              c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    c->f.host_import =
+        import && !env_off("R1_VK_NO_IMPORT") && (force ? strcmp(force, "0") != 0 : uma);
     c->f.import_align = hp.minImportedHostPointerAlignment;
     c->f.mem_budget = has_ext(e, ne, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 }

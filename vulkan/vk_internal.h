@@ -18,7 +18,7 @@
 /* Descriptor layout shared by every pipeline: binding 0 holds the per-call run
  * parameters (n_tokens, pos, n_out, RoPE tables), bindings 1..VK_NBIND-1 the
  * op's tensors. Push constants carry the node's fixed sizes and offsets. */
-#define VK_NBIND 9
+#define VK_NBIND 11
 #define VK_PUSH_BYTES 128
 
 /* A buffer with its own memory (staging, activations, run parameters, blocks). */
@@ -37,6 +37,7 @@ typedef struct vk_ref {
     void *map;         /* host address of the first byte when mapped, else NULL */
     int pending;       /* weight whose upload waits for qlinear_prepare (or first use) */
     int imported;      /* memory is the mmap itself (VK_EXT_external_memory_host) */
+    int layout_t;      /* GPTQ qweight/scales in the transposed layout (vk_qlinear.c) */
     const void *host;  /* pending: the host bytes to upload */
     struct vk_ref *next;
 } vk_ref;
@@ -60,12 +61,15 @@ typedef enum vk_pipe {
     VKP_Q4_MATVEC,
     VKP_Q4_MATVEC_SIMPLE,
     VKP_Q4_GEMM,
+    VKP_Q4T_MATVEC,
+    VKP_Q4T_GEMM,
     VKP_DENSE_MATVEC,
     VKP_DENSE_GEMM,
     VKP_ROPE,
     VKP_ROPE_KV,
     VKP_KV_STORE,
     VKP_ATTN,
+    VKP_ATTN_DEC,
     VKP_ELTWISE,
     VKP_COUNT
 } vk_pipe;
@@ -95,6 +99,8 @@ typedef struct vk_ctx {
     int verbose;
     int profile;        /* R1_VK_PROFILE=1: time every dispatch */
     uint32_t wg_target; /* workgroups a decode matvec aims for (K split) */
+    int layout_t;       /* repack GPTQ linears to the transposed layout (discrete GPUs) */
+    int fuse;           /* fuse neighbouring nodes into one dispatch (R1_VK_NO_FUSE=0) */
 
     /* transfers */
     VkCommandPool pool;

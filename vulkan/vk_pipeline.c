@@ -21,12 +21,15 @@ static const struct {
     [VKP_Q4_MATVEC] = {"q4_matvec", 0, 0},
     [VKP_Q4_MATVEC_SIMPLE] = {"q4_matvec_simple", 0, 0},
     [VKP_Q4_GEMM] = {"q4_gemm", 0, 0},
+    [VKP_Q4T_MATVEC] = {"q4t_matvec", 1, 0},
+    [VKP_Q4T_GEMM] = {"q4t_gemm", 0, 0},
     [VKP_DENSE_MATVEC] = {"dense_matvec", 1, 0},
     [VKP_DENSE_GEMM] = {"dense_gemm", 0, 0},
     [VKP_ROPE] = {"rope", 0, 0},
     [VKP_ROPE_KV] = {"rope_kv", 0, 0},
     [VKP_KV_STORE] = {"kv_store", 0, 0},
     [VKP_ATTN] = {"attn", 0, 0},
+    [VKP_ATTN_DEC] = {"attn_dec", 0, 0},
     [VKP_ELTWISE] = {"eltwise", 0, 0},
 };
 

@@ -9,6 +9,7 @@
  * dispatch is exactly the nodes it replaces):
  *   ADD, RMSNORM(of that sum, all rows)  -> add_rmsnorm
  *   ROPE q, ROPE k, KV_STORE(k, v)        -> rope_kv */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,9 +117,62 @@ static void q4_split(const vk_ctx *c, int K, int N, uint32_t *ks, uint32_t *rps)
     *ks = (R + *rps - 1) / *rps;
 }
 
+/* Nodes fused into a transposed-layout matvec (decode): a preceding RMSNORM or
+ * SILU_MUL computed on the fly from its inputs, a following residual ADD. */
+typedef struct q4fuse {
+    const r1_node *norm, *silu, *add;
+    int write_pro; /* this dispatch also writes the norm's / gate's own output */
+} q4fuse;
+
+static int is_t(const r1_node *n) {
+    const vk_ref *r = n->op == R1_OP_MATMUL_Q4 ? ref_of(n->q->qweight) : NULL;
+    return r && r->layout_t;
+}
+
+static void matmul_q4t(planner *pl, const r1_node *n, const q4fuse *f) {
+    const r1_qlinear *q = n->q;
+    int dec = pl->var == VK_DECODE, perm = q->act_order && q->g_idx;
+    vk_disp *d = disp_new(pl, dec ? VKP_Q4T_MATVEC : VKP_Q4T_GEMM);
+    const r1_node *pro = f ? (f->norm ? f->norm : f->silu) : NULL;
+    act(pl, d, 1, pro ? pro->src[0] : n->src[0], 0);
+    act(pl, d, 2, n->dst, 1);
+    weight(pl, d, 3, q->qweight);
+    weight(pl, d, 4, q->scales);
+    if (perm) weight(pl, d, 5, q->g_idx);
+    uint32_t boff = q->bias ? weight(pl, d, 6, q->bias) : 0, woff = 0;
+    if (f && f->norm) woff = weight(pl, d, 7, f->norm->w);
+    if (f && f->silu) act(pl, d, 7, f->silu->src[1], 0);
+    if (pro && f->write_pro) act(pl, d, 8, pro->dst, 1);
+    if (f && f->add) {
+        act(pl, d, 9, f->add->src[0] == n->dst ? f->add->src[1] : f->add->src[0], 0);
+        act(pl, d, 10, f->add->dst, 1);
+    }
+    push(d, (uint32_t)q->K);
+    push(d, (uint32_t)q->N);
+    push(d, (uint32_t)q->G);
+    push(d, (q->bias ? 1u : 0u) | (perm ? 4u : 0u) | (f && f->add ? 8u : 0u) |
+                (pro && f->write_pro ? 16u : 0u));
+    push(d, q->bias ? (uint32_t)q->bias->type : 0u);
+    push(d, boff);
+    if (!d) return;
+    uint32_t T = rows(pl, n->dst);
+    if (!dec) {
+        d->groups[0] = cdiv((uint64_t)q->N, 64);
+        d->groups[1] = cdiv(T, 64);
+        return;
+    }
+    push(d, f && f->norm ? 1u : f && f->silu ? 2u : 0u);
+    push(d, f && f->norm ? (uint32_t)f->norm->w->type : 0u);
+    push(d, woff);
+    push(d, fbits(f && f->norm ? f->norm->f0 : 0.0f));
+    d->groups[0] = (uint32_t)q->N / 8;
+    d->groups[1] = T;
+}
+
 static void matmul_q4(planner *pl, const r1_node *n) {
     const r1_qlinear *q = n->q;
     int dec = pl->var == VK_DECODE;
+    if (is_t(n)) return matmul_q4t(pl, n, NULL);
     const vk_ref *rq = ref_of(q->qweight), *rs = ref_of(q->scales);
     /* the fast matvec reads 4 columns at once: 16-byte aligned words and scales */
     int fast = dec && !getenv("R1_VK_SIMPLE_MATVEC") && rq && rs && !rq->pending &&
@@ -152,7 +206,7 @@ static void matmul_q4(planner *pl, const r1_node *n) {
         push(d, (uint32_t)(pl->s->scratch_elems + (VkDeviceSize)T * ks * (uint32_t)q->N));
         if (ks > 1) {
             pl->s->scratch_elems += (VkDeviceSize)T * (ks * (uint32_t)q->N + tiles);
-            d->scratch = 1;
+            d->scratch = 8;
         }
         d->groups[0] = tiles;
         d->groups[1] = ks;
@@ -226,7 +280,37 @@ static void kv_store(planner *pl, const r1_node *n) {
     if (d) d->groups[0] = cdiv((uint64_t)rows(pl, n->src[0]) * row, 256);
 }
 
+#define ATTN_CH 16 /* keys per workgroup of attn_dec.comp */
+
+static int attn_split(const r1_node *n) {
+    return n->i0 / n->i1 <= 16 && n->i2 <= 128;
+}
+
+/* Decode attention split over the cache (attn_dec.comp): its partials share one
+ * scratch region (recorded as written, so two never run unordered). */
+static void attn_dec(planner *pl, const r1_node *n) {
+    vk_disp *d = disp_new(pl, VKP_ATTN_DEC);
+    act(pl, d, 1, n->src[0], 0);
+    act(pl, d, 2, n->kv[0], 0);
+    act(pl, d, 3, n->kv[1], 0);
+    act(pl, d, 4, n->dst, 1);
+    uint32_t nmax = (uint32_t)((n->kv[0]->ne[0] + ATTN_CH - 1) / ATTN_CH);
+    push(d, (uint32_t)n->i0);
+    push(d, (uint32_t)n->i1);
+    push(d, (uint32_t)n->i2);
+    push(d, 0);
+    push(d, (uint32_t)pl->s->attn_part);
+    push(d, nmax);
+    if (!d) return;
+    d->scratch = 5;
+    if (d->n_acc < VK_MAX_ACCESS)
+        d->acc[d->n_acc++] = (vk_access){(VkBuffer)(uintptr_t)pl->s, 0, pl->s->attn_part, 1};
+    d->groups[0] = nmax;
+    d->groups[1] = (uint32_t)n->i1;
+}
+
 static void attn(planner *pl, const r1_node *n) {
+    if (pl->var == VK_DECODE && attn_split(n) && pl->c->fuse) return attn_dec(pl, n);
     vk_disp *d = disp_new(pl, VKP_ATTN);
     act(pl, d, 1, n->src[0], 0);
     act(pl, d, 2, n->kv[0], 0);
@@ -262,9 +346,62 @@ static int fuse_rope_kv(const r1_node *a, const r1_node *b, const r1_node *c) {
 }
 
 /* Nodes [i, ...) -> dispatches; returns how many nodes were consumed. */
+/* Whether two activations share bytes: the scheduler reuses a tensor's memory
+ * after its last reader, so a fused dispatch may find one of its outputs where
+ * an input lives; such a fusion would race (workgroups overwrite what others
+ * still read) and is not made. */
+static int overlap_t(const r1_tensor *a, const r1_tensor *b) {
+    const vk_ref *x = ref_of(a), *y = ref_of(b);
+    return x && y && x->buf == y->buf && x->off < y->off + y->size && y->off < x->off + x->size;
+}
+
+static int fused_safe(const r1_tensor *const *in, int n_in, const r1_tensor *const *out,
+                      int n_out) {
+    for (int i = 0; i < n_in; i++)
+        for (int o = 0; o < n_out; o++)
+            if (in[i] && out[o] && overlap_t(in[i], out[o])) return 0;
+    return 1;
+}
+
+/* Decode fusions around transposed-layout matvecs; 0 when none applies. */
+static int plan_fused_q4t(planner *pl, const r1_node *nodes, int i, int n) {
+    const r1_node *a = &nodes[i];
+    if (a->op == R1_OP_RMSNORM && a->rows == R1_ROWS_ALL) {
+        int j = i + 1;
+        while (j < n && is_t(&nodes[j]) && nodes[j].src[0] == a->dst &&
+               fused_safe((const r1_tensor *[]){a->src[0]}, 1,
+                          (const r1_tensor *[]){nodes[j].dst, a->dst}, 2))
+            j++;
+        for (int k = i + 1; k < j; k++)
+            matmul_q4t(pl, &nodes[k], &(q4fuse){.norm = a, .write_pro = k == i + 1});
+        return j > i + 1 ? j - i : 0;
+    }
+    int has_add = 0, at = i;
+    const r1_node *silu = NULL;
+    if (a->op == R1_OP_SILU_MUL && i + 1 < n && is_t(&nodes[i + 1]) &&
+        nodes[i + 1].src[0] == a->dst && !nodes[i + 1].q->act_order)
+        silu = a, at = i + 1;
+    else if (!is_t(a))
+        return 0;
+    const r1_node *m = &nodes[at], *b = at + 1 < n ? &nodes[at + 1] : NULL;
+    has_add = b && b->op == R1_OP_ADD && (b->src[0] == m->dst) != (b->src[1] == m->dst);
+    const r1_tensor *res = has_add ? (b->src[0] == m->dst ? b->src[1] : b->src[0]) : NULL;
+    const r1_tensor *in[] = {silu ? silu->src[0] : m->src[0], silu ? silu->src[1] : NULL, res};
+    const r1_tensor *out[] = {m->dst, silu ? silu->dst : NULL, has_add ? b->dst : NULL};
+    if (has_add && !fused_safe(in, 3, out, 3)) {
+        has_add = 0; /* try without the residual add */
+        out[2] = NULL, in[2] = NULL;
+    }
+    if (silu && !fused_safe(in, 3, out, 3)) return 0;
+    if (!silu && !has_add) return 0;
+    matmul_q4t(pl, m, &(q4fuse){.silu = silu, .add = has_add ? b : NULL, .write_pro = 1});
+    return at - i + 1 + has_add;
+}
+
 static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
     const r1_node *a = &nodes[i];
-    int fuse = !getenv("R1_VK_NO_FUSE");
+    int fuse = pl->c->fuse, used;
+    if (fuse && pl->var == VK_DECODE && (used = plan_fused_q4t(pl, nodes, i, n))) return used;
     if (fuse && i + 1 < n && fuse_add_norm(a, &nodes[i + 1])) {
         rmsnorm(pl, &nodes[i + 1], a);
         return 2;
@@ -310,6 +447,18 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
     for (int i = 0; i < seg->n_nodes; i++)
         if (seg->nodes[i].op == R1_OP_ROPE && seg->nodes[i].dst->ne[0] > s->max_rows)
             s->max_rows = (int)seg->nodes[i].dst->ne[0];
+    /* the decode attention's shared scratch region comes first */
+    VkDeviceSize part = 0, cnt = 0;
+    for (int i = 0; i < seg->n_nodes; i++) {
+        const r1_node *n = &seg->nodes[i];
+        if (n->op != R1_OP_ATTN || !attn_split(n)) continue;
+        VkDeviceSize chunks = (VkDeviceSize)(n->kv[0]->ne[0] + ATTN_CH - 1) / ATTN_CH;
+        VkDeviceSize need = chunks * (VkDeviceSize)n->i0 * (VkDeviceSize)(n->i2 + 2);
+        if (need > part) part = need;
+        if ((VkDeviceSize)n->i1 > cnt) cnt = (VkDeviceSize)n->i1;
+    }
+    s->attn_part = part;
+    s->scratch_elems = part + cnt;
     for (int v = 0; v < VK_NVAR; v++) {
         s->d[v] = calloc((size_t)seg->n_nodes + 1, sizeof *s->d[v]);
         if (!s->d[v]) return r1__err(err, R1_E_NOMEM, "out of memory");

@@ -102,7 +102,7 @@ static r1_status write_sets(vk_ctx *c, vk_seg *s, r1_error *err) {
             VkDescriptorBufferInfo bi[VK_NBIND];
             VkWriteDescriptorSet w[VK_NBIND];
             d->b[0] = (vk_bind){s->run.buf, 0, s->run.size};
-            if (d->scratch) d->b[VK_NBIND - 1] = (vk_bind){s->scratch.buf, 0, s->scratch.size};
+            if (d->scratch) d->b[d->scratch] = (vk_bind){s->scratch.buf, 0, s->scratch.size};
             for (int k = 0; k < VK_NBIND && !st; k++) {
                 if (d->b[k].range > max_range)
                     st = r1__err(err, R1_E_DEVICE,

@@ -29,7 +29,7 @@ typedef struct vk_disp {
     uint32_t groups[3];
     vk_access acc[VK_MAX_ACCESS];
     int n_acc;
-    int scratch; /* binds the segment's split-K scratch at VK_NBIND - 1 */
+    int scratch; /* binding slot of the segment's scratch buffer, 0 for none */
     VkDescriptorSet set;
 } vk_disp;
 
@@ -51,6 +51,7 @@ typedef struct vk_seg {
     vk_buf run;                 /* run parameters, host-visible */
     vk_buf scratch;             /* split-K partial sums and counters (zeroed once) */
     VkDeviceSize scratch_elems; /* 4-byte elements the plans need */
+    VkDeviceSize attn_part;     /* decode attention partials at scratch 0.., counters after */
     VkQueryPool qpool[VK_NVAR]; /* R1_VK_PROFILE: a timestamp after every dispatch */
     double prof_ns[VKP_COUNT], prof_total_ns, prof_host_ns;
     int prof_n[VKP_COUNT], prof_calls;
