@@ -40,6 +40,8 @@ struct r1_session {
     r1_tensor *logits_t; /* [n_out_max, vocab] graph output */
     float *logits;       /* host copy: rows of the last eval */
     int n_logit_rows, cap_logit_rows;
+    int (*abort_cb)(void *user);
+    void *abort_user;
 };
 
 /* models/qwen2.c: binds checkpoint tensors to the model (validating names,

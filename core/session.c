@@ -24,6 +24,8 @@ r1_status r1_session_new(r1_model *m, const r1_session_params *p, r1_session **o
     r1_session *s = calloc(1, sizeof *s);
     if (!s) return r1__err(err, R1_E_NOMEM, "out of memory");
     s->m = m;
+    s->abort_cb = p->abort_cb;
+    s->abort_user = p->abort_user;
     s->n_ctx = p->n_ctx ? p->n_ctx : (max < 4096 ? max : 4096);
     s->n_batch = p->n_batch ? p->n_batch : 512;
     if (s->n_batch > s->n_ctx) s->n_batch = s->n_ctx;
@@ -85,6 +87,11 @@ r1_status r1_session_eval(r1_session *s, const int32_t *tokens, int n, int logit
     int chunk = logits_all && s->n_out_max < s->n_batch ? s->n_out_max : s->n_batch;
     for (int done = 0; !st && done < n;) {
         int cnt = n - done < chunk ? n - done : chunk, last = done + cnt == n;
+        if (s->abort_cb && s->abort_cb(s->abort_user)) {
+            st =
+                r1__err(err, R1_E_CANCELLED, "evaluation cancelled after %d of %d tokens", done, n);
+            break;
+        }
         r1_run run = {.n_tokens = cnt,
                       .pos = s->pos,
                       .n_out = logits_all ? cnt : last,

@@ -128,6 +128,10 @@ typedef struct r1_session r1_session;
 typedef struct r1_session_params {
     int n_ctx;   /* KV cache length in tokens; 0 = min(model max, 4096) */
     int n_batch; /* largest number of tokens evaluated in one forward; 0 = 512 */
+    /* Polled between forward passes of r1_session_eval (every n_batch tokens); a
+     * non-zero return stops the call with R1_E_CANCELLED. May be NULL. */
+    int (*abort_cb)(void *user);
+    void *abort_user;
 } r1_session_params;
 
 R1_API void r1_session_params_default(r1_session_params *p);
@@ -138,13 +142,16 @@ R1_API void r1_session_free(r1_session *s);
 /* Appends n tokens at the current position and runs the forward pass.
  * If logits_all is non-zero the logits of every position are kept, else only the
  * last one's. Tokens past the context or outside the vocabulary give R1_E_RANGE
- * and leave the session unchanged. */
+ * and leave the session unchanged. R1_E_CANCELLED (abort_cb) keeps the tokens of
+ * the forward passes already done: r1_session_pos says how many. */
 R1_API r1_status r1_session_eval(r1_session *s, const int32_t *tokens, int n, int logits_all,
                                  r1_error *err);
 /* Logits of the last evaluated call: row i of n rows when logits_all, else one row. */
 R1_API const float *r1_session_logits(const r1_session *s, int row);
 R1_API int r1_session_pos(const r1_session *s);
 R1_API int r1_session_n_ctx(const r1_session *s);
+/* Bytes of this session's KV cache (all devices). */
+R1_API uint64_t r1_session_kv_bytes(const r1_session *s);
 /* Forgets every position >= pos (pos 0 = empty cache). */
 R1_API r1_status r1_session_truncate(r1_session *s, int pos, r1_error *err);
 

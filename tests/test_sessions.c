@@ -40,6 +40,25 @@ static void *run(void *arg) {
     return NULL;
 }
 
+static int abort_after_one(void *user) {
+    return (*(int *)user)++ >= 1;
+}
+
+/* abort_cb stops a long evaluation between forward passes, keeping what was done */
+static void check_abort(void) {
+    int calls = 0;
+    r1_error err = {0};
+    r1_session *s = NULL;
+    r1_session_params sp = {
+        .n_ctx = 64, .n_batch = 4, .abort_cb = abort_after_one, .abort_user = &calls};
+    CHECK(r1_session_new(model, &sp, &s, &err) == R1_OK);
+    CHECK(s && r1_session_eval(s, ids, N_TOK, 0, &err) == R1_E_CANCELLED);
+    CHECK(s && r1_session_pos(s) == 4);
+    CHECK(strstr(err.msg, "cancelled") != NULL);
+    CHECK(s && r1_session_kv_bytes(s) > 0);
+    r1_session_free(s);
+}
+
 static double max_diff(const float *a, const float *b, int n) {
     double m = 0;
     for (int i = 0; i < n; i++) m = fabs((double)a[i] - b[i]) > m ? fabs((double)a[i] - b[i]) : m;
@@ -82,6 +101,7 @@ int main(int argc, char **argv) {
     CHECK(max_diff(ref.out, r1_session_logits(s, 0), V) < 1e-4);
     CHECK(r1_session_truncate(s, 99, &err) == R1_E_RANGE);
     r1_session_free(s);
+    check_abort();
     free(ref.out);
     r1_model_free(model);
     return r1t_finish("sessions");
