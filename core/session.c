@@ -124,3 +124,9 @@ r1_status r1_session_truncate(r1_session *s, int pos, r1_error *err) {
     s->pos = pos; /* cache rows past pos are simply overwritten later */
     return R1_OK;
 }
+
+uint64_t r1_session_kv_bytes(const r1_session *s) {
+    const r1_config *c = &s->m->cfg;
+    return 2ull * (uint64_t)c->n_layers * (uint64_t)s->n_ctx * (uint64_t)c->n_kv_heads *
+           (uint64_t)c->head_dim * sizeof(float);
+}
