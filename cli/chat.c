@@ -171,9 +171,15 @@ static int turn(chat *c, const char *user) {
         r1_free(ids);
         return 0;
     }
+    c->rt.intr = &g_intr;
     if (r1cli_rt_prompt(&c->rt, ids, (int)n, &err)) {
-        fprintf(stderr, "r1run: %s\n", err.msg);
         r1_free(ids);
+        if (err.code == R1_E_CANCELLED) { /* Ctrl-C during a long prompt: back to the input */
+            r1cli_msgs_pop(&c->msgs);
+            fprintf(stderr, "[stopped]\n");
+            return 0;
+        }
+        fprintf(stderr, "r1run: %s\n", err.msg);
         return 1;
     }
     c->turn++; /* g_intr was cleared at the input prompt: a Ctrl-C since stops this answer */

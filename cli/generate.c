@@ -42,13 +42,15 @@ static int report_stop(r1cli_stop why, const r1cli_rt *rt) {
 
 static int answer(const r1cli_opts *o, r1cli_rt *rt, const int32_t *ids, int n) {
     r1_error err = {0};
+    catch_sigint(); /* from here Ctrl-C stops the prompt (between batches) or the answer */
+    rt->intr = &g_stop;
     if (r1cli_rt_prompt(rt, ids, n, &err)) {
-        fprintf(stderr, "r1run: %s\n", err.msg);
+        signal(SIGINT, SIG_DFL);
+        fprintf(stderr, "r1run: %s\n", err.code == R1_E_CANCELLED ? "interrupted" : err.msg);
         return 1;
     }
     r1cli_display d;
     r1cli_display_init(&d, o, rt->tok, o->print_ids ? NULL : stdout);
-    catch_sigint();
     r1cli_stop why = r1cli_rt_generate(rt, &d, r1cli_rt_in_think(rt, ids, n), &g_stop);
     signal(SIGINT, SIG_DFL);
     if (o->print_ids)

@@ -10,6 +10,11 @@ static int fail(const char *msg) {
     return 1;
 }
 
+static int rt_abort(void *user) {
+    const r1cli_rt *rt = user;
+    return rt->intr && *rt->intr;
+}
+
 int r1cli_rt_open(const r1cli_opts *o, r1cli_rt *rt) {
     memset(rt, 0, sizeof *rt);
     rt->o = o;
@@ -19,7 +24,8 @@ int r1cli_rt_open(const r1cli_opts *o, r1cli_rt *rt) {
     rt->tok = r1_model_tokenizer(rt->m);
     if (!rt->tok) return fail("the model folder has no tokenizer.json: only --tokens works");
     r1_error err = {0};
-    r1_session_params spp = {.n_ctx = o->n_ctx, .n_batch = o->n_batch};
+    r1_session_params spp = {.n_ctx = o->n_ctx, .n_batch = o->n_batch, .abort_cb = rt_abort,
+                             .abort_user = rt};
     if (r1_session_new(rt->m, &spp, &rt->s, &err)) return fail(err.msg);
     /* The embedding may have padding rows past the tokenizer (R1: 152064 vs 151665):
      * they are no tokens, so they are never sampled. */
@@ -79,9 +85,11 @@ r1_status r1cli_rt_prompt(r1cli_rt *rt, const int32_t *ids, int n, r1_error *err
     if (st) return st;
     rt->n_cache = common;
     st = r1_session_eval(rt->s, ids + common, n - common, 0, err);
-    if (st) return st;
-    for (int i = common; i < n; i++)
+    /* a cancelled prompt keeps the batches already evaluated: remember them */
+    int done = st == R1_E_CANCELLED ? r1_session_pos(rt->s) : st ? common : n;
+    for (int i = common; i < done; i++)
         if (push_id(&rt->cache, &rt->n_cache, &rt->cap_cache, ids[i])) return oom(err);
+    if (st) return st;
     r1_sampler_reset(rt->smp);
     for (int i = 0; i < n; i++) r1_sampler_accept(rt->smp, ids[i]);
     rt->last = (r1cli_stats){.n_prompt = n, .n_reused = common, .t_prompt = r1cli_now() - t0};

@@ -40,6 +40,7 @@ typedef struct r1cli_rt {
     int n_gen, cap_gen;
     double t_load;
     r1cli_stats last, total;
+    volatile sig_atomic_t *intr; /* set by Ctrl-C; stops a long prompt between batches */
 } r1cli_rt;
 
 /* Loads the model, makes the session and sampler. Returns 0 or an exit code after
