@@ -28,6 +28,17 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "bench-tokenizer"))
         return r1__bench_tokenizer_main(argc - 2, argv + 2);
     int perplexity = argc > 1 && !strcmp(argv[1], "perplexity");
+    if (argc > 1 && !strcmp(argv[1], "--list-devices")) {
+        r1_error err = {0};
+        if (r1_list_devices(stdout, &err) == R1_OK) return 0;
+        fprintf(stderr, "r1run: %s\n", err.msg);
+        return 1;
+    }
+    if (argc > 1 && !strcmp(argv[1], "plan")) {
+        r1cli_opts o;
+        int rc = r1cli_parse(argc - 2, argv + 2, &o);
+        return rc ? (rc == 1 ? 0 : rc) : r1cli_plan(&o);
+    }
     r1cli_opts o;
     int rc = r1cli_parse(argc - 1 - perplexity, argv + 1 + perplexity, &o);
     if (rc) return rc == 1 ? 0 : rc;

@@ -12,4 +12,6 @@ int r1cli_tokenize(const r1cli_opts *o);    /* --tokenize, --tokenize-file */
 int r1cli_detokenize(const r1cli_opts *o);  /* --detokenize */
 int r1cli_dump_prompt(const r1cli_opts *o); /* --dump-prompt */
 
+int r1cli_plan(const r1cli_opts *o);
+
 #endif

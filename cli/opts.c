@@ -13,6 +13,9 @@ void r1cli_usage(FILE *f) {
         "       r1run -m DIR --tokenize TEXT | --tokenize-file FILE | --detokenize IDS\n"
         "       r1run -m DIR (--messages FILE | -p PROMPT) --dump-prompt\n"
         "       r1run -m DIR --tokens IDS (--dump-logits FILE | --print-ids)\n"
+        "       r1run plan -m DIR [--gpu-layers N|all|auto] [--gpu-mem SIZE] [--ctx N]\n"
+        "                                             memory plan, without loading weights\n"
+        "       r1run --list-devices                  Vulkan devices and their memory heaps\n"
         "       r1run bench ... | bench-tokenizer ...  (see r1run bench --help)\n"
         "\n"
         "Model\n"
@@ -129,7 +132,8 @@ static int parse_size(const char *flag, const char *s, uint64_t *out) {
         shift = 20, end++;
     else if (*end == 'G' || *end == 'g')
         shift = 30, end++;
-    if (*end || v > (~0ull >> shift)) return r1cli_bad(flag, "expects a size like 12G");
+    if (shift && (!strcmp(end, "iB") || !strcmp(end, "B"))) end += strlen(end); /* 4GiB, 4GB */
+    if (*end || v > (~0ull >> shift)) return r1cli_bad(flag, "expects a size like 12G or 4GiB");
     *out = (uint64_t)v << shift;
     return 0;
 }
@@ -274,16 +278,20 @@ static int gpu_layers_value(const char *s, int *out) {
     return parse_int("--gpu-layers", s, 0, 1 << 20, out);
 }
 
+int r1cli_model_params(const r1cli_opts *o, r1_model_params *mp) {
+    r1_model_params_default(mp);
+    mp->n_threads = o->n_threads;
+    mp->gpu_device = o->gpu_device;
+    mp->gpu_mem = o->gpu_mem;
+    mp->lm_head_q8 = o->lm_head_q8;
+    mp->verbose = o->verbose;
+    mp->max_ctx = o->n_ctx;
+    return gpu_layers_value(o->gpu_layers, &mp->gpu_layers) ? 2 : 0;
+}
+
 int r1cli_load(const r1cli_opts *o, r1_model **m) {
     r1_model_params mp;
-    r1_model_params_default(&mp);
-    mp.n_threads = o->n_threads;
-    mp.gpu_device = o->gpu_device;
-    mp.gpu_mem = o->gpu_mem;
-    mp.lm_head_q8 = o->lm_head_q8;
-    mp.verbose = o->verbose;
-    mp.max_ctx = o->n_ctx;
-    if (gpu_layers_value(o->gpu_layers, &mp.gpu_layers)) return 2;
+    if (r1cli_model_params(o, &mp)) return 2;
     r1_error err = {0};
     if (r1_model_load(o->model_dir, &mp, m, &err)) {
         fprintf(stderr, "r1run: %s\n", err.msg);

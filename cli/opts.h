@@ -63,6 +63,8 @@ void r1cli_usage(FILE *f);
 int r1cli_bad(const char *flag, const char *why);
 /* Loads the model with options o (progress on stderr); prints the error line on failure. */
 int r1cli_load(const r1cli_opts *o, r1_model **m);
+/* The model parameters the flags ask for; 2 after printing a bad --gpu-layers. */
+int r1cli_model_params(const r1cli_opts *o, r1_model_params *mp);
 /* The model's recommended sampling with the fields set by flags replaced. */
 void r1cli_sampler_params(const r1cli_opts *o, const r1_model *m, r1_sampler_params *p);
 

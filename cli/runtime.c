@@ -24,8 +24,8 @@ int r1cli_rt_open(const r1cli_opts *o, r1cli_rt *rt) {
     rt->tok = r1_model_tokenizer(rt->m);
     if (!rt->tok) return fail("the model folder has no tokenizer.json: only --tokens works");
     r1_error err = {0};
-    r1_session_params spp = {.n_ctx = o->n_ctx, .n_batch = o->n_batch, .abort_cb = rt_abort,
-                             .abort_user = rt};
+    r1_session_params spp = {
+        .n_ctx = o->n_ctx, .n_batch = o->n_batch, .abort_cb = rt_abort, .abort_user = rt};
     if (r1_session_new(rt->m, &spp, &rt->s, &err)) return fail(err.msg);
     /* The embedding may have padding rows past the tokenizer (R1: 152064 vs 151665):
      * they are no tokens, so they are never sampled. */
@@ -180,8 +180,10 @@ void r1cli_rt_print_setup(const r1cli_rt *rt) {
             (double)r1_model_weight_bytes(rt->m) / mib,
             (double)r1_model_backend_bytes(rt->m, 0) / mib,
             (double)r1_model_backend_bytes(rt->m, 1) / mib);
-    fprintf(stderr, "context:  %d tokens (model max %d), vocabulary %d (sampled %d)\n",
-            r1_session_n_ctx(rt->s), r1_model_max_ctx(rt->m), r1_model_n_vocab(rt->m), rt->n_vocab);
+    fprintf(stderr,
+            "context:  %d tokens (model max %d), KV cache %.1f MiB, vocabulary %d (sampled %d)\n",
+            r1_session_n_ctx(rt->s), r1_model_max_ctx(rt->m),
+            (double)r1_session_kv_bytes(rt->s) / mib, r1_model_n_vocab(rt->m), rt->n_vocab);
     const r1_sampler_params *p = &rt->sp;
     fprintf(stderr,
             "sampling: temp %.3g, top-k %d, top-p %.3g, min-p %.3g, repeat-penalty %.3g, "

@@ -209,6 +209,10 @@ r1_status r1_plan_model(const char *dir, const r1_model_params *p, r1_plan *plan
     return st;
 }
 
+r1_status r1_list_devices(FILE *f, r1_error *err) {
+    return r1__vulkan_list_devices(f, err);
+}
+
 const r1_plan *r1_model_plan(const r1_model *m) {
     return &m->plan;
 }

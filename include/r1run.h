@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -96,6 +97,10 @@ R1_API const char *r1_model_backend_desc(const r1_model *m);
 R1_API uint64_t r1_model_backend_bytes(const r1_model *m, int b);
 /* Borrowed; NULL when the folder has no tokenizer.json. */
 R1_API const r1_tokenizer *r1_model_tokenizer(const r1_model *m);
+
+/* Prints every Vulkan device with its type and memory heaps (index = gpu_device).
+ * R1_E_DEVICE when there is no Vulkan loader, driver or device. */
+R1_API r1_status r1_list_devices(FILE *f, r1_error *err);
 
 /* ---- memory plan: which layers go to the GPU ----------------------------- */
 
