@@ -96,6 +96,17 @@ void main() {
             uint ge = min(re, (g + 1u) * p.G / 8u);
             vec4 dq = vec4(0.0);
             float sx = 0.0;
+            // four rows per step, loads first: independent loads in flight together
+            for (; r + 4u <= ge; r += 4u) {
+                uvec4 wr[4];
+                for (uint i = 0u; i < 4u; i++) wr[i] = qw4[rowq + (r + i) * N4];
+                for (uint i = 0u; i < 4u; i++) {
+                    uvec4 w = wr[i];
+                    vec4 a = xs[2u * (r + i - r0)], b = xs[2u * (r + i - r0) + 1u];
+                    sx += xsum[r + i - r0];
+                    dq += vec4(dot8(w.x, a, b), dot8(w.y, a, b), dot8(w.z, a, b), dot8(w.w, a, b));
+                }
+            }
             for (; r < ge; r++) {
                 uvec4 w = qw4[rowq + r * N4];
                 vec4 a = xs[2u * (r - r0)], b = xs[2u * (r - r0) + 1u];

@@ -30,8 +30,10 @@ layout(std430, binding = 4) readonly buffer SZ { uint sz[]; };
 layout(std430, binding = 5) readonly buffer PM { uint perm[]; };
 layout(std430, binding = 6) readonly buffer BI { uint bias[]; };
 layout(std430, binding = 7) readonly buffer PW { uint pw[]; };   // norm weight (words)
+layout(std430, binding = 7) readonly buffer PW4 { uvec4 pw4[]; };
 layout(std430, binding = 7) readonly buffer PB4 { vec4 pb4[]; }; // silu: the up input
 layout(std430, binding = 8) writeonly buffer PO { float po[]; }; // prologue's own output
+layout(std430, binding = 8) writeonly buffer PO4 { vec4 po4[]; };
 layout(std430, binding = 9) readonly buffer ER { float er[]; };  // residual
 layout(std430, binding = 10) writeonly buffer EO { float eo[]; }; // y + residual
 
@@ -78,10 +80,21 @@ void main() {
     float acc[NR];
     for (uint j = 0u; j < NR; j++) acc[j] = 0.0;
     float ss = 0.0;
+    bool pm = (p.flags & F_PERM) != 0u;
+    // f16 norm weights on 16 bytes: 8 per load (else one at a time)
+    bool wvec = p.pro == PRO_NORM && p.wtype == 1u && (p.woff & 7u) == 0u && !pm;
     for (uint c = l; c < C; c += WG) {
-        uint k0 = c * 32u;
+        uint k0 = c * 32u, g = k0 / p.G;
+        // all of this chunk's weight loads first: they are independent, and
+        // issuing them together keeps NR x 16 bytes in flight per invocation
+        uvec4 wq[NR];
+        uint wz[NR];
+        for (uint j = 0u; j < NR; j++) {
+            wq[j] = qw4[(n0 + j) * C + c];
+            wz[j] = sz[(n0 + j) * ng + g];
+        }
         vec4 xv[8];
-        if ((p.flags & F_PERM) != 0u || p.pro == PRO_NORM) {
+        if (pm) {
             for (uint i = 0u; i < 8u; i++) {
                 uint k = k0 + i * 4u;
                 xv[i] = vec4(xin(xo, k), xin(xo, k + 1u), xin(xo, k + 2u), xin(xo, k + 3u));
@@ -90,21 +103,26 @@ void main() {
             for (uint i = 0u; i < 8u; i++) xv[i] = x4[(xo + k0) / 4u + i];
         }
         if (p.pro == PRO_NORM) {
-            for (uint i = 0u; i < 8u; i++) {
-                ss += dot(xv[i], xv[i]);
-                for (uint e = 0u; e < 4u; e++) {
-                    uint k = k0 + i * 4u + e;
-                    uint kk = (p.flags & F_PERM) != 0u ? perm[k] : k;
-                    xv[i][e] *= LOADF(pw, p.woff + kk, p.wtype);
+            for (uint i = 0u; i < 8u; i++) ss += dot(xv[i], xv[i]);
+            if (wvec) {
+                for (uint i = 0u; i < 4u; i++) {
+                    uvec4 h = pw4[(p.woff + k0) / 8u + i];
+                    xv[2u * i] *= vec4(unpackHalf2x16(h.x), unpackHalf2x16(h.y));
+                    xv[2u * i + 1u] *= vec4(unpackHalf2x16(h.z), unpackHalf2x16(h.w));
                 }
+            } else {
+                for (uint i = 0u; i < 8u; i++)
+                    for (uint e = 0u; e < 4u; e++) {
+                        uint k = k0 + i * 4u + e;
+                        xv[i][e] *= LOADF(pw, p.woff + (pm ? perm[k] : k), p.wtype);
+                    }
             }
         } else if (p.pro == PRO_SILU) {
             for (uint i = 0u; i < 8u; i++) {
                 vec4 u = pb4[(xo + k0) / 4u + i];
                 vec4 v = xv[i] / (1.0 + exp(-xv[i])) * u;
                 xv[i] = v;
-                if (w0 && (p.flags & F_PO) != 0u)
-                    for (uint e = 0u; e < 4u; e++) po[xo + k0 + i * 4u + e] = v[e];
+                if (w0 && (p.flags & F_PO) != 0u) po4[(xo + k0) / 4u + i] = v;
             }
         }
         float sx = 0.0;
@@ -112,14 +130,10 @@ void main() {
             sx += (xv[i].x + xv[i].y) + (xv[i].z + xv[i].w);
             xv[i] *= (i & 1u) == 0u ? sa : sb;
         }
-        uint g = k0 / p.G;
         for (uint j = 0u; j < NR; j++) {
-            uint n = n0 + j;
-            uvec4 w = qw4[n * C + c];
-            uint szw = sz[n * ng + g];
-            float d = dot8(w.x, xv[0], xv[1]) + dot8(w.y, xv[2], xv[3]) + dot8(w.z, xv[4], xv[5]) +
-                      dot8(w.w, xv[6], xv[7]);
-            acc[j] += unpackHalf2x16(szw).x * (d - float(szw >> 16) * sx);
+            float d = dot8(wq[j].x, xv[0], xv[1]) + dot8(wq[j].y, xv[2], xv[3]) +
+                      dot8(wq[j].z, xv[4], xv[5]) + dot8(wq[j].w, xv[6], xv[7]);
+            acc[j] += unpackHalf2x16(wz[j]).x * (d - float(wz[j] >> 16) * sx);
         }
     }
 #ifdef R1_SUBGROUP
