@@ -24,12 +24,55 @@ layout(push_constant) uniform P {
     uint woff;
 } p;
 
+// Rows of up to VPT * 4 * WG elements (D % 4 == 0) stay in registers: their
+// loads are issued together and read once, so a single-row norm (decode) costs
+// about one memory round trip per pass instead of D / WG dependent ones.
+#define VPT 8u
+layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
+layout(std430, binding = 2) writeonly buffer Y4 { vec4 y4[]; };
+#ifdef R1_ADD
+layout(std430, binding = 4) readonly buffer B4 { vec4 b4[]; };
+layout(std430, binding = 5) writeonly buffer S4 { vec4 s4[]; };
+#endif
+
+void row_in_registers(uint xo, uint yo, uint l) {
+    uint D4 = p.D / 4u;
+    vec4 v[VPT];
+    float ss = 0.0;
+    for (uint i = 0u; i < VPT; i++) {
+        uint j = l + i * WG;
+        v[i] = vec4(0.0);
+        if (j < D4) {
+#ifdef R1_ADD
+            v[i] = x4[xo / 4u + j] + b4[xo / 4u + j];
+            s4[xo / 4u + j] = v[i];
+#else
+            v[i] = x4[xo / 4u + j];
+#endif
+        }
+        ss += dot(v[i], v[i]);
+    }
+    ss = wg_sum(ss);
+    float inv = 1.0 / sqrt(ss / float(p.D) + p.eps);
+    for (uint i = 0u; i < VPT; i++) {
+        uint j = l + i * WG, d = j * 4u;
+        if (j < D4)
+            y4[yo / 4u + j] = v[i] * inv *
+                              vec4(LOADF(w, p.woff + d, p.wtype), LOADF(w, p.woff + d + 1u, p.wtype),
+                                   LOADF(w, p.woff + d + 2u, p.wtype), LOADF(w, p.woff + d + 3u, p.wtype));
+    }
+}
+
 void main() {
     uint first, cnt;
     rows_of(p.mode, first, cnt);
     uint r = gl_WorkGroupID.x;
     if (r >= cnt) return; // uniform across the workgroup
     uint xo = (first + r) * p.D, yo = r * p.D, l = gl_LocalInvocationIndex;
+    if ((p.D & 3u) == 0u && p.D <= VPT * 4u * WG) {
+        row_in_registers(xo, yo, l);
+        return;
+    }
     float ss = 0.0;
     for (uint d = l; d < p.D; d += WG) {
 #ifdef R1_ADD
