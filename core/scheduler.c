@@ -4,6 +4,7 @@
 #include <string.h>
 
 #define ALIGN 256
+#define FUSE_WINDOW 4 /* nodes a backend may fuse: see allocate() */
 
 struct r1_sched {
     r1_graph *g;
@@ -168,7 +169,22 @@ static r1_status allocate(r1_sched *s, r1_error *err) {
         int di = g->nodes[ni].dst ? tensor_index(g, g->nodes[ni].dst) : -1;
         if (di >= 0 && last[di] < ni) last[di] = ni;
     }
-    for (int ni = 0; ni < g->n_nodes; ni++) {
+    /* A tensor's memory is reused only FUSE_WINDOW nodes after its last use, so a
+     * backend may fuse that many consecutive nodes without an output landing on an
+     * input it still reads. */
+    int *release = malloc((size_t)nt * sizeof *release), n_rel = 0;
+    for (int ni = 0; ni <= g->n_nodes && release; ni++) {
+        for (int r = 0; r < n_rel;) {
+            int ti = release[r];
+            if (last[ti] + FUSE_WINDOW > ni && ni < g->n_nodes) {
+                r++;
+                continue;
+            }
+            int b = s->home[ti];
+            arena_free(fr + b * (nt + 1), &n_fr[b], off[ti], tsize(g->tensors[ti]));
+            release[r] = release[--n_rel];
+        }
+        if (ni == g->n_nodes) break;
         r1_node *n = &g->nodes[ni];
         int di = n->dst ? tensor_index(g, n->dst) : -1;
         if (di >= 0 && off[di] == SIZE_MAX) {
@@ -181,11 +197,16 @@ static r1_status allocate(r1_sched *s, r1_error *err) {
             r1_tensor *t = k < ns ? src[k] : n->dst;
             int ti = t ? tensor_index(g, t) : -1;
             if (ti < 0 || t->persistent || last[ti] != ni || off[ti] == SIZE_MAX) continue;
-            int b = s->home[ti];
-            arena_free(fr + b * (nt + 1), &n_fr[b], off[ti], tsize(t));
-            last[ti] = -2; /* freed once */
+            int dup = 0;
+            for (int r = 0; r < n_rel && !dup; r++) dup = release[r] == ti;
+            if (!dup) release[n_rel++] = ti;
         }
     }
+    if (!release) {
+        free(off), free(last), free(fr);
+        return r1__err(err, R1_E_NOMEM, "out of memory");
+    }
+    free(release);
     r1_status st = R1_OK;
     for (int b = 0; b < s->n_be && !st; b++) {
         s->mem[b] = top[b];
