@@ -421,6 +421,68 @@ AI void x3_block(const q4p *p, const int8_t *xd, const float *dx, const float *s
         _mm512_mask_storeu_ps(y + n + 16 * c, vec_mask(c, cv, mlast), yv[c]);
 }
 
+/* I8X3 for tb tokens x cv column vectors (batches): each row's nibbles are
+ * unpacked once for all tokens; the group's sums are scaled into y. */
+AI void x3_tblock(const q4p *p, const int8_t *xa, const float *dx, const float *sv, float *y,
+                  int t0, int tb, int n, int cv, __mmask16 mlast) {
+    const int K = p->K, rpg = p->G / 8, ng = p->ng;
+    const __m512i lo4 = _mm512_set1_epi32(0x0f0f0f0f);
+    size_t st;
+    const uint32_t *base = block_base(p, n, &st);
+    for (int g = 0; g < ng; g++) {
+        __m512i aa[2][2], ab[2][2], ac[2][2];
+        for (int t = 0; t < tb; t++)
+            for (int c = 0; c < cv; c++) aa[t][c] = ab[t][c] = ac[t][c] = _mm512_setzero_si512();
+        for (int r = g * rpg; r < (g + 1) * rpg; r++) {
+            const uint32_t *row = base + (size_t)r * st;
+            __m512i lo[2], hi[2];
+            prefetch_row(p, row, st, cv);
+            for (int c = 0; c < cv; c++) {
+                __m512i w = _mm512_maskz_loadu_epi32(vec_mask(c, cv, mlast), row + 16 * c);
+                lo[c] = _mm512_and_si512(w, lo4);
+                hi[c] = _mm512_and_si512(_mm512_srli_epi32(w, 4), lo4);
+            }
+            for (int t = 0; t < tb; t++) {
+                const int8_t *d = xa + ((size_t)(t0 + t) * (K / 8) + r) * 24;
+                for (int c = 0; c < cv; c++) {
+                    aa[t][c] = _mm512_dpbusd_epi32(aa[t][c], lo[c], bcast4(d));
+                    aa[t][c] = _mm512_dpbusd_epi32(aa[t][c], hi[c], bcast4(d + 4));
+                    ab[t][c] = _mm512_dpbusd_epi32(ab[t][c], lo[c], bcast4(d + 8));
+                    ab[t][c] = _mm512_dpbusd_epi32(ab[t][c], hi[c], bcast4(d + 12));
+                    ac[t][c] = _mm512_dpbusd_epi32(ac[t][c], lo[c], bcast4(d + 16));
+                    ac[t][c] = _mm512_dpbusd_epi32(ac[t][c], hi[c], bcast4(d + 20));
+                }
+            }
+        }
+        for (int c = 0; c < cv; c++) {
+            __mmask16 m = vec_mask(c, cv, mlast);
+            __m512 s = scales16(p, g, n + 16 * c, m);
+            __m512 z = _mm512_cvtepi32_ps(zeros16(p, g, n + 16 * c, m));
+            for (int t = 0; t < tb; t++) {
+                size_t i = (size_t)(t0 + t) * ng + g;
+                float *yp = y + (size_t)(t0 + t) * p->N + n + 16 * c;
+                __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(aa[t][c]), _mm512_set1_ps(16384.0f),
+                                           _mm512_fmadd_ps(_mm512_cvtepi32_ps(ab[t][c]),
+                                                           _mm512_set1_ps(128.0f),
+                                                           _mm512_cvtepi32_ps(ac[t][c])));
+                f = _mm512_mul_ps(_mm512_fnmadd_ps(z, _mm512_set1_ps(sv[i]), f),
+                                  _mm512_set1_ps(dx[i]));
+                __m512 yv = g ? _mm512_maskz_loadu_ps(m, yp) : _mm512_setzero_ps();
+                _mm512_mask_storeu_ps(yp, m, _mm512_fmadd_ps(s, f, yv));
+            }
+        }
+    }
+}
+
+/* Token pairs: four tokens' 24 accumulators spill (measured 1.6x faster than
+ * one token at a time with pairs, 1.3x with fours). */
+AI void x3_tblocks(const q4p *p, const int8_t *xa, const float *dx, const float *sv, int T,
+                   float *y, int n, int cv, __mmask16 ml) {
+    int t = 0;
+    for (; t + 2 <= T; t += 2) x3_tblock(p, xa, dx, sv, y, t, 2, n, cv, ml);
+    if (t < T) x3_tblock(p, xa, dx, sv, y, t, 1, n, cv, ml);
+}
+
 /* I8 for tb tokens x cv column vectors, one group at a time; weights unpacked
  * once per row for all tokens, the group's int32 sums scaled into y. */
 AI void i8_block(const q4p *p, const int8_t *xq, const float *dx, const float *dxs, float *y,
@@ -490,6 +552,12 @@ static void matmul_act_avx512(const r1_qlinear *q, const float *x, const void *x
 #define I8_CALL(cv, ml) i8_tblocks(&p, xa, dx, second, T, y, n, cv, ml)
         FOR_BLOCKS32(n0, n1, I8_CALL)
 #undef I8_CALL
+        return;
+    }
+    if (T > 1) {
+#define X3T_CALL(cv, ml) x3_tblocks(&p, xa, dx, second, T, y, n, cv, ml)
+        FOR_BLOCKS32(n0, n1, X3T_CALL)
+#undef X3T_CALL
         return;
     }
     for (int t = 0; t < T; t++) {
