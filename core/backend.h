@@ -73,6 +73,9 @@ struct r1_backend {
 r1_status r1__cpu_backend_new(int n_threads, r1_backend **out, r1_error *err);
 int r1__cpu_backend_threads(const r1_backend *be);
 const char *r1__cpu_backend_kernels(const r1_backend *be);
+/* --lm-head q8: builds an 8-bit per-row copy of w for the CPU (w->cpu_extra). */
+r1_status r1__cpu_head_q8(r1_tensor *w, r1_error *err);
+void r1__cpu_head_q8_free(r1_tensor *w);
 
 /* Vulkan backend (vulkan/), present when built with R1_HAVE_VULKAN. device -1 picks
  * the default (first discrete GPU, else integrated, else a CPU device like lavapipe).

@@ -93,6 +93,8 @@ static r1_status load_weights(r1_model *m, r1_error *err) {
     if (!st) st = load_weight(m, hb, m->norm, err);
     if (!st) st = load_weight(m, hb, m->lm_head, err);
     if (!st && m->lm_head != m->embed) st = load_weight(m, m->be[0], m->embed, err);
+    /* the 8-bit head is a CPU kernel; a GPU head stays exact */
+    if (!st && m->params.lm_head_q8 && hb == m->be[0]) st = r1__cpu_head_q8(m->lm_head, err);
     return st;
 }
 
@@ -217,8 +219,21 @@ const r1_plan *r1_model_plan(const r1_model *m) {
     return &m->plan;
 }
 
+/* Gives each backend back the derived data it made for its layers. */
+static void release_weights(r1_model *m) {
+    for (int l = 0; m->layers && m->layer_backend && l < m->cfg.n_layers; l++) {
+        r1_backend *be = m->be[m->layer_backend[l + 1]];
+        r1_layer_weights *w = &m->layers[l];
+        r1_qlinear *lin[] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
+        for (size_t i = 0; be && be->i->qlinear_release && i < sizeof lin / sizeof lin[0]; i++)
+            be->i->qlinear_release(be, lin[i]);
+    }
+    if (m->lm_head && m->lm_head->cpu_extra) r1__cpu_head_q8_free(m->lm_head);
+}
+
 void r1_model_free(r1_model *m) {
     if (!m) return;
+    release_weights(m);
     for (int i = R1_MAX_BACKENDS - 1; i >= 0; i--)
         if (m->be[i]) m->be[i]->i->free(m->be[i]);
     r1_tokenizer_free(m->tok);

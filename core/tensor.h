@@ -23,7 +23,8 @@ typedef struct r1_tensor {
     void *extra; /* backend-private handle (device buffer + offset) */
     int backend; /* index of the backend whose memory holds it (activations, KV) */
     int is_weight;
-    int persistent; /* KV cache: lives as long as the graph, never reused for scratch */
+    int persistent;  /* KV cache: lives as long as the graph, never reused for scratch */
+    void *cpu_extra; /* CPU backend's derived copy of a weight (8-bit head), owned by it */
 } r1_tensor;
 
 size_t r1__dtype_size(r1_dtype t);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -12,6 +13,7 @@
 typedef struct cpu_ctx {
     int n_threads;
     const r1_cpu_kernels *k;
+    r1_q4_act mode_decode, mode_batch;
 } cpu_ctx;
 
 /* Physical cores: distinct (package, core) pairs under /sys, else online CPUs. */
@@ -97,15 +99,60 @@ static int cpu_supports(r1_backend *be, const r1_node *n) {
     return n->op != R1_OP_COPY;
 }
 
+/* Repacks each GPTQ linear once at load; the mmap'd qweight pages are then
+ * released, so the process holds one copy of the weights. */
+static r1_status cpu_qlinear_prepare(r1_backend *be, r1_qlinear *q, r1_error *err) {
+    return r1__cpu_q4_prepare(((cpu_ctx *)be->ctx)->k, q, 1, err);
+}
+
+static void cpu_qlinear_release(r1_backend *be, r1_qlinear *q) {
+    (void)be;
+    r1__cpu_q4_release(q);
+}
+
+/* One activation buffer per segment, for the largest GPTQ node at n_batch tokens. */
+static r1_status cpu_segment_init(r1_backend *be, r1_segment *seg, r1_error *err) {
+    cpu_ctx *c = be->ctx;
+    r1_cpu_seg *cs = calloc(1, sizeof *cs);
+    if (!cs) return r1__err(err, R1_E_NOMEM, "out of memory");
+    cs->k = c->k;
+    cs->mode_decode = c->mode_decode;
+    cs->mode_batch = c->mode_batch;
+    for (int i = 0; i < seg->n_nodes; i++) {
+        const r1_node *n = &seg->nodes[i];
+        if (n->op != R1_OP_MATMUL_Q4) continue;
+        int T = (int)n->dst->ne[0];
+        size_t b1, bT;
+        r1__cpu_q4_mode(cs, n->q, 1, &b1);
+        r1__cpu_q4_mode(cs, n->q, T, &bT);
+        if (b1 > cs->xa_bytes) cs->xa_bytes = b1;
+        if (bT > cs->xa_bytes) cs->xa_bytes = bT;
+    }
+    if (cs->xa_bytes && posix_memalign(&cs->xa, 64, cs->xa_bytes)) {
+        free(cs);
+        return r1__err(err, R1_E_NOMEM, "cpu: cannot allocate %zu bytes of activation scratch",
+                       cs->xa_bytes);
+    }
+    seg->state = cs;
+    return R1_OK;
+}
+
+static void cpu_segment_free(r1_backend *be, r1_segment *seg) {
+    (void)be;
+    r1_cpu_seg *cs = seg->state;
+    if (cs) free(cs->xa);
+    free(cs);
+    seg->state = NULL;
+}
+
 static r1_status cpu_compute(r1_backend *be, r1_segment *seg, const r1_run *run, r1_error *err) {
     (void)err;
     cpu_ctx *c = be->ctx;
-    const r1_cpu_kernels *k = c->k;
-    int nth = c->n_threads;
-    /* Decode-sized work does not profit from the team's barriers for tiny graphs. */
-#pragma omp parallel num_threads(nth)
+    const r1_cpu_seg *cs = seg->state;
+    /* One team for the whole segment; each op shares its work inside it. */
+#pragma omp parallel num_threads(c->n_threads)
     {
-        for (int i = 0; i < seg->n_nodes; i++) r1__cpu_node(&seg->nodes[i], run, k);
+        for (int i = 0; i < seg->n_nodes; i++) r1__cpu_node(&seg->nodes[i], run, cs);
     }
     return R1_OK;
 }
@@ -119,9 +166,55 @@ static const r1_backend_i cpu_iface = {
     .tensor_set = cpu_set,
     .tensor_get = cpu_get,
     .weight_load = cpu_weight_load,
+    .qlinear_prepare = cpu_qlinear_prepare,
+    .qlinear_release = cpu_qlinear_release,
     .supports = cpu_supports,
+    .segment_init = cpu_segment_init,
+    .segment_free = cpu_segment_free,
     .compute = cpu_compute,
 };
+
+/* How GPTQ matmuls take activations: I8X3 (int8 digits, float32-level error)
+ * unless R1_CPU_ACT / R1_CPU_ACT_BATCH choose f32, i8x3 or i8 (llama.cpp-like
+ * 8-bit inputs: faster prompts, ~1% error). */
+static int parse_mode(const char *s, r1_q4_act *m) {
+    if (!s || !*s) return 0;
+    if (!strcmp(s, "f32"))
+        *m = R1_Q4_F32;
+    else if (!strcmp(s, "i8x3"))
+        *m = R1_Q4_I8X3;
+    else if (!strcmp(s, "i8"))
+        *m = R1_Q4_I8;
+    else
+        return -1;
+    return 0;
+}
+
+static r1_status act_modes(cpu_ctx *c, r1_error *err) {
+    c->mode_decode = c->mode_batch = R1_Q4_I8X3;
+    if (parse_mode(getenv("R1_CPU_ACT"), &c->mode_decode) ||
+        parse_mode(getenv("R1_CPU_ACT_BATCH"), &c->mode_batch))
+        return r1__err(err, R1_E_INVAL, "R1_CPU_ACT / R1_CPU_ACT_BATCH: expected f32, i8x3 or i8");
+    return R1_OK;
+}
+
+/* --lm-head q8: an 8-bit copy of the head for the CPU; the fp16 pages are dropped. */
+r1_status r1__cpu_head_q8(r1_tensor *w, r1_error *err) {
+    r1_q8_rows *q8;
+    r1_status st = r1__cpu_q8_rows_new(w, &q8, err);
+    if (st) return st;
+    w->cpu_extra = q8;
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)w->data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t e = ((uintptr_t)w->data + r1__tensor_nbytes(w)) & ~((uintptr_t)page - 1);
+    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED); /* file-backed: refaults if read */
+    return R1_OK;
+}
+
+void r1__cpu_head_q8_free(r1_tensor *w) {
+    r1__cpu_q8_rows_free(w->cpu_extra);
+    w->cpu_extra = NULL;
+}
 
 r1_status r1__cpu_backend_new(int n_threads, r1_backend **out, r1_error *err) {
     const char *bad = NULL;
@@ -139,6 +232,10 @@ r1_status r1__cpu_backend_new(int n_threads, r1_backend **out, r1_error *err) {
     }
     c->n_threads = n_threads > 0 ? n_threads : r1_cpu_physical_cores();
     c->k = k;
+    if (act_modes(c, err)) {
+        free(be), free(c);
+        return err ? err->code : R1_E_INVAL;
+    }
     be->i = &cpu_iface;
     be->ctx = c;
     be->is_host = 1;

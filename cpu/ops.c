@@ -50,15 +50,43 @@ static void add_bias(const r1_tensor *b, float *y, int T, int N, int n0, int n1)
         for (int c = n0; c < n1; c++) y[(size_t)t * N + c] += r1__get_f(b->data, b->type, c);
 }
 
-static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_kernels *k) {
+r1_q4_act r1__cpu_q4_mode(const r1_cpu_seg *cs, const r1_qlinear *q, int T, size_t *bytes) {
+    r1_q4_act mode = T == 1 ? cs->mode_decode : cs->mode_batch;
+    *bytes = r1__cpu_q4_act_bytes(cs->k, q, T, mode);
+    if (*bytes == (size_t)-1) {
+        mode = R1_Q4_F32;
+        *bytes = r1__cpu_q4_act_bytes(cs->k, q, T, mode);
+    }
+    return mode;
+}
+
+/* Prepared activations (quantized or gathered once per op), then column chunks. */
+static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs) {
+    const r1_cpu_kernels *k = cs->k;
     const r1_qlinear *q = n->q;
     int N = q->N, T = run->n_tokens, ch = col_chunk(N, k->col_align), nch = (N + ch - 1) / ch;
     const float *x = n->src[0]->data;
     float *y = n->dst->data;
+    if (!k->q4_matmul_act) { /* the scalar reference reads the checkpoint layout directly */
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < nch; c++) {
+            int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
+            k->q4_matmul(q, x, T, y, n0, n1);
+            add_bias(q->bias, y, T, N, n0, n1);
+        }
+        return;
+    }
+    size_t bytes;
+    r1_q4_act mode = r1__cpu_q4_mode(cs, q, T, &bytes);
+    if (bytes) {
+        int units = T * q->n_groups;
+#pragma omp for schedule(static)
+        for (int u = 0; u < units; u++) r1__cpu_q4_act_prep(k, q, x, T, mode, u, u + 1, cs->xa);
+    }
 #pragma omp for schedule(dynamic, 1)
     for (int c = 0; c < nch; c++) {
         int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
-        k->q4_matmul(q, x, T, y, n0, n1);
+        r1__cpu_q4_matmul_act(k, q, x, cs->xa, T, mode, y, n0, n1);
         add_bias(q->bias, y, T, N, n0, n1);
     }
 }
@@ -70,10 +98,14 @@ static void op_matmul(const r1_node *n, const r1_run *run, const r1_cpu_kernels 
     int nch = (N + ch - 1) / ch;
     const float *x = (const float *)n->src[0]->data + (size_t)first * K;
     float *y = n->dst->data;
+    const r1_q8_rows *q8 = n->w->cpu_extra; /* --lm-head q8 */
 #pragma omp for schedule(dynamic, 1)
     for (int c = 0; c < nch; c++) {
         int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
-        k->dense_matmul(n->w, x, T, y, n0, n1);
+        if (q8)
+            r1__cpu_q8_matmul(k, q8, x, T, y, n0, n1);
+        else
+            k->dense_matmul(n->w, x, T, y, n0, n1);
     }
 }
 
@@ -171,7 +203,8 @@ static void op_elementwise(const r1_node *n, const r1_run *run) {
     }
 }
 
-void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_kernels *k) {
+void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs) {
+    const r1_cpu_kernels *k = cs->k;
     switch (n->op) {
     case R1_OP_EMBED:
         op_embed(n, run);
@@ -180,7 +213,7 @@ void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_kernels *k) 
         op_rmsnorm(n, run);
         break;
     case R1_OP_MATMUL_Q4:
-        op_matmul_q4(n, run, k);
+        op_matmul_q4(n, run, cs);
         break;
     case R1_OP_MATMUL:
         op_matmul(n, run, k);

@@ -6,6 +6,17 @@
 
 #include "kernels.h"
 
-void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_kernels *k);
+/* Per-segment CPU state: how GPTQ matmuls take their activations, and one
+ * buffer (sized for the largest node at n_batch tokens) for the prepared ones. */
+typedef struct r1_cpu_seg {
+    const r1_cpu_kernels *k;
+    r1_q4_act mode_decode, mode_batch; /* T == 1, T > 1 */
+    void *xa;
+    size_t xa_bytes;
+} r1_cpu_seg;
+
+/* The activation mode a node runs with for T tokens (F32 when the table lacks one). */
+r1_q4_act r1__cpu_q4_mode(const r1_cpu_seg *cs, const r1_qlinear *q, int T, size_t *bytes);
+void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs);
 
 #endif
