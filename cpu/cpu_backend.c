@@ -129,9 +129,10 @@ static r1_status cpu_segment_init(r1_backend *be, r1_segment *seg, r1_error *err
         if (bT > cs->xa_bytes) cs->xa_bytes = bT;
     }
     if (cs->xa_bytes && posix_memalign(&cs->xa, 64, cs->xa_bytes)) {
+        size_t bytes = cs->xa_bytes;
         free(cs);
         return r1__err(err, R1_E_NOMEM, "cpu: cannot allocate %zu bytes of activation scratch",
-                       cs->xa_bytes);
+                       bytes);
     }
     seg->state = cs;
     return R1_OK;
