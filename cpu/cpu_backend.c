@@ -125,11 +125,19 @@ static r1_status cpu_segment_init(r1_backend *be, r1_segment *seg, r1_error *err
         size_t b1, bT;
         r1__cpu_q4_mode(cs, n->q, 1, &b1);
         r1__cpu_q4_mode(cs, n->q, T, &bT);
-        if (b1 > cs->xa_bytes) cs->xa_bytes = b1;
+        b1 = (b1 + 63) & ~(size_t)63;
+        if (b1 > cs->xa_stride1) cs->xa_stride1 = b1;
         if (bT > cs->xa_bytes) cs->xa_bytes = bT;
+    }
+    size_t per_thread = cs->xa_stride1 * (size_t)c->n_threads;
+    if (per_thread > cs->xa_bytes) cs->xa_bytes = per_thread;
+    if (r1__cpu_sync_plan(cs, seg->nodes, seg->n_nodes)) {
+        free(cs);
+        return r1__err(err, R1_E_NOMEM, "out of memory");
     }
     if (cs->xa_bytes && posix_memalign(&cs->xa, 64, cs->xa_bytes)) {
         size_t bytes = cs->xa_bytes;
+        free(cs->sync);
         free(cs);
         return r1__err(err, R1_E_NOMEM, "cpu: cannot allocate %zu bytes of activation scratch",
                        bytes);
@@ -141,7 +149,7 @@ static r1_status cpu_segment_init(r1_backend *be, r1_segment *seg, r1_error *err
 static void cpu_segment_free(r1_backend *be, r1_segment *seg) {
     (void)be;
     r1_cpu_seg *cs = seg->state;
-    if (cs) free(cs->xa);
+    if (cs) free(cs->xa), free(cs->sync);
     free(cs);
     seg->state = NULL;
 }
@@ -153,7 +161,12 @@ static r1_status cpu_compute(r1_backend *be, r1_segment *seg, const r1_run *run,
     /* One team for the whole segment; each op shares its work inside it. */
 #pragma omp parallel num_threads(c->n_threads)
     {
-        for (int i = 0; i < seg->n_nodes; i++) r1__cpu_node(&seg->nodes[i], run, cs);
+        for (int i = 0; i < seg->n_nodes; i++) {
+            if (cs->sync[i]) {
+#pragma omp barrier
+            }
+            r1__cpu_node(&seg->nodes[i], run, cs);
+        }
     }
     return R1_OK;
 }

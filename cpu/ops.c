@@ -1,6 +1,8 @@
 #include "ops.h"
 
 #include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Rows a node reads (first source row) and processes. */
@@ -13,7 +15,7 @@ static void op_embed(const r1_node *n, const r1_run *run) {
     const r1_tensor *w = n->w;
     int64_t D = w->ne[1];
     float *y = n->dst->data;
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int t = 0; t < run->n_tokens; t++) {
         int64_t id = run->tokens[t];
         for (int64_t d = 0; d < D; d++) y[t * D + d] = r1__get_f(w->data, w->type, id * D + d);
@@ -26,7 +28,7 @@ static void op_rmsnorm(const r1_node *n, const r1_run *run) {
     int64_t D = n->src[0]->ne[1];
     const float *x = n->src[0]->data;
     float *y = n->dst->data;
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int r = 0; r < cnt; r++) {
         const float *xr = x + (first + r) * D;
         double ss = 0;
@@ -68,7 +70,7 @@ static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_seg *
     const float *x = n->src[0]->data;
     float *y = n->dst->data;
     if (!k->q4_matmul_act) { /* the scalar reference reads the checkpoint layout directly */
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
         for (int c = 0; c < nch; c++) {
             int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
             k->q4_matmul(q, x, T, y, n0, n1);
@@ -78,15 +80,23 @@ static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_seg *
     }
     size_t bytes;
     r1_q4_act mode = r1__cpu_q4_mode(cs, q, T, &bytes);
-    if (bytes) {
+    const void *xa = cs->xa;
+    if (bytes && T == 1) {
+        /* decode: each thread prepares its own copy (K values, cheap), so no barrier
+         * is needed between preparing and multiplying, nor against the next op */
+        char *mine = (char *)cs->xa + (size_t)omp_get_thread_num() * cs->xa_stride1;
+        r1__cpu_q4_act_prep(k, q, x, T, mode, 0, q->n_groups, mine);
+        xa = mine;
+    } else if (bytes) {
         int units = T * q->n_groups;
+#pragma omp barrier /* an earlier op may still read the shared buffer */
 #pragma omp for schedule(static)
         for (int u = 0; u < units; u++) r1__cpu_q4_act_prep(k, q, x, T, mode, u, u + 1, cs->xa);
     }
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
     for (int c = 0; c < nch; c++) {
         int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
-        r1__cpu_q4_matmul_act(k, q, x, cs->xa, T, mode, y, n0, n1);
+        r1__cpu_q4_matmul_act(k, q, x, xa, T, mode, y, n0, n1);
         add_bias(q->bias, y, T, N, n0, n1);
     }
 }
@@ -99,7 +109,7 @@ static void op_matmul(const r1_node *n, const r1_run *run, const r1_cpu_kernels 
     const float *x = (const float *)n->src[0]->data + (size_t)first * K;
     float *y = n->dst->data;
     const r1_q8_rows *q8 = n->w->cpu_extra; /* --lm-head q8 */
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
     for (int c = 0; c < nch; c++) {
         int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
         if (q8)
@@ -114,7 +124,7 @@ static void op_rope(const r1_node *n, const r1_run *run) {
     int H = n->i0, hd = n->i2, half = hd / 2;
     float *x = n->dst->data;
     double theta = n->f0;
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int t = 0; t < run->n_tokens; t++) {
         float cs[512], sn[512];
         double p = (double)(run->pos + t);
@@ -136,7 +146,7 @@ static void op_rope(const r1_node *n, const r1_run *run) {
 
 static void op_kv_store(const r1_node *n, const r1_run *run) {
     size_t row = (size_t)n->i1 * n->i2;
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int t = 0; t < run->n_tokens; t++) {
         memcpy((float *)n->kv[0]->data + (run->pos + t) * row,
                (const float *)n->src[0]->data + t * row, row * sizeof(float));
@@ -183,7 +193,7 @@ R1_CLONES static void attn_one(const r1_node *n, const r1_run *run, int t, int h
 
 static void op_attn(const r1_node *n, const r1_run *run) {
     int H = n->i0, items = run->n_tokens * H;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
     for (int i = 0; i < items; i++) attn_one(n, run, i / H, i % H);
 }
 
@@ -192,7 +202,7 @@ static void op_elementwise(const r1_node *n, const r1_run *run) {
     const float *a = n->src[0]->data, *b = n->src[1]->data;
     float *y = n->dst->data;
     long nb = (long)((total + 4095) / 4096);
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (long c = 0; c < nb; c++) {
         size_t i0 = (size_t)c * 4096, i1 = i0 + 4096 > total ? total : i0 + 4096;
         if (n->op == R1_OP_ADD) {
@@ -234,4 +244,63 @@ void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs) {
     default:
         break; /* COPY is run by the scheduler */
     }
+}
+
+/* ---- barrier plan ---------------------------------------------------------- */
+
+typedef struct span {
+    const char *a, *b;
+} span;
+
+static int overlap(span x, span y) {
+    return x.a < y.b && y.a < x.b;
+}
+
+static span span_of(const r1_tensor *t) {
+    const char *a = t ? t->data : NULL;
+    return (span){a, a ? a + r1__tensor_nbytes(t) : a};
+}
+
+/* Memory a node reads (r) and writes (w); at most 5 reads, 2 writes. */
+static void node_spans(const r1_node *n, span *r, int *nr, span *w, int *nw) {
+    *nr = *nw = 0;
+    for (int i = 0; i < 3; i++)
+        if (n->src[i]) r[(*nr)++] = span_of(n->src[i]);
+    if (n->op == R1_OP_KV_STORE) {
+        w[(*nw)++] = span_of(n->kv[0]);
+        w[(*nw)++] = span_of(n->kv[1]);
+    } else {
+        for (int i = 0; i < 2; i++)
+            if (n->kv[i]) r[(*nr)++] = span_of(n->kv[i]);
+    }
+    if (n->dst) w[(*nw)++] = span_of(n->dst);
+}
+
+static int hazard(const r1_node *prev, const r1_node *next) {
+    span pr[5], pw[2], nr[5], nw[2];
+    int npr, npw, nnr, nnw;
+    node_spans(prev, pr, &npr, pw, &npw);
+    node_spans(next, nr, &nnr, nw, &nnw);
+    for (int i = 0; i < npw; i++) {
+        for (int j = 0; j < nnr; j++)
+            if (overlap(pw[i], nr[j])) return 1; /* read after write */
+        for (int j = 0; j < nnw; j++)
+            if (overlap(pw[i], nw[j])) return 1; /* write after write */
+    }
+    for (int i = 0; i < npr; i++)
+        for (int j = 0; j < nnw; j++)
+            if (overlap(pr[i], nw[j])) return 1; /* write after read */
+    return 0;
+}
+
+int r1__cpu_sync_plan(r1_cpu_seg *cs, const r1_node *nodes, int n) {
+    cs->sync = calloc((size_t)n + 1, 1);
+    if (!cs->sync) return -1;
+    int since = 0; /* first node not yet behind a barrier */
+    for (int i = 1; i < n; i++) {
+        for (int j = since; j < i && !cs->sync[i]; j++)
+            cs->sync[i] = (unsigned char)hazard(&nodes[j], &nodes[i]);
+        if (cs->sync[i]) since = i;
+    }
+    return 0;
 }

@@ -13,10 +13,17 @@ typedef struct r1_cpu_seg {
     r1_q4_act mode_decode, mode_batch; /* T == 1, T > 1 */
     void *xa;
     size_t xa_bytes;
+    size_t xa_stride1;   /* per-thread slice for T == 1 (each thread prepares its own) */
+    unsigned char *sync; /* sync[i]: a barrier is needed before node i (data hazard) */
 } r1_cpu_seg;
 
 /* The activation mode a node runs with for T tokens (F32 when the table lacks one). */
 r1_q4_act r1__cpu_q4_mode(const r1_cpu_seg *cs, const r1_qlinear *q, int T, size_t *bytes);
+/* Runs one node inside the team. Work-sharing loops do not wait at their end:
+ * the caller puts a barrier before a node only where sync[] says it reads or
+ * writes memory that an unfinished earlier node touches. */
 void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs);
+/* Fills cs->sync for the segment's nodes (tensors must be bound). */
+int r1__cpu_sync_plan(r1_cpu_seg *cs, const r1_node *nodes, int n);
 
 #endif
