@@ -124,8 +124,9 @@ static r1cli_stop step(r1cli_rt *rt, r1cli_display *d, int32_t tok) {
     if (limit >= 0 && rt->n_gen >= limit) return R1CLI_STOP_LIMIT; /* no need to evaluate it */
     if (r1_session_pos(rt->s) >= r1_session_n_ctx(rt->s)) return R1CLI_STOP_CTX;
     r1_error err = {0};
-    if (r1_session_eval(rt->s, &tok, 1, 0, &err) ||
-        push_id(&rt->cache, &rt->n_cache, &rt->cap_cache, tok)) {
+    r1_status st = r1_session_eval(rt->s, &tok, 1, 0, &err);
+    if (st == R1_E_CANCELLED) return R1CLI_STOP_INTR; /* Ctrl-C: the abort callback fired */
+    if (st || push_id(&rt->cache, &rt->n_cache, &rt->cap_cache, tok)) {
         fprintf(stderr, "\nr1run: %s\n", err.msg[0] ? err.msg : "out of memory");
         return R1CLI_STOP_ERROR;
     }
