@@ -55,7 +55,8 @@ static r1_status cpu_buffer_alloc(r1_backend *be, size_t size, r1_buffer **out, 
         return r1__err(err, R1_E_NOMEM, "cpu: cannot allocate %zu bytes of activations/KV cache",
                        size);
     }
-    memset(mem, 0, size);
+    /* not zeroed: KV rows are written before they are read, and untouched pages of a
+     * long context stay out of the resident set */
     b->be = be;
     b->size = size;
     b->host = mem;
