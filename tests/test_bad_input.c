@@ -16,20 +16,6 @@
 static const char *r1run, *good, *sharded;
 static char work[256];
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    fclose(f);
-    if (b) b[n] = 0;
-    *len = (size_t)n;
-    return b;
-}
-
 static void spit(const char *path, const void *d, size_t n) {
     FILE *f = fopen(path, "wb");
     if (f) {
@@ -58,7 +44,7 @@ static void expect_error(const char *label, const char *args, int want_rc, const
     snprintf(cmd, sizeof cmd, "%s %s > /dev/null 2> '%s'", r1run, args, errf);
     int st = system(cmd);
     size_t n = 0;
-    char *msg = slurp(errf, &n);
+    char *msg = r1t_slurp(errf, &n);
     int lines = 0;
     for (size_t i = 0; msg && i < n; i++) lines += msg[i] == '\n';
     int exited = WIFEXITED(st), rc = exited ? WEXITSTATUS(st) : -1;
@@ -80,7 +66,7 @@ static void run_model(const char *label, const char *want) {
 /* Rewrites a safetensors file after letting edit() change its header JSON. */
 static void edit_header(const char *file, void (*edit)(cJSON *hdr)) {
     size_t n;
-    char *b = slurp(wpath(file), &n);
+    char *b = r1t_slurp(wpath(file), &n);
     uint64_t hl;
     memcpy(&hl, b, 8);
     cJSON *h = cJSON_ParseWithLength(b + 8, hl);
@@ -123,7 +109,7 @@ static void rename_tensor(cJSON *h) {
 
 static void edit_config(const char *key, const char *json_value) {
     size_t n;
-    char *b = slurp(wpath("config.json"), &n);
+    char *b = r1t_slurp(wpath("config.json"), &n);
     cJSON *c = cJSON_Parse(b);
     cJSON *q = cJSON_GetObjectItem(c, "quantization_config");
     cJSON *target = cJSON_GetObjectItem(q, key) ? q : c;
@@ -138,7 +124,7 @@ static void edit_config(const char *key, const char *json_value) {
 /* Sets g_idx[0] of layer 0 q_proj to a group that does not exist. */
 static void corrupt_gidx(void) {
     size_t n;
-    char *b = slurp(wpath("model.safetensors"), &n);
+    char *b = r1t_slurp(wpath("model.safetensors"), &n);
     uint64_t hl;
     memcpy(&hl, b, 8);
     cJSON *h = cJSON_ParseWithLength(b + 8, hl);
@@ -155,13 +141,13 @@ static void checkpoint_cases(void) {
     size_t n;
     char *b;
     fresh_copy(good);
-    b = slurp(wpath("model.safetensors"), &n);
+    b = r1t_slurp(wpath("model.safetensors"), &n);
     spit(wpath("model.safetensors"), b, n / 2);
     free(b);
     run_model("truncated shard", "model.safetensors");
 
     fresh_copy(good);
-    b = slurp(wpath("model.safetensors"), &n);
+    b = r1t_slurp(wpath("model.safetensors"), &n);
     uint64_t big = (uint64_t)n;
     memcpy(b, &big, 8);
     spit(wpath("model.safetensors"), b, n);

@@ -15,19 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (p) p[n] = 0;
-    fclose(f);
-    return p;
-}
-
 static void check_conversation(const r1_tokenizer *t, const cJSON *c) {
     const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
     r1_chat_message msgs[16];
@@ -60,7 +47,7 @@ static void check_conversation(const r1_tokenizer *t, const cJSON *c) {
 }
 
 static int check_file(const r1_tokenizer *t, const char *path) {
-    char *all = read_file(path);
+    char *all = r1t_slurp(path, NULL);
     CHECK_MSG(all != NULL, "cannot read %s", path);
     int cases = 0;
     for (char *line = all ? strtok(all, "\n") : NULL; line; line = strtok(NULL, "\n")) {

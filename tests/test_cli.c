@@ -35,20 +35,6 @@ typedef struct result {
     size_t n_out, n_err;
 } result;
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (p) p[n] = 0;
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return p;
-}
-
 static void spit(const char *path, const char *s) {
     FILE *f = fopen(path, "wb");
     if (f) fputs(s, f), fclose(f);
@@ -86,8 +72,8 @@ static result run_in(const char *in_file, const char *first, ...) {
     int st = 0;
     waitpid(pid, &st, 0);
     result r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), NULL, NULL, 0, 0};
-    r.out = slurp(out, &r.n_out);
-    r.err = slurp(err, &r.n_err);
+    r.out = r1t_slurp(out, &r.n_out);
+    r.err = r1t_slurp(err, &r.n_err);
     if (!r.out) r.out = calloc(1, 1);
     if (!r.err) r.err = calloc(1, 1);
     return r;
@@ -125,7 +111,7 @@ static int ids_equal(const cJSON *a, const cJSON *b) {
 }
 
 static cJSON *golden_kjv(void) {
-    char *js = slurp(R1_TEST_DATA "/kjv/golden.json", NULL);
+    char *js = r1t_slurp(R1_TEST_DATA "/kjv/golden.json", NULL);
     cJSON *g = js ? cJSON_Parse(js) : NULL;
     free(js);
     CHECK_MSG(g != NULL, "cannot read kjv/golden.json");
@@ -150,7 +136,7 @@ static void expect_prompt(const char *label, const char *model, const char *text
 }
 
 static void chat_goldens(const char *file, int need_ids) {
-    char *all = slurp(file, NULL);
+    char *all = r1t_slurp(file, NULL);
     CHECK_MSG(all != NULL, "cannot read %s", file);
     int n = 0;
     for (char *line = all ? strtok(all, "\n") : NULL; line; line = strtok(NULL, "\n"), n++) {
@@ -223,7 +209,7 @@ static void test_dump_prompt(void) {
 /* ---- tokenize --------------------------------------------------------------- */
 
 static void test_tokenize(void) {
-    char *all = slurp(R1_TEST_DATA "/tokenizer/tokenizer_golden.jsonl", NULL);
+    char *all = r1t_slurp(R1_TEST_DATA "/tokenizer/tokenizer_golden.jsonl", NULL);
     CHECK(all != NULL);
     int n = 0, tested = 0;
     /* every 5th string: each run loads the 151k-token vocabulary */
@@ -262,7 +248,7 @@ static void test_tokenize(void) {
     /* the KJV validation text gives exactly the golden's ids */
     result r = run("-m", KJV, "--tokenize-file", R1_TEST_DATA "/kjv/kjv_val.txt");
     size_t len = 0;
-    unsigned char *raw = (unsigned char *)slurp(R1_TEST_DATA "/kjv/val_ids.i32", &len);
+    unsigned char *raw = (unsigned char *)r1t_slurp(R1_TEST_DATA "/kjv/val_ids.i32", &len);
     cJSON *got = cJSON_Parse(r.out);
     int count = cJSON_GetArraySize(got), same = raw && count == (int)(len / 4), first_diff = -1;
     const cJSON *x = got ? got->child : NULL;

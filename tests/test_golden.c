@@ -14,20 +14,6 @@
 
 #include "check.h"
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    fclose(f);
-    if (b) b[n] = 0;
-    if (len) *len = (size_t)n;
-    return b;
-}
-
 static char extra_args[2048];
 
 static int run_r1(const char *r1, const char *model, const char *ids, const char *more,
@@ -69,7 +55,7 @@ static void check_logits(const char *r1, const char *model, const char *ids, con
     snprintf(more, sizeof more, "--dump-logits %s %s", tmp, mode);
     CHECK(run_r1(r1, model, ids, more, "/dev/null") == 0);
     size_t len = 0;
-    float *got = (float *)slurp(tmp, &len);
+    float *got = (float *)r1t_slurp(tmp, &len);
     unlink(tmp);
     CHECK_MSG(got && len == n * sizeof(float), "prompt %d %s: logits file has %zu bytes, want %zu",
               p, mode, len, n * sizeof(float));
@@ -89,7 +75,7 @@ static void check_greedy(const char *r1, const char *model, const char *ids, con
     if (fd >= 0) close(fd);
     snprintf(more, sizeof more, "-n %d --temp 0 --print-ids", n);
     CHECK(run_r1(r1, model, ids, more, tmp) == 0);
-    char *out = slurp(tmp, NULL);
+    char *out = r1t_slurp(tmp, NULL);
     unlink(tmp);
     char *s = out;
     int i = 0, matched = 0, first_tie = n;
@@ -123,7 +109,7 @@ int main(int argc, char **argv) {
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/golden.json", gdir);
-    char *js = slurp(path, NULL);
+    char *js = r1t_slurp(path, NULL);
     cJSON *g = js ? cJSON_Parse(js) : NULL;
     CHECK_MSG(g != NULL, "cannot read %s", path);
     if (!g) return r1t_finish("golden");
@@ -133,8 +119,8 @@ int main(int argc, char **argv) {
         ids_csv(cJSON_GetObjectItem(pr, "ids"), ids, sizeof ids);
         snprintf(path, sizeof path, "%s/%s", gdir,
                  cJSON_GetObjectItem(pr, "logits_file")->valuestring);
-        size_t len;
-        float *want = (float *)slurp(path, &len);
+        size_t len = 0;
+        float *want = (float *)r1t_slurp(path, &len);
         size_t n = len / sizeof(float);
         double scale = max_abs(want, n);
         check_logits(r1, model, ids, want, n, scale, tol, "", p);

@@ -12,19 +12,6 @@
 
 #define R1_DIR R1_SOURCE_ROOT "/models/r1-tokenizer"
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) p[0] = 0;
-    if (p) p[n] = 0;
-    fclose(f);
-    return p;
-}
-
 /* Independent strict UTF-8 check (not the library's). */
 static int valid_utf8(const unsigned char *s, size_t n) {
     for (size_t i = 0; i < n;) {
@@ -99,7 +86,7 @@ static void check_case(const r1_tokenizer *t, int line, const cJSON *c) {
 }
 
 static void test_golden(const r1_tokenizer *t) {
-    char *all = read_file(R1_TEST_DATA "/tokenizer/tokenizer_golden.jsonl");
+    char *all = r1t_slurp(R1_TEST_DATA "/tokenizer/tokenizer_golden.jsonl", NULL);
     CHECK(all != NULL);
     if (!all) return;
     int line = 0;
@@ -215,7 +202,7 @@ static void test_stream(const r1_tokenizer *t) {
 /* A 32k-token prompt (the golden texts repeated) must encode well under a
  * second; prints the throughput. The bound is loose for sanitizer builds. */
 static void test_speed(const r1_tokenizer *t) {
-    char *all = read_file(R1_TEST_DATA "/tokenizer/tokenizer_golden.jsonl");
+    char *all = r1t_slurp(R1_TEST_DATA "/tokenizer/tokenizer_golden.jsonl", NULL);
     if (!all) return;
     size_t cap = 1 << 20, len = 0;
     char *text = malloc(cap);

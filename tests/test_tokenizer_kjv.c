@@ -9,20 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (p) p[n] = 0;
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return p;
-}
-
 static int same_ids(const int32_t *a, size_t na, const cJSON *gold, size_t skip) {
     if ((size_t)cJSON_GetArraySize(gold) != na + skip) return 0;
     size_t i = 0;
@@ -72,8 +58,8 @@ static void test_chat_example(const r1_tokenizer *t, const cJSON *g) {
 
 static void test_validation_text(const r1_tokenizer *t) {
     size_t len = 0, raw_len = 0;
-    char *text = read_file(R1_TEST_DATA "/tokenizer/kjv_val.txt", &len);
-    char *raw = read_file(R1_TEST_DATA "/tokenizer/kjv_val_ids.i32", &raw_len);
+    char *text = r1t_slurp(R1_TEST_DATA "/tokenizer/kjv_val.txt", &len);
+    char *raw = r1t_slurp(R1_TEST_DATA "/tokenizer/kjv_val_ids.i32", &raw_len);
     CHECK(text && raw && raw_len == 4 * 28687);
     if (!text || !raw) return;
     int32_t *gold = malloc(raw_len), *ids = NULL;
@@ -101,7 +87,7 @@ int main(void) {
     CHECK_MSG(r1_tokenizer_load(R1_SOURCE_ROOT "/models/kjv-tiny", &t, &err) == R1_OK, "%s",
               err.msg);
     cJSON *g = NULL;
-    char *gj = read_file(R1_TEST_DATA "/tokenizer/kjv_golden.json", NULL);
+    char *gj = r1t_slurp(R1_TEST_DATA "/tokenizer/kjv_golden.json", NULL);
     if (gj) g = cJSON_Parse(gj);
     CHECK(g != NULL);
     if (t && g) {
