@@ -15,22 +15,9 @@
 #include "modes.h"
 #include "prompt.h"
 #include "runtime.h"
+#include "util.h"
 
 static volatile sig_atomic_t g_intr;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    g_intr = 1;
-}
-
-/* No SA_RESTART: a Ctrl-C at the input prompt must end the blocked read. */
-static void catch_sigint(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-}
 
 /* Input read straight from fd 0: stdio's buffer would hide lines that poll cannot see. */
 typedef struct input {
@@ -233,7 +220,7 @@ int r1cli_chat(const r1cli_opts *o) {
     if (!rc) {
         r1cli_display_init(&c.d, o, c.rt.tok, stdout);
         if (c.tty_in) help();
-        catch_sigint();
+        r1cli_catch_sigint(&g_intr, 0);
         rc = loop(&c);
         signal(SIGINT, SIG_DFL);
         r1cli_rt_print_stats(&c.rt);

@@ -7,24 +7,9 @@
 #include "modes.h"
 #include "prompt.h"
 #include "runtime.h"
+#include "util.h"
 
 static volatile sig_atomic_t g_stop;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
-
-/* The first Ctrl-C ends the answer cleanly (timings still printed); SA_RESETHAND
- * lets a second one kill a run stuck in a long prompt evaluation. */
-static void catch_sigint(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-}
 
 static void print_ids(const r1cli_rt *rt) {
     for (int i = 0; i < rt->n_gen; i++) printf(i ? " %d" : "%d", rt->gen[i]);
@@ -42,7 +27,8 @@ static int report_stop(r1cli_stop why, const r1cli_rt *rt) {
 
 static int answer(const r1cli_opts *o, r1cli_rt *rt, const int32_t *ids, int n) {
     r1_error err = {0};
-    catch_sigint(); /* from here Ctrl-C stops the prompt (between batches) or the answer */
+    r1cli_catch_sigint(&g_stop,
+                       1); /* from here Ctrl-C stops the prompt (between batches) or the answer */
     rt->intr = &g_stop;
     if (r1cli_rt_prompt(rt, ids, n, &err)) {
         signal(SIGINT, SIG_DFL);

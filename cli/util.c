@@ -89,3 +89,20 @@ int r1cli_load_tokenizer(const r1cli_opts *o, r1_tokenizer **t) {
     }
     return 0;
 }
+
+static volatile sig_atomic_t *g_sigint_flag;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (g_sigint_flag) *g_sigint_flag = 1;
+}
+
+void r1cli_catch_sigint(volatile sig_atomic_t *flag, int reset_after_first) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    g_sigint_flag = flag;
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = reset_after_first ? SA_RESETHAND : 0;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}

@@ -2,11 +2,16 @@
 #ifndef R1_CLI_UTIL_H
 #define R1_CLI_UTIL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "opts.h"
+
+/* Ctrl-C sets *flag instead of killing r1run. No SA_RESTART, so a blocked read at
+ * the chat prompt ends; with reset_after_first a second Ctrl-C kills as usual. */
+void r1cli_catch_sigint(volatile sig_atomic_t *flag, int reset_after_first);
 
 /* Seconds on a monotonic clock. */
 double r1cli_now(void);
