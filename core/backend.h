@@ -60,6 +60,8 @@ typedef struct r1_backend_i {
     r1_status (*compute)(r1_backend *be, r1_segment *seg, const r1_run *run, r1_error *err);
     /* Free device memory in bytes, 0 if unknown (for automatic layer placement). */
     uint64_t (*free_memory)(r1_backend *be);
+    /* Largest single weight tensor it can bind, 0 = no limit (may be NULL). */
+    uint64_t (*max_tensor_bytes)(r1_backend *be);
 } r1_backend_i;
 
 struct r1_backend {

@@ -47,10 +47,10 @@ r1_status r1__vulkan_list_devices(FILE *f, r1_error *err) {
 /* Layers [L - n_gpu, L) go to the GPU: the last layers first, as llama.cpp does,
  * so the activation crosses the boundary once on the way in; the output head
  * joins them only when every layer is on the GPU (one transfer out: the logits). */
-static void assign_layers(r1_model *m, int n_gpu) {
+static void assign_layers(r1_model *m, int n_gpu, int head_on_gpu) {
     int L = m->cfg.n_layers;
     for (int l = -1; l <= L; l++) {
-        int gpu = l >= 0 && (l < L ? l >= L - n_gpu : n_gpu >= L);
+        int gpu = l >= 0 && (l < L ? l >= L - n_gpu : head_on_gpu);
         m->layer_backend[l + 1] = gpu ? 1 : 0;
     }
 }
@@ -137,7 +137,7 @@ static r1_status place_layers(r1_model *m, r1_error *err) {
         r1_plan_format(&m->plan, buf, sizeof buf);
         fputs(buf, stderr);
     }
-    assign_layers(m, m->plan.gpu_layers);
+    assign_layers(m, m->plan.gpu_layers, m->plan.head_on_gpu);
     if ((st = load_weights(m, err))) return st;
     snprintf(m->desc, sizeof m->desc, "CPU %s %d threads%s%s, %d/%d layers on the GPU",
              r1__cpu_backend_kernels(m->be[0]), r1__cpu_backend_threads(m->be[0]),

@@ -40,11 +40,18 @@ static uint64_t head_bytes(const r1_model *m, int n_batch) {
     return r1__tensor_nbytes(m->lm_head) + r1__tensor_nbytes(m->norm) + logits;
 }
 
+/* A GPU backend may not bind a tensor as large as the head (lavapipe: 128 MiB). */
+static int head_fits(const r1_model *m) {
+    r1_backend *g = m->n_be > 1 ? m->be[1] : NULL;
+    uint64_t lim = g && g->i->max_tensor_bytes ? g->i->max_tensor_bytes(g) : 0;
+    return !lim || r1__tensor_nbytes(m->lm_head) <= lim;
+}
+
 static int fits(const r1_model *m, const r1_plan *p, int n) {
     uint64_t need = n ? scratch(&m->cfg, p->n_batch) : 0;
     for (int l = p->n_layers - n; l < p->n_layers; l++)
         need += r1__layer_weight_bytes(m, l) + layer_kv(&m->cfg, p->n_ctx);
-    if (n == p->n_layers) need += head_bytes(m, p->n_batch);
+    if (n == p->n_layers && head_fits(m)) need += head_bytes(m, p->n_batch);
     return need <= p->budget;
 }
 
@@ -57,7 +64,7 @@ static void totals(const r1_model *m, r1_plan *p) {
         p->weights[g] += r1__layer_weight_bytes(m, l);
         p->kv[g] += layer_kv(&m->cfg, p->n_ctx);
     }
-    p->head_on_gpu = p->gpu_layers == L;
+    p->head_on_gpu = p->gpu_layers == L && head_fits(m);
     p->weights[p->head_on_gpu] += r1__tensor_nbytes(m->lm_head) + r1__tensor_nbytes(m->norm);
     if (m->lm_head != m->embed) p->weights[0] += r1__tensor_nbytes(m->embed);
     uint64_t logits =

@@ -165,6 +165,12 @@ static r1_status vk_compute(r1_backend *be, r1_segment *seg, const r1_run *run, 
     return r1vk_compute(ctx(be), seg, run, err);
 }
 
+/* weight_load keeps 4 KiB of slack for sub-allocation alignment */
+static uint64_t vk_max_tensor_bytes(r1_backend *be) {
+    uint64_t r = ctx(be)->props.limits.maxStorageBufferRange;
+    return r > 4096 ? r - 4096 : 1;
+}
+
 static uint64_t vk_free_memory(r1_backend *be) {
     return r1vk_free_memory(ctx(be));
 }
@@ -185,6 +191,7 @@ static const r1_backend_i vk_iface = {
     .segment_free = vk_segment_free,
     .compute = vk_compute,
     .free_memory = vk_free_memory,
+    .max_tensor_bytes = vk_max_tensor_bytes,
 };
 
 static r1_status transfer_setup(vk_ctx *c, r1_error *err) {
