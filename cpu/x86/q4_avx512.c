@@ -28,6 +28,17 @@
 
 #include "kernels.h"
 
+/* Horizontal int32 sum with wrapping adds: GCC's _mm512_reduce_add_epi32 adds as
+ * signed ints, which is undefined (and flagged by UBSan) when garbage inputs such
+ * as NaN activations make it overflow. */
+static inline int32_t hsum_epi32(__m512i v) {
+    __m256i a = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    __m128i b = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0x4e));
+    b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0xb1));
+    return _mm_cvtsi128_si32(b);
+}
+
 #define AI static inline __attribute__((always_inline))
 #define PF_PANEL_WORDS 1024 /* prefetch distance in a panel: 4 KiB */
 #define PF_ROWS 10          /* ... in the checkpoint layout, where rows are N words apart */
@@ -365,7 +376,7 @@ static void act_prep_unit(const q4p *p, const float *x, int T, r1_q4_act mode, i
         }
     }
     float *tail = (float *)((char *)xa + tail_off);
-    int s = _mm512_reduce_add_epi32(sum);
+    int s = hsum_epi32(sum);
     tail[(size_t)t * ng + g] = amax / lim;
     tail[(size_t)(T + t) * ng + g] = mode == R1_Q4_I8 ? amax / lim * (float)s : (float)s;
 }
@@ -680,7 +691,7 @@ static void q8x_prep(const float *x, int64_t K, q8x *o) {
         _mm_mask_storeu_epi8(o->d + K + k, m, _mm512_cvtepi32_epi8(b));
         _mm_mask_storeu_epi8(o->d + 2 * K + k, m, _mm512_cvtepi32_epi8(c));
     }
-    o->dx = amax / lim, o->sv = (double)_mm512_reduce_add_epi32(sum);
+    o->dx = amax / lim, o->sv = (double)hsum_epi32(sum);
 }
 
 /* rb rows starting at n against one prepared activation row. */
@@ -705,9 +716,8 @@ AI void q8_rows(const r1_q8_rows *w, const q8x *xd, float *y, int64_t n, int rb)
         }
     }
     for (int i = 0; i < rb; i++) {
-        double s = 16384.0 * _mm512_reduce_add_epi32(aa[i]) +
-                   128.0 * _mm512_reduce_add_epi32(ab[i]) + (double)_mm512_reduce_add_epi32(ac[i]) -
-                   128.0 * xd->sv;
+        double s = 16384.0 * hsum_epi32(aa[i]) + 128.0 * hsum_epi32(ab[i]) +
+                   (double)hsum_epi32(ac[i]) - 128.0 * xd->sv;
         y[n + i] = (float)(s * xd->dx * w->d[n + i]);
     }
 }
