@@ -14,6 +14,10 @@ typedef struct cpu_ctx {
     int n_threads;
     const r1_cpu_kernels *k;
     r1_q4_act mode_decode, mode_batch;
+    /* R1_CPU_PROFILE=1: wall time per op kind (a barrier after every node), printed at exit */
+    int profile;
+    double op_time[R1_OP_COUNT];
+    long op_calls[R1_OP_COUNT], calls_decode;
 } cpu_ctx;
 
 /* Physical cores: distinct (package, core) pairs under /sys, else online CPUs. */
@@ -41,8 +45,19 @@ int r1_cpu_physical_cores(void) {
     return seen > 0 ? seen : 1;
 }
 
+static void print_profile(const cpu_ctx *c) {
+    double total = 0;
+    for (int i = 0; i < R1_OP_COUNT; i++) total += c->op_time[i];
+    fprintf(stderr, "cpu profile (%ld decode calls): total %.3f s\n", c->calls_decode, total);
+    for (int i = 0; i < R1_OP_COUNT; i++)
+        if (c->op_calls[i])
+            fprintf(stderr, "  %-10s %8ld calls %9.3f s %5.1f%%\n", r1__op_name((r1_op)i),
+                    c->op_calls[i], c->op_time[i], 100.0 * c->op_time[i] / (total > 0 ? total : 1));
+}
+
 static void cpu_free(r1_backend *be) {
     if (!be) return;
+    if (((cpu_ctx *)be->ctx)->profile) print_profile(be->ctx);
     free(be->ctx);
     free(be);
 }
@@ -159,14 +174,31 @@ static r1_status cpu_compute(r1_backend *be, r1_segment *seg, const r1_run *run,
     (void)err;
     cpu_ctx *c = be->ctx;
     const r1_cpu_seg *cs = seg->state;
+    int prof = c->profile && run->n_tokens == 1;
+    c->calls_decode += prof;
     /* One team for the whole segment; each op shares its work inside it. */
 #pragma omp parallel num_threads(c->n_threads)
     {
+        double t0 = prof ? omp_get_wtime() : 0;
         for (int i = 0; i < seg->n_nodes; i++) {
-            if (cs->sync[i]) {
+            if (cs->sync[i] || prof) {
 #pragma omp barrier
             }
+            if (prof && omp_get_thread_num() == 0) {
+                double t1 = omp_get_wtime();
+                if (i)
+                    c->op_time[seg->nodes[i - 1].op] += t1 - t0,
+                        c->op_calls[seg->nodes[i - 1].op]++;
+                t0 = t1;
+            }
             r1__cpu_node(&seg->nodes[i], run, cs);
+        }
+        if (prof) {
+#pragma omp barrier
+            if (omp_get_thread_num() == 0) {
+                r1_op last = seg->nodes[seg->n_nodes - 1].op;
+                c->op_time[last] += omp_get_wtime() - t0, c->op_calls[last]++;
+            }
         }
     }
     return R1_OK;
@@ -247,6 +279,7 @@ r1_status r1__cpu_backend_new(int n_threads, r1_backend **out, r1_error *err) {
     }
     c->n_threads = n_threads > 0 ? n_threads : r1_cpu_physical_cores();
     c->k = k;
+    c->profile = getenv("R1_CPU_PROFILE") && *getenv("R1_CPU_PROFILE") == '1';
     if (act_modes(c, err)) {
         free(be), free(c);
         return err ? err->code : R1_E_INVAL;
