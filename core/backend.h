@@ -78,6 +78,8 @@ const char *r1__cpu_backend_kernels(const r1_backend *be);
 /* --lm-head q8: builds an 8-bit per-row copy of w for the CPU (w->cpu_extra). */
 r1_status r1__cpu_head_q8(r1_tensor *w, r1_error *err);
 void r1__cpu_head_q8_free(r1_tensor *w);
+/* Moves w's data into 2 MiB pages (w->data changes); returns the block to free. */
+void *r1__cpu_weight_to_huge(r1_tensor *w, r1_error *err);
 
 /* Vulkan backend (vulkan/), present when built with R1_HAVE_VULKAN. device -1 picks
  * the default (first discrete GPU, else integrated, else a CPU device like lavapipe).

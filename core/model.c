@@ -95,6 +95,10 @@ static r1_status load_weights(r1_model *m, r1_error *err) {
     if (!st && m->lm_head != m->embed) st = load_weight(m, m->be[0], m->embed, err);
     /* the 8-bit head is a CPU kernel; a GPU head stays exact */
     if (!st && m->params.lm_head_q8 && hb == m->be[0]) st = r1__cpu_head_q8(m->lm_head, err);
+    /* the exact head is read whole every token: stream it from 2 MiB pages
+     * (measured on 14b: 88 ms/token instead of 106-250 ms from page-cache pages) */
+    else if (!st && hb == m->be[0] && !(m->head_copy = r1__cpu_weight_to_huge(m->lm_head, err)))
+        st = err ? err->code : R1_E_NOMEM;
     return st;
 }
 
@@ -234,6 +238,7 @@ static void release_weights(r1_model *m) {
 void r1_model_free(r1_model *m) {
     if (!m) return;
     release_weights(m);
+    free(m->head_copy);
     for (int i = R1_MAX_BACKENDS - 1; i >= 0; i--)
         if (m->be[i]) m->be[i]->i->free(m->be[i]);
     r1_tokenizer_free(m->tok);

@@ -29,6 +29,7 @@ struct r1_model {
     uint64_t be_bytes[R1_MAX_BACKENDS]; /* weight bytes placed on each backend */
     char desc[256];
     r1_plan plan;
+    void *head_copy; /* the CPU head's 2 MiB-page copy, if made */
 };
 
 struct r1_session {

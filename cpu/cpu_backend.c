@@ -258,6 +258,32 @@ r1_status r1__cpu_head_q8(r1_tensor *w, r1_error *err) {
     return R1_OK;
 }
 
+/* Copies a weight read whole every token (the fp16 head) out of 4 KiB page-cache
+ * pages into 2 MiB pages and drops the mapped pages, as the int4 repack does: one
+ * copy in memory, fewer TLB misses while streaming. Returns the block to free. */
+void *r1__cpu_weight_to_huge(r1_tensor *w, r1_error *err) {
+    size_t n = r1__tensor_nbytes(w), bytes = (n + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+    void *mem = NULL;
+    if (posix_memalign(&mem, 2u << 20, bytes)) {
+        r1__err(err, R1_E_NOMEM, "out of memory copying %s (%zu bytes)", w->name, n);
+        return NULL;
+    }
+    madvise(mem, bytes, MADV_HUGEPAGE);
+    const char *src = w->data;
+    long chunks = (long)((n + (8u << 20) - 1) / (8u << 20));
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long c = 0; c < chunks; c++) {
+        size_t o = (size_t)c * (8u << 20), len = n - o < (8u << 20) ? n - o : (8u << 20);
+        memcpy((char *)mem + o, src + o, len);
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)src + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t e = ((uintptr_t)src + n) & ~((uintptr_t)page - 1);
+    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+    w->data = mem;
+    return mem;
+}
+
 void r1__cpu_head_q8_free(r1_tensor *w) {
     r1__cpu_q8_rows_free(w->cpu_extra);
     w->cpu_extra = NULL;
