@@ -12,43 +12,10 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "q4_layout.h"
 
 #define AI static inline __attribute__((always_inline))
 #define PF_PANEL_WORDS 1024 /* prefetch distance in a panel: 4 KiB */
-
-typedef struct q4p {
-    const uint32_t *qw, *qz;
-    const uint16_t *sc;
-    const int32_t *gi;   /* per-row groups: unprepared act-order only */
-    const int32_t *perm; /* prepared act-order: row i holds input perm[i] */
-    int K, N, G, ng, v2, panel;
-} q4p;
-
-static q4p q4p_of(const r1_qlinear *q) {
-    const r1_q4_prepared *pp = q->cpu_extra;
-    q4p p = {pp ? pp->w : q->qweight->data,
-             q->qzeros->data,
-             q->scales->data,
-             !pp && q->act_order && q->g_idx ? q->g_idx->data : NULL,
-             pp ? pp->perm : NULL,
-             q->K,
-             q->N,
-             q->G,
-             q->n_groups,
-             q->zeros_v2,
-             pp != NULL};
-    return p;
-}
-
-AI const uint32_t *block_base(const q4p *p, int n, size_t *stride) {
-    if (!p->panel) {
-        *stride = (size_t)p->N;
-        return p->qw + n;
-    }
-    int p0 = n / 64 * 64;
-    *stride = (size_t)(p->N - p0 < 64 ? p->N - p0 : 64);
-    return p->qw + (size_t)p0 * (p->K / 8) + (n - p0);
-}
 
 /* Blocks of 16 columns (8 at the end of an N % 16 == 8 matrix or panel). */
 AI int block_end(int n, int n1) {

@@ -1,0 +1,43 @@
+/* The view of a GPTQ linear that every ISA kernel works on: the checkpoint
+ * layout, or the 64-column panels made by r1__cpu_q4_prepare (cpu/kernels.h). */
+#ifndef R1_CPU_Q4_LAYOUT_H
+#define R1_CPU_Q4_LAYOUT_H
+
+#include "kernels.h"
+
+typedef struct q4p {
+    const uint32_t *qw, *qz;
+    const uint16_t *sc;
+    const int32_t *gi;   /* per-row groups: unprepared act-order only */
+    const int32_t *perm; /* prepared act-order: row i holds input perm[i] */
+    int K, N, G, ng, v2, panel;
+} q4p;
+
+static q4p q4p_of(const r1_qlinear *q) {
+    const r1_q4_prepared *pp = q->cpu_extra;
+    q4p p = {pp ? pp->w : q->qweight->data,
+             q->qzeros->data,
+             q->scales->data,
+             !pp && q->act_order && q->g_idx ? q->g_idx->data : NULL,
+             pp ? pp->perm : NULL,
+             q->K,
+             q->N,
+             q->G,
+             q->n_groups,
+             q->zeros_v2,
+             pp != NULL};
+    return p;
+}
+/* Word (row 0, column n) of the block holding n, and the block's row stride. */
+static inline __attribute__((always_inline)) const uint32_t *block_base(const q4p *p, int n,
+                                                                        size_t *stride) {
+    if (!p->panel) {
+        *stride = (size_t)p->N;
+        return p->qw + n;
+    }
+    int p0 = n / 64 * 64;
+    *stride = (size_t)(p->N - p0 < 64 ? p->N - p0 : 64);
+    return p->qw + (size_t)p0 * (p->K / 8) + (n - p0);
+}
+
+#endif
