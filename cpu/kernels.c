@@ -1,4 +1,5 @@
 #include "kernels.h"
+#include "q4_layout.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -146,6 +147,7 @@ static void madvise_range(const void *p, size_t n, int advice) {
 r1_status r1__cpu_q4_prepare(const r1_cpu_kernels *k, r1_qlinear *q, int drop_source,
                              r1_error *err) {
     if (!k->q4_matmul_act || q->cpu_extra || q->G % 8 || q->K % q->G) return R1_OK;
+    if (q->act_order && q->K > R1_Q4_GATHER_MAX) return R1_OK; /* see cpu/q4_layout.h */
     size_t wbytes = (size_t)q->K / 8 * q->N * 4, pbytes = q->act_order ? (size_t)q->K * 4 : 0;
     size_t bytes = (wbytes + pbytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
     r1_q4_prepared *pp = calloc(1, sizeof *pp);

@@ -13,7 +13,7 @@ typedef struct q4p {
     int K, N, G, ng, v2, panel;
 } q4p;
 
-static q4p q4p_of(const r1_qlinear *q) {
+static inline q4p q4p_of(const r1_qlinear *q) {
     const r1_q4_prepared *pp = q->cpu_extra;
     q4p p = {pp ? pp->w : q->qweight->data,
              q->qzeros->data,
@@ -38,6 +38,28 @@ static inline __attribute__((always_inline)) const uint32_t *block_base(const q4
     int p0 = n / 64 * 64;
     *stride = (size_t)(p->N - p0 < 64 ? p->N - p0 : 64);
     return p->qw + (size_t)p0 * (p->K / 8) + (n - p0);
+}
+
+/* Inputs of an act-order layout that r1__cpu_q4_prepare sorted into groups must be
+ * gathered through perm. The exact entry (q4_matmul) does it one token at a time in
+ * a stack row, so it allocates nothing per call; prepare leaves linears with more
+ * inputs than this in the checkpoint layout (every Qwen2 shape fits). */
+#define R1_Q4_GATHER_MAX 32768
+
+typedef void (*q4p_range_fn)(const q4p *p, const float *x, int T, float *y, int n0, int n1);
+
+static inline void q4p_matmul(const q4p *p, const float *x, int T, float *y, int n0, int n1,
+                              q4p_range_fn range) {
+    if (!p->perm) {
+        range(p, x, T, y, n0, n1);
+        return;
+    }
+    float row[R1_Q4_GATHER_MAX];
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (size_t)t * p->K;
+        for (int i = 0; i < p->K; i++) row[i] = xt[p->perm[i]];
+        range(p, row, 1, y + (size_t)t * p->N, n0, n1);
+    }
 }
 
 #endif

@@ -218,19 +218,9 @@ static void f32_range(const q4p *p, const float *x, int T, float *y, int n0, int
     }
 }
 
-static float *gather_rows(const q4p *p, const float *x, int T) {
-    float *xp = malloc((size_t)T * p->K * sizeof(float));
-    if (!xp) abort(); /* T*K floats: only an exhausted heap gets here */
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < p->K; i++) xp[(size_t)t * p->K + i] = x[(size_t)t * p->K + p->perm[i]];
-    return xp;
-}
-
 static void q4_matmul_avx2(const r1_qlinear *q, const float *x, int T, float *y, int n0, int n1) {
     q4p p = q4p_of(q);
-    float *xp = p.perm ? gather_rows(&p, x, T) : NULL;
-    f32_range(&p, xp ? xp : x, T, y, n0, n1);
-    free(xp);
+    q4p_matmul(&p, x, T, y, n0, n1, f32_range);
 }
 
 /* ---- prepared activations ---- */
