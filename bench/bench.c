@@ -3,7 +3,9 @@
  * For each GPU layer count: prompt processing (pp) at each prompt length and
  * text generation (tg) of n tokens, each the median of r runs from an empty
  * cache, plus bytes read per token, the measured memory read bandwidth and the
- * generation speed as a fraction of the roofline (bandwidth / bytes per token). */
+ * generation speed as a fraction of the roofline: the time to read every weight
+ * once, host bytes at the host's bandwidth plus GPU bytes at the GPU's (read
+ * by a probe shader). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,29 +174,53 @@ static int bench_tg(r1_session *s, int vocab, int n, int reps, double *tps) {
     return rc;
 }
 
-static void report(const bench_opts *o, const r1_model *m, const char *test, double tps, double bw,
-                   int threads) {
+/* Roofline tokens/s: each weight read once from where it lives; 0 if unknown. */
+static double roofline(const r1_model *m, double bw, double gbw) {
     double bpt = (double)r1_model_weight_bytes(m), gpu = (double)r1_model_backend_bytes(m, 1);
+    if (gpu > bpt) gpu = bpt;
+    if (gpu > 0 && gbw <= 0) return 0;
+    double t = (bpt - gpu) / bw + (gpu > 0 ? gpu / gbw : 0);
+    return t > 0 ? 1 / t : 0;
+}
+
+static void report(const bench_opts *o, const r1_model *m, const char *test, double tps, double bw,
+                   double gbw, int threads) {
+    double bpt = (double)r1_model_weight_bytes(m), gpu = (double)r1_model_backend_bytes(m, 1);
+    double roof = roofline(m, bw, gbw);
     const r1_plan *p = r1_model_plan(m);
     int tg = test[0] == 't';
     if (o->json) {
         printf("{\"test\": \"%s\", \"tokens_per_s\": %.3f, \"threads\": %d, \"gpu_layers\": %d, "
                "\"gpu_bytes\": %.0f, \"bytes_per_token\": %.0f, \"mem_bw_gbs\": %.2f, "
-               "\"backend\": \"%s\"",
-               test, tps, threads, p->gpu_layers, gpu, bpt, bw / 1e9, r1_model_backend_desc(m));
+               "\"gpu_bw_gbs\": %.2f, \"backend\": \"%s\"",
+               test, tps, threads, p->gpu_layers, gpu, bpt, bw / 1e9, gbw / 1e9,
+               r1_model_backend_desc(m));
         if (tg)
-            printf(", \"read_gbs\": %.2f, \"roofline_frac\": %.3f", tps * bpt / 1e9,
-                   tps * bpt / bw);
+            printf(", \"read_gbs\": %.2f, \"roofline_tps\": %.2f, \"roofline_frac\": %.3f",
+                   tps * bpt / 1e9, roof, roof > 0 ? tps / roof : 0.0);
         printf("}\n");
     } else {
         printf("| %5d | %7.2f GiB | %-6s | %9.2f | %6.2f GB |", p->gpu_layers, gpu / 1073741824.0,
                test, tps, bpt / 1e9);
-        if (tg)
-            printf(" %7.2f GB/s | %5.1f%% |\n", tps * bpt / 1e9, 100 * tps * bpt / bw);
+        if (tg && roof > 0)
+            printf(" %7.2f GB/s | %8.1f | %6.1f%% |\n", tps * bpt / 1e9, roof, 100 * tps / roof);
+        else if (tg)
+            printf(" %7.2f GB/s |    -     |    -    |\n", tps * bpt / 1e9);
         else
-            printf("      -       |   -    |\n");
+            printf("      -       |    -     |    -    |\n");
     }
     fflush(stdout);
+}
+
+/* The GPU's bandwidth, probed once with the first model that has GPU layers. */
+static double gpu_bandwidth(r1_model *m, int json) {
+    static double gbw = -1;
+    if (gbw < 0 && r1_model_backend_bytes(m, 1) > 0) {
+        gbw = r1_model_backend_bandwidth(m, 1);
+        if (!json)
+            fprintf(stderr, "GPU memory read bandwidth (probe shader): %.1f GB/s\n", gbw / 1e9);
+    }
+    return gbw > 0 ? gbw : 0;
 }
 
 static int bench_one(const bench_opts *o, int gpu_layers, double bw, int threads) {
@@ -228,20 +254,21 @@ static int bench_one(const bench_opts *o, int gpu_layers, double bw, int threads
                 gpu_layers == R1_GPU_LAYERS_AUTO ? " (auto choice)" : "");
         if (*p->note) fprintf(stderr, "note: %s\n", p->note);
     }
+    double gbw = gpu_bandwidth(m, o->json);
     int vocab = r1_model_n_vocab(m), rc = 0;
     for (int i = 0; i < o->n_pp && !rc; i++) {
         double tps;
         char name[32];
         snprintf(name, sizeof name, "pp%d", o->pp[i]);
         if (!(rc = bench_pp(s, vocab, o->pp[i], o->reps, &tps)))
-            report(o, m, name, tps, bw, threads);
+            report(o, m, name, tps, bw, gbw, threads);
     }
     if (o->n_gen > 0 && !rc) {
         double tps;
         char name[32];
         snprintf(name, sizeof name, "tg%d", o->n_gen);
         if (!(rc = bench_tg(s, vocab, o->n_gen, o->reps, &tps)))
-            report(o, m, name, tps, bw, threads);
+            report(o, m, name, tps, bw, gbw, threads);
     }
     r1_session_free(s);
     r1_model_free(m);
@@ -258,10 +285,10 @@ int r1__bench_main(int argc, char **argv) {
     if (!o.json) {
         printf("memory read bandwidth (%d threads, 1 GiB, median of 5): %.2f GB/s\n\n", threads,
                bw / 1e9);
-        printf(
-            "| ngl   | GPU weights | test   | tokens/s  | bytes/tok | gen read     | roofline |\n");
-        printf(
-            "|-------|-------------|--------|-----------|-----------|--------------|----------|\n");
+        printf("| ngl   | GPU weights | test   | tokens/s  | bytes/tok | gen read     | roof t/s | "
+               "of roof |\n");
+        printf("|-------|-------------|--------|-----------|-----------|--------------|----------|"
+               "---------|\n");
     }
     for (int i = 0; i < o.n_gl && !rc; i++) rc = bench_one(&o, o.gl[i], bw, threads);
     return rc;

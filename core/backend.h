@@ -62,6 +62,9 @@ typedef struct r1_backend_i {
     uint64_t (*free_memory)(r1_backend *be);
     /* Largest single weight tensor it can bind, 0 = no limit (may be NULL). */
     uint64_t (*max_tensor_bytes)(r1_backend *be);
+    /* Measured memory bandwidth in bytes/s for the bench roofline, 0 if unknown
+     * (may be NULL; runs a short probe, not for use while computing). */
+    double (*mem_bandwidth)(r1_backend *be);
 } r1_backend_i;
 
 struct r1_backend {

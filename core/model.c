@@ -283,6 +283,10 @@ const char *r1_model_backend_desc(const r1_model *m) {
 uint64_t r1_model_backend_bytes(const r1_model *m, int b) {
     return b >= 0 && b < R1_MAX_BACKENDS ? m->be_bytes[b] : 0;
 }
+double r1_model_backend_bandwidth(r1_model *m, int b) {
+    if (b < 0 || b >= R1_MAX_BACKENDS || !m->be[b] || !m->be[b]->i->mem_bandwidth) return 0;
+    return m->be[b]->i->mem_bandwidth(m->be[b]);
+}
 const r1_tokenizer *r1_model_tokenizer(const r1_model *m) {
     return m->tok;
 }

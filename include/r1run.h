@@ -95,6 +95,10 @@ R1_API uint64_t r1_model_weight_bytes(const r1_model *m); /* bytes read per toke
 R1_API const char *r1_model_backend_desc(const r1_model *m);
 /* Bytes of weights placed on backend b (0 = CPU, 1 = GPU), 0 if none. */
 R1_API uint64_t r1_model_backend_bytes(const r1_model *m, int b);
+/* Memory bandwidth of backend b's device in bytes/s, measured now by a short
+ * probe (a GPU backend copies a few hundred MiB); 0 when b has no device or no
+ * probe. Not to be called while a session of m is evaluating. */
+R1_API double r1_model_backend_bandwidth(r1_model *m, int b);
 /* Borrowed; NULL when the folder has no tokenizer.json. */
 R1_API const r1_tokenizer *r1_model_tokenizer(const r1_model *m);
 

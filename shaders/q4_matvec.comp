@@ -3,20 +3,48 @@
 // GPTQ int4 matrix-vector product for decode: y[t, n] = x[t, :] . W[:, n] + b[n].
 //
 // Workgroup (x: 64-column tile, y: K split, z: token row). Each invocation owns
-// 4 adjacent columns (one 16-byte load per word row) in one of 16 K slices.
+// 4 adjacent columns (one 16-byte load per word row) in one of 16 K slices and
+// streams its slice in batches of 4 word rows (32 k, within one group since
+// G % 32 == 0), the next batch's words, scales and zeros loaded while the
+// current one is multiplied: a slice costs about one memory round trip plus its
+// bytes, however long it is. The first batch is loaded before x is staged.
 // The K split's x is staged in shared memory once (through perm[] for
 // act-order), pre-scaled so that nibbles need no int->float conversion: a
 // nibble masked in place, OR'ed into the mantissa of 2^23 and minus 2^23 is
 // exactly q * 16^j, and x was divided by 16^j (both exact powers of two).
-// The zero point is folded out of the loop: per group, s * (sum x*q - z * sum x).
+// The zero point is folded out per batch: s * (sum x*q - z * sum x).
+//
+// R1_DP (devices with VK_KHR_shader_integer_dot_product): x is instead staged
+// as three int8 digits per element, x ~ m/127 * (d0 + d1/128 + d2/16384) with
+// m the largest |x| of its 32-element block (error below m * 2^-22, float32
+// level), packed for 4x8-bit dot products against the nibbles ([k0 k2 k4 k6]
+// and [k1 k3 k5 k7] of each word): 9 integer instructions per word instead of
+// about 25 float ones, the limit of the float kernel on an H200.
 // With several K splits the splits write partial sums; the last workgroup of a
 // tile to finish (an atomic counter) adds them in order, so results do not
 // depend on scheduling.
+//
+// Fused decode neighbours (vk_plan_q4.c), so a layer needs fewer dispatches
+// and barriers:
+//   prologue 1 RMSNorm: x is staged as src * w_norm and the sum is scaled by
+//     1/sqrt(mean(src^2) + eps) at the end (each K split adds its share of
+//     sum(src^2) to the scratch; the finishing workgroup sums them in order);
+//   prologue 2 SiLU gate: x is staged as silu(src) * up;
+//   epilogue (Q4_EPI): the residual add that follows, y = sum + res.
 #define TC 16u // column invocations (x 4 columns)
 #define TS 16u // K slices
-#define XMAX 4096u
+#define BR 4u     // word rows per batch
+#define XMAX 4096u // x elements of a K split (vk_plan_q4.c Q4_ROWS_PER_SPLIT * 8)
+#define WG 256u
 layout(local_size_x = 256) in;
 #include "common.glsl"
+#include "reduce.glsl"
+#ifdef R1_DP
+#extension GL_EXT_spirv_intrinsics : require
+// OpSUDot, packed 4x8-bit: signed bytes of a . unsigned bytes of b
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018],
+                  id = 4452) int sudot(uint a, uint b, spirv_literal int fmt);
+#endif
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
@@ -27,10 +55,16 @@ layout(std430, binding = 6) readonly buffer PM { uint perm[]; };
 layout(std430, binding = 7) readonly buffer BI { uint bias[]; };
 layout(std430, binding = 8) coherent buffer SP { float part[]; };
 layout(std430, binding = 8) coherent buffer SN { uint cnt[]; };
+layout(std430, binding = 9) readonly buffer PW { uint pw[]; };    // norm weight (words)
+layout(std430, binding = 9) readonly buffer PB { float pb[]; };   // silu: the up input
+layout(std430, binding = 10) readonly buffer ER { float er[]; };  // residual
 
 #define Q4_BIAS 1u
 #define Q4_V2 2u
 #define Q4_PERM 4u
+#define Q4_EPI 8u
+#define PRO_NORM 1u
+#define PRO_SILU 2u
 
 layout(push_constant) uniform P {
     uint K, N, G;
@@ -39,10 +73,19 @@ layout(push_constant) uniform P {
     uint btype;
     uint ksplit, rps;  // K splits and word rows per split
     uint poff, coff;   // scratch: partial sums and counters (elements)
+    uint pro, wtype, woff;
+    float eps;
+    uint ssoff; // scratch: per-split sums of squares (norm prologue)
 } p;
 
 shared vec4 xs[XMAX / 4u];
+#ifdef R1_DP
+shared uint xq[XMAX / 8u * 6u]; // per word row: d0 even, d0 odd, d1 even, d1 odd, d2 even, d2 odd
+shared uint bmax[XMAX / 32u];   // per 32-element block: bits of max |x| (>= 0: ordered as uint)
+shared int bsum[XMAX / 32u];    // per block: sum of 16384 d0 + 128 d1 + d2
+#else
 shared float xsum[XMAX / 8u];
+#endif
 shared float red[TS][TC * 4u];
 shared bool last_s;
 
@@ -60,66 +103,146 @@ float bias_of(uint n) {
     return (p.flags & Q4_BIAS) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0;
 }
 
+// Scale and zero point of 4 columns in group g.
+void group_sz(uint g, uint n, out vec4 s, out vec4 z) {
+    uvec2 s2 = sc2[(p.soff + g * p.N + n) >> 2];
+    s = vec4(unpackHalf2x16(s2.x), unpackHalf2x16(s2.y));
+    uint zw = qz[p.zoff + g * (p.N >> 3) + (n >> 3)] >> (4u * (n & 7u));
+    uvec4 zq = uvec4(zw, zw >> 4, zw >> 8, zw >> 12) & 15u;
+    z = vec4((p.flags & Q4_V2) != 0u ? zq : (zq + 1u) & 15u);
+}
+
+// Column c's result from its full sum (and the norm prologue's sum of squares).
+void finish(uint t, uint c, float v, float ss) {
+    if (p.pro == PRO_NORM) v *= 1.0 / sqrt(ss / float(p.K) + p.eps);
+    v += bias_of(c);
+    if ((p.flags & Q4_EPI) != 0u) v += er[t * p.N + c];
+    y[t * p.N + c] = v;
+}
+
+#ifdef R1_DP
+uint pack4(ivec4 v) {
+    uvec4 u = uvec4(v) & 0xFFu;
+    return u.x | (u.y << 8) | (u.z << 16) | (u.w << 24);
+}
+
+// Word row r of the K split (x k0..k3 in a, k4..k7 in b): three int8 digits
+// per element against its block's max |x|, and the block's digit sum.
+void digits(uint r, vec4 a, vec4 b) {
+    float m = uintBitsToFloat(bmax[r / 4u]);
+    float inv = m > 0.0 ? 127.0 / m : 0.0;
+    vec4 e = vec4(a.x, a.z, b.x, b.z) * inv, o = vec4(a.y, a.w, b.y, b.w) * inv;
+    ivec4 e0 = ivec4(round(e)), o0 = ivec4(round(o));
+    e = (e - vec4(e0)) * 128.0, o = (o - vec4(o0)) * 128.0;
+    ivec4 e1 = ivec4(round(e)), o1 = ivec4(round(o));
+    ivec4 e2 = ivec4(round((e - vec4(e1)) * 128.0)), o2 = ivec4(round((o - vec4(o1)) * 128.0));
+    xq[r * 6u] = pack4(e0), xq[r * 6u + 1u] = pack4(o0);
+    xq[r * 6u + 2u] = pack4(e1), xq[r * 6u + 3u] = pack4(o1);
+    xq[r * 6u + 4u] = pack4(e2), xq[r * 6u + 5u] = pack4(o2);
+    ivec4 t = (e0 + o0) * 16384 + (e1 + o1) * 128 + e2 + o2;
+    atomicAdd(bsum[r / 4u], t.x + t.y + t.z + t.w);
+}
+#endif
+
+// Batch b (word rows b..b+3) of columns n..n+3: words, scales and zeros.
+void load_batch(uint b, uint n, uint rowq, uint N4, out uvec4 w[BR], out vec4 s, out vec4 z) {
+    for (uint i = 0u; i < BR; i++) w[i] = qw4[rowq + (b + i) * N4];
+    group_sz(b * 8u / p.G, n, s, z);
+}
+
 void main() {
     uint l = gl_LocalInvocationIndex, tc = l % TC, ts = l / TC;
     uint tile = gl_WorkGroupID.x, ky = gl_WorkGroupID.y, t = gl_WorkGroupID.z;
     if (t >= run.n_tokens) return; // uniform across the workgroup
+    // rps and R are multiples of BR, so are slices and batches
     uint R = p.K / 8u, r0 = ky * p.rps, r1 = min(R, r0 + p.rps), nr = r1 - r0;
+    uint per = (nr + TS * BR - 1u) / (TS * BR) * BR;
     uint xo = t * p.K;
+    uint n = tile * (TC * 4u) + tc * 4u;
+    uint rs = min(r1, r0 + ts * per), re = min(r1, rs + per);
+    uint N4 = p.N >> 2, rowq = (p.qoff >> 2) + (n >> 2);
+    bool live = n < p.N && rs < re;
+    uvec4 wa[BR];
+    vec4 sa = vec4(0.0), za = vec4(0.0);
+    for (uint i = 0u; i < BR; i++) wa[i] = uvec4(0u);
+    if (live) load_batch(rs, n, rowq, N4, wa, sa, za);
     const float sc[8] = float[8](1.0, 0.0625, 0.00390625, 0.000244140625, 0.0000152587890625,
                                  0.00390625, 0.000244140625, 0.0000152587890625);
+    float ss = 0.0;
+#ifdef R1_DP
+    for (uint i = l; i < XMAX / 32u; i += 256u) bmax[i] = 0u, bsum[i] = 0;
+    barrier();
+#endif
     for (uint i = l; i < nr * 2u; i += 256u) {
         uint k = r0 * 8u + i * 4u;
-        vec4 v;
-        if ((p.flags & Q4_PERM) != 0u)
-            v = vec4(x[xo + perm[k]], x[xo + perm[k + 1u]], x[xo + perm[k + 2u]], x[xo + perm[k + 3u]]);
-        else
-            v = vec4(x[xo + k], x[xo + k + 1u], x[xo + k + 2u], x[xo + k + 3u]);
+        uvec4 kk = uvec4(k, k + 1u, k + 2u, k + 3u);
+        if ((p.flags & Q4_PERM) != 0u) kk = uvec4(perm[k], perm[k + 1u], perm[k + 2u], perm[k + 3u]);
+        vec4 v = vec4(x[xo + kk.x], x[xo + kk.y], x[xo + kk.z], x[xo + kk.w]);
+        if (p.pro == PRO_NORM) {
+            ss += dot(v, v);
+            v *= vec4(LOADF(pw, p.woff + kk.x, p.wtype), LOADF(pw, p.woff + kk.y, p.wtype),
+                      LOADF(pw, p.woff + kk.z, p.wtype), LOADF(pw, p.woff + kk.w, p.wtype));
+        } else if (p.pro == PRO_SILU) {
+            vec4 u = vec4(pb[xo + kk.x], pb[xo + kk.y], pb[xo + kk.z], pb[xo + kk.w]);
+            v = v / (1.0 + exp(-v)) * u;
+        }
+#ifdef R1_DP
+        xs[i] = v;
+        vec4 av = abs(v);
+        atomicMax(bmax[i / 8u], floatBitsToUint(max(max(av.x, av.y), max(av.z, av.w))));
+#else
         uint j = (i & 1u) * 4u;
         xs[i] = v * vec4(sc[j], sc[j + 1u], sc[j + 2u], sc[j + 3u]);
+#endif
     }
+    if (p.pro == PRO_NORM) ss = wg_sum(ss); // uniform branch: every invocation reduces
     barrier();
+#ifdef R1_DP
+    for (uint i = l; i < nr; i += 256u) digits(i, xs[2u * i], xs[2u * i + 1u]);
+#else
     for (uint i = l; i < nr; i += 256u) {
         vec4 a = xs[2u * i], b = xs[2u * i + 1u];
         xsum[i] = a.x + a.y * 16.0 + a.z * 256.0 + a.w * 4096.0 + b.x * 65536.0 + b.y * 256.0 +
                   b.z * 4096.0 + b.w * 65536.0;
     }
+#endif
     barrier();
-    uint n = tile * (TC * 4u) + tc * 4u;
     vec4 acc = vec4(0.0);
-    if (n < p.N) {
-        uint rs = r0 + ts * nr / TS, re = r0 + (ts + 1u) * nr / TS;
-        uint N4 = p.N >> 2, rowq = (p.qoff >> 2) + (n >> 2);
-        uint r = rs;
-        while (r < re) {
-            uint g = r * 8u / p.G;
-            uint ge = min(re, (g + 1u) * p.G / 8u);
-            vec4 dq = vec4(0.0);
-            float sx = 0.0;
-            // four rows per step, loads first: independent loads in flight together
-            for (; r + 4u <= ge; r += 4u) {
-                uvec4 wr[4];
-                for (uint i = 0u; i < 4u; i++) wr[i] = qw4[rowq + (r + i) * N4];
-                for (uint i = 0u; i < 4u; i++) {
-                    uvec4 w = wr[i];
-                    vec4 a = xs[2u * (r + i - r0)], b = xs[2u * (r + i - r0) + 1u];
-                    sx += xsum[r + i - r0];
-                    dq += vec4(dot8(w.x, a, b), dot8(w.y, a, b), dot8(w.z, a, b), dot8(w.w, a, b));
-                }
+    for (uint b = rs; live && b < re; b += BR) {
+        uvec4 wb[BR];
+        vec4 sb = vec4(0.0), zb = vec4(0.0);
+        if (b + BR < re) load_batch(b + BR, n, rowq, N4, wb, sb, zb); // in flight meanwhile
+#ifdef R1_DP
+        ivec4 s0 = ivec4(0), s1 = ivec4(0), s2 = ivec4(0);
+        for (uint i = 0u; i < BR; i++) { // unrolled: wa[] stays in registers
+            uint r = (b + i - r0) * 6u;
+            uvec4 w = wa[i];
+            uvec4 lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
+            for (uint j = 0u; j < 4u; j++) {
+                s0[j] += sudot(xq[r], lo[j], 0) + sudot(xq[r + 1u], hi[j], 0);
+                s1[j] += sudot(xq[r + 2u], lo[j], 0) + sudot(xq[r + 3u], hi[j], 0);
+                s2[j] += sudot(xq[r + 4u], lo[j], 0) + sudot(xq[r + 5u], hi[j], 0);
             }
-            for (; r < ge; r++) {
-                uvec4 w = qw4[rowq + r * N4];
-                vec4 a = xs[2u * (r - r0)], b = xs[2u * (r - r0) + 1u];
-                sx += xsum[r - r0];
-                dq += vec4(dot8(w.x, a, b), dot8(w.y, a, b), dot8(w.z, a, b), dot8(w.w, a, b));
-            }
-            uvec2 s2 = sc2[(p.soff + g * p.N + n) >> 2];
-            vec4 s = vec4(unpackHalf2x16(s2.x), unpackHalf2x16(s2.y));
-            uint zw = qz[p.zoff + g * (p.N >> 3) + (n >> 3)] >> (4u * (n & 7u));
-            uvec4 zq = uvec4(zw, zw >> 4, zw >> 8, zw >> 12) & 15u;
-            vec4 z = vec4((p.flags & Q4_V2) != 0u ? zq : (zq + 1u) & 15u);
-            acc += s * (dq - z * sx);
         }
+        uint blk = (b - r0) / BR;
+        float xscale = uintBitsToFloat(bmax[blk]) * (1.0 / 127.0);
+        vec4 dq = xscale * (vec4(s0) + vec4(s1) * (1.0 / 128.0) + vec4(s2) * (1.0 / 16384.0));
+        float sx = xscale * float(bsum[blk]) * (1.0 / 16384.0);
+#else
+        vec4 dq = vec4(0.0);
+        float sx = 0.0;
+        for (uint i = 0u; i < BR; i++) { // unrolled: wa[] stays in registers
+            uint r = b + i - r0;
+            uvec4 w = wa[i];
+            vec4 xa = xs[2u * r], xb = xs[2u * r + 1u];
+            sx += xsum[r];
+            dq += vec4(dot8(w.x, xa, xb), dot8(w.y, xa, xb), dot8(w.z, xa, xb), dot8(w.w, xa, xb));
+        }
+#endif
+        acc += sa * (dq - za * sx);
+        wa = wb;
+        sa = sb;
+        za = zb;
     }
     red[ts][tc * 4u] = acc.x;
     red[ts][tc * 4u + 1u] = acc.y;
@@ -131,11 +254,12 @@ void main() {
     if (l < TC * 4u)
         for (uint i = 0u; i < TS; i++) v += red[i][l];
     if (p.ksplit == 1u) {
-        if (l < TC * 4u && c < p.N) y[t * p.N + c] = v + bias_of(c);
+        if (l < TC * 4u && c < p.N) finish(t, c, v, ss);
         return;
     }
     uint tiles = gl_NumWorkGroups.x;
     if (l < TC * 4u && c < p.N) part[p.poff + (t * p.ksplit + ky) * p.N + c] = v;
+    if (l == 0u && p.pro == PRO_NORM) part[p.ssoff + (t * tiles + tile) * p.ksplit + ky] = ss;
     memoryBarrierBuffer();
     barrier();
     if (l == 0u) {
@@ -147,8 +271,10 @@ void main() {
     if (!last_s) return;
     memoryBarrierBuffer();
     if (l < TC * 4u && c < p.N) {
-        float s = 0.0;
+        float s = 0.0, sst = 0.0;
         for (uint k = 0u; k < p.ksplit; k++) s += part[p.poff + (t * p.ksplit + k) * p.N + c];
-        y[t * p.N + c] = s + bias_of(c);
+        if (p.pro == PRO_NORM)
+            for (uint k = 0u; k < p.ksplit; k++) sst += part[p.ssoff + (t * tiles + tile) * p.ksplit + k];
+        finish(t, c, s, sst);
     }
 }

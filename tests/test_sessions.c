@@ -66,11 +66,13 @@ static double max_diff(const float *a, const float *b, int n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) return fprintf(stderr, "usage: %s MODEL_DIR\n", argv[0]), 2;
+    if (argc < 2) return fprintf(stderr, "usage: %s MODEL_DIR [GPU_LAYERS]\n", argv[0]), 2;
     r1_error err = {0};
     r1_model_params mp;
     r1_model_params_default(&mp);
     mp.n_threads = 2;
+    /* with GPU layers the sessions' forward calls share one Vulkan queue */
+    if (argc > 2) mp.gpu_layers = !strcmp(argv[2], "all") ? R1_GPU_LAYERS_ALL : atoi(argv[2]);
     CHECK_MSG(r1_model_load(argv[1], &mp, &model, &err) == R1_OK, "%s", err.msg);
     if (!model) return r1t_finish("sessions");
     int V = r1_model_n_vocab(model);

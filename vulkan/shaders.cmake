@@ -12,6 +12,9 @@ set(R1_SHADER_VARIANTS
   "add_rmsnorm|rmsnorm.comp|R1_ADD"
   "add_rmsnorm_sg|rmsnorm.comp|R1_ADD,R1_SUBGROUP"
   "q4_matvec|q4_matvec.comp|"
+  "q4_matvec_sg|q4_matvec.comp|R1_SUBGROUP"
+  "q4_matvec_dp|q4_matvec.comp|R1_DP"
+  "q4_matvec_dp_sg|q4_matvec.comp|R1_DP,R1_SUBGROUP"
   "q4_matvec_simple|q4_matvec_simple.comp|"
   "q4_gemm|q4_gemm.comp|"
   "q4t_matvec|q4t_matvec.comp|"
@@ -26,6 +29,7 @@ set(R1_SHADER_VARIANTS
   "kv_store|kv_store.comp|"
   "attn|attn.comp|"
   "eltwise|eltwise.comp|"
+  "membw|membw.comp|"
 )
 
 set(R1_SPV_DIR ${CMAKE_CURRENT_BINARY_DIR}/r1spv)

@@ -17,6 +17,17 @@ static vk_ctx *ctx(r1_backend *be) {
     return be->ctx;
 }
 
+/* The context of an entry point that touches shared Vulkan state, locked. */
+static vk_ctx *enter(r1_backend *be) {
+    vk_ctx *c = be->ctx;
+    pthread_mutex_lock(&c->lock);
+    return c;
+}
+
+static void leave(vk_ctx *c) {
+    pthread_mutex_unlock(&c->lock);
+}
+
 static void vk_free(r1_backend *be) {
     if (!be) return;
     vk_ctx *c = ctx(be);
@@ -30,13 +41,14 @@ static void vk_free(r1_backend *be) {
             if (c->pool) vkDestroyCommandPool(c->dev, c->pool, NULL);
         }
         r1vk_device_close(c);
+        if (c->lock_init) pthread_mutex_destroy(&c->lock);
         free(c);
     }
     free(be);
 }
 
-static r1_status vk_buffer_alloc(r1_backend *be, size_t size, r1_buffer **out, r1_error *err) {
-    vk_ctx *c = ctx(be);
+static r1_status buffer_alloc(vk_ctx *c, r1_backend *be, size_t size, r1_buffer **out,
+                              r1_error *err) {
     r1_buffer *b = calloc(1, sizeof *b);
     vk_actbuf *a = calloc(1, sizeof *a);
     if (!b || !a) {
@@ -58,9 +70,16 @@ static r1_status vk_buffer_alloc(r1_backend *be, size_t size, r1_buffer **out, r
     return R1_OK;
 }
 
+static r1_status vk_buffer_alloc(r1_backend *be, size_t size, r1_buffer **out, r1_error *err) {
+    vk_ctx *c = enter(be);
+    r1_status st = buffer_alloc(c, be, size, out, err);
+    leave(c);
+    return st;
+}
+
 static void vk_buffer_free(r1_backend *be, r1_buffer *b) {
     if (!b) return;
-    vk_ctx *c = ctx(be);
+    vk_ctx *c = enter(be);
     vk_actbuf *a = b->handle;
     vkDeviceWaitIdle(c->dev);
     c->bytes_device -= b->size;
@@ -71,6 +90,7 @@ static void vk_buffer_free(r1_backend *be, r1_buffer *b) {
     }
     free(a);
     free(b);
+    leave(c);
 }
 
 static void vk_tensor_bind(r1_backend *be, r1_tensor *t, r1_buffer *b, size_t off) {
@@ -90,25 +110,31 @@ static void vk_tensor_bind(r1_backend *be, r1_tensor *t, r1_buffer *b, size_t of
 
 static r1_status vk_tensor_set(r1_backend *be, r1_tensor *t, const void *src, size_t off, size_t n,
                                r1_error *err) {
-    vk_ctx *c = ctx(be);
     vk_ref *r = t->extra;
     if (!r || off + n > r->size)
         return r1__err(err, R1_E_INVAL, "vulkan: tensor_set outside tensor %s", t->name);
-    return r1vk_upload(c, r->buf, r->off + off, r->map ? (char *)r->map + off : NULL, src, n, err);
+    vk_ctx *c = enter(be);
+    r1_status st =
+        r1vk_upload(c, r->buf, r->off + off, r->map ? (char *)r->map + off : NULL, src, n, err);
+    leave(c);
+    return st;
 }
 
 static r1_status vk_tensor_get(r1_backend *be, const r1_tensor *t, void *dst, size_t off, size_t n,
                                r1_error *err) {
-    vk_ctx *c = ctx(be);
     const vk_ref *r = t->extra;
     if (!r || off + n > r->size)
         return r1__err(err, R1_E_INVAL, "vulkan: tensor_get outside tensor %s", t->name);
+    vk_ctx *c = enter(be);
+    r1_status st;
     if (r->map) {
-        r1_status st = r1vk_flush_uploads(c, err);
+        st = r1vk_flush_uploads(c, err);
         if (!st) memcpy(dst, (const char *)r->map + off, n);
-        return st;
+    } else {
+        st = r1vk_download(c, r->buf, r->off + off, dst, n, err);
     }
-    return r1vk_download(c, r->buf, r->off + off, dst, n, err);
+    leave(c);
+    return st;
 }
 
 /* Integer weights (qweight, qzeros, g_idx) wait for qlinear_prepare, which
@@ -152,17 +178,24 @@ static int vk_supports(r1_backend *be, const r1_node *n) {
 }
 
 static r1_status vk_segment_init(r1_backend *be, r1_segment *seg, r1_error *err) {
-    return r1vk_segment_init(ctx(be), seg, err);
+    vk_ctx *c = enter(be);
+    r1_status st = r1vk_segment_init(c, seg, err);
+    leave(c);
+    return st;
 }
 
 static void vk_segment_free(r1_backend *be, r1_segment *seg) {
-    vk_ctx *c = ctx(be);
+    vk_ctx *c = enter(be);
     vkDeviceWaitIdle(c->dev);
     r1vk_segment_free(c, seg);
+    leave(c);
 }
 
 static r1_status vk_compute(r1_backend *be, r1_segment *seg, const r1_run *run, r1_error *err) {
-    return r1vk_compute(ctx(be), seg, run, err);
+    vk_ctx *c = enter(be);
+    r1_status st = r1vk_compute(c, seg, run, err);
+    leave(c);
+    return st;
 }
 
 /* weight_load keeps 4 KiB of slack for sub-allocation alignment */
@@ -172,7 +205,17 @@ static uint64_t vk_max_tensor_bytes(r1_backend *be) {
 }
 
 static uint64_t vk_free_memory(r1_backend *be) {
-    return r1vk_free_memory(ctx(be));
+    vk_ctx *c = enter(be);
+    uint64_t r = r1vk_free_memory(c);
+    leave(c);
+    return r;
+}
+
+static double vk_mem_bandwidth(r1_backend *be) {
+    vk_ctx *c = enter(be);
+    double r = r1vk_membw(c);
+    leave(c);
+    return r;
 }
 
 static const r1_backend_i vk_iface = {
@@ -192,6 +235,7 @@ static const r1_backend_i vk_iface = {
     .compute = vk_compute,
     .free_memory = vk_free_memory,
     .max_tensor_bytes = vk_max_tensor_bytes,
+    .mem_bandwidth = vk_mem_bandwidth,
 };
 
 static r1_status transfer_setup(vk_ctx *c, r1_error *err) {
@@ -221,7 +265,7 @@ static void settings(vk_ctx *c) {
     c->verbose = v && *v && strcmp(v, "0") != 0;
     c->use_import = !(im && !strcmp(im, "0"));
     const char *pr = getenv("R1_VK_PROFILE"), *wg = getenv("R1_VK_WGS");
-    c->profile = pr && *pr && strcmp(pr, "0") != 0 && c->f.timestamps;
+    c->profile = pr && *pr && c->f.timestamps ? (atoi(pr) > 1 ? 2 : atoi(pr) == 1) : 0;
     c->wg_target = wg && atoi(wg) > 0 ? (uint32_t)atoi(wg) : 512;
     /* The checkpoint's own GPTQ layout is the default: on the H200 its split-K
      * matvec decoded 93 tokens/s against 89 for the transposed layout with its
@@ -241,9 +285,10 @@ static void settings(vk_ctx *c) {
 }
 
 static void describe(const vk_ctx *c) {
-    fprintf(stderr, "vulkan: %s; subgroup %u%s, fp16 %s, import %s; shaders:", c->props.deviceName,
-            c->f.subgroup_size, c->f.subgroup_arith ? " (arithmetic)" : "",
-            c->f.fp16 ? "yes" : "no", c->f.host_import && c->use_import ? "yes" : "no");
+    fprintf(stderr, "vulkan: %s; subgroup %u%s, fp16 %s, int8 dot %s, import %s; shaders:",
+            c->props.deviceName, c->f.subgroup_size, c->f.subgroup_arith ? " (arithmetic)" : "",
+            c->f.fp16 ? "yes" : "no", c->f.int_dot ? "yes" : "no",
+            c->f.host_import && c->use_import ? "yes" : "no");
     for (int i = 0; i < VKP_COUNT; i++) fprintf(stderr, " %s", c->pipe_variant[i]);
     fputc('\n', stderr);
 }
@@ -258,6 +303,11 @@ r1_status r1__vulkan_backend_new(int device, r1_backend **out, r1_error *err) {
     }
     be->i = &vk_iface;
     be->ctx = c;
+    c->lock_init = pthread_mutex_init(&c->lock, NULL) == 0;
+    if (!c->lock_init) {
+        free(be), free(c);
+        return r1__err(err, R1_E_NOMEM, "vulkan: cannot create a mutex");
+    }
     r1_status st = r1vk_device_open(c, device, err);
     if (!st) {
         settings(c);

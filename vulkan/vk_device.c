@@ -193,7 +193,8 @@ static int env_off(const char *name) {
 /* Reads what the shaders may use; R1_VK_NO_FP16 / R1_VK_NO_SUBGROUP force fallbacks. */
 static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t ne,
                            VkPhysicalDeviceFeatures2 *f2, VkPhysicalDevice16BitStorageFeatures *s16,
-                           VkPhysicalDeviceShaderFloat16Int8Features *f16) {
+                           VkPhysicalDeviceShaderFloat16Int8Features *f16,
+                           VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR *idp) {
     VkPhysicalDeviceSubgroupProperties sg = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceExternalMemoryHostPropertiesEXT hp = {
@@ -208,9 +209,13 @@ static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t n
     s16->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES;
     f16->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES;
     s16->pNext = f16_ok ? f16 : NULL;
+    int idp_ok = has_ext(e, ne, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    idp->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR;
+    idp->pNext = s16;
     f2->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
-    f2->pNext = s16;
+    f2->pNext = idp_ok ? (void *)idp : (void *)s16;
     vkGetPhysicalDeviceFeatures2(c->pd, f2);
+    c->f.int_dot = idp_ok && idp->shaderIntegerDotProduct && !env_off("R1_VK_NO_DP");
     c->f.storage16 = s16->storageBuffer16BitAccess;
     c->f.fp16 = f16_ok && f16->shaderFloat16 && !env_off("R1_VK_NO_FP16");
     c->f.subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
@@ -239,11 +244,14 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
     VkPhysicalDeviceFeatures2 f2 = {0};
     VkPhysicalDevice16BitStorageFeatures s16 = {0};
     VkPhysicalDeviceShaderFloat16Int8Features f16 = {0};
-    query_features(c, e, ne, &f2, &s16, &f16);
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR idp = {0};
+    query_features(c, e, ne, &f2, &s16, &f16, &idp);
     const char *want[] = {VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME,
                           VK_KHR_EXTERNAL_MEMORY_EXTENSION_NAME,
                           VK_EXT_MEMORY_BUDGET_EXTENSION_NAME,
-                          VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME, "VK_KHR_portability_subset"};
+                          VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME,
+                          VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME,
+                          "VK_KHR_portability_subset"};
     const char *use[8];
     uint32_t nu = 0;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
@@ -258,8 +266,15 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
     VkPhysicalDeviceShaderFloat16Int8Features enf16 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
         .shaderFloat16 = c->f.fp16};
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR enidp = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR,
+        .shaderIntegerDotProduct = VK_TRUE};
     en.pNext = &en16;
     if (f16.sType && f16.shaderFloat16) en16.pNext = &enf16;
+    if (c->f.int_dot) { /* packed 8-bit dot products (the q4 decode matvec's _dp variant) */
+        enidp.pNext = en.pNext;
+        en.pNext = &enidp;
+    }
     en.features.shaderInt16 = f2.features.shaderInt16;
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,

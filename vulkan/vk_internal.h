@@ -7,10 +7,12 @@
  * vk_qlinear.c   GPTQ linears: act-order permutation and repacking
  * vk_plan.c      graph nodes -> dispatches (shader, bindings, push constants, barriers)
  * vk_record.c    per-segment state: descriptor sets, recorded command buffers, compute
+ * vk_membw.c     device memory bandwidth probe (r1run bench's GPU roofline)
  * vk_backend.c   the r1_backend_i glue */
 #ifndef R1_VK_INTERNAL_H
 #define R1_VK_INTERNAL_H
 
+#include <pthread.h>
 #include <vulkan/vulkan.h>
 
 #include "backend.h"
@@ -71,6 +73,7 @@ typedef enum vk_pipe {
     VKP_ATTN,
     VKP_ATTN_DEC,
     VKP_ELTWISE,
+    VKP_MEMBW, /* the bandwidth probe, not a graph op */
     VKP_COUNT
 } vk_pipe;
 
@@ -78,6 +81,7 @@ typedef struct vk_features {
     int fp16;           /* shaderFloat16 (arithmetic) */
     int storage16;      /* storageBuffer16BitAccess */
     int subgroup_arith; /* subgroup arithmetic in compute shaders */
+    int int_dot; /* packed 4x8-bit integer dot products (VK_KHR_shader_integer_dot_product) */
     uint32_t subgroup_size;
     int host_import; /* VK_EXT_external_memory_host */
     VkDeviceSize import_align;
@@ -86,6 +90,10 @@ typedef struct vk_features {
 } vk_features;
 
 typedef struct vk_ctx {
+    /* One caller at a time (sessions on several threads share the backend):
+     * the queue, the command pool and the transfer buffer need external sync. */
+    pthread_mutex_t lock;
+    int lock_init;
     VkInstance inst;
     VkPhysicalDevice pd;
     VkDevice dev;
@@ -97,7 +105,7 @@ typedef struct vk_ctx {
     PFN_vkGetMemoryHostPointerPropertiesEXT get_host_ptr_props;
     uint64_t timeout_ns;
     int verbose;
-    int profile;        /* R1_VK_PROFILE=1: time every dispatch */
+    int profile;        /* R1_VK_PROFILE=1: time every dispatch; 2: also list one layer's */
     uint32_t wg_target; /* workgroups a decode matvec aims for (K split) */
     int layout_t;       /* repack GPTQ linears to the transposed layout (discrete GPUs) */
     int fuse;           /* fuse neighbouring nodes into one dispatch (R1_VK_NO_FUSE=0) */
@@ -159,6 +167,9 @@ r1_status r1vk_weight_upload(vk_ctx *c, r1_tensor *w, const void *src, size_t n,
 r1_status r1vk_weight_resolve(vk_ctx *c, r1_tensor *w, r1_error *err);
 void r1vk_memory_free(vk_ctx *c);
 uint64_t r1vk_free_memory(vk_ctx *c);
+
+/* vk_membw.c: bytes/s a compute shader reads from device memory, 0 if unknown */
+double r1vk_membw(vk_ctx *c);
 
 /* vk_pipeline.c */
 r1_status r1vk_pipelines_create(vk_ctx *c, r1_error *err);

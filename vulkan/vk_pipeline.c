@@ -14,11 +14,11 @@
 
 static const struct {
     const char *base;
-    int sg, f16; /* has a subgroup / fp16 variant */
+    int sg, f16, dp; /* has a subgroup / fp16 / integer dot product variant */
 } PIPES[VKP_COUNT] = {
     [VKP_RMSNORM] = {"rmsnorm", 1, 0},
     [VKP_ADD_RMSNORM] = {"add_rmsnorm", 1, 0},
-    [VKP_Q4_MATVEC] = {"q4_matvec", 0, 0},
+    [VKP_Q4_MATVEC] = {"q4_matvec", 1, 0, 1},
     [VKP_Q4_MATVEC_SIMPLE] = {"q4_matvec_simple", 0, 0},
     [VKP_Q4_GEMM] = {"q4_gemm", 0, 0},
     [VKP_Q4T_MATVEC] = {"q4t_matvec", 1, 0},
@@ -31,6 +31,7 @@ static const struct {
     [VKP_ATTN] = {"attn", 0, 0},
     [VKP_ATTN_DEC] = {"attn_dec", 0, 0},
     [VKP_ELTWISE] = {"eltwise", 0, 0},
+    [VKP_MEMBW] = {"membw", 0, 0},
 };
 
 static const r1vk_shader *find_shader(const char *name) {
@@ -43,9 +44,11 @@ static const r1vk_shader *choose(const vk_ctx *c, int i) {
     char name[64];
     const r1vk_shader *s = NULL;
     int want_f16 = PIPES[i].f16 && c->f.fp16, want_sg = PIPES[i].sg && c->f.subgroup_arith;
-    for (int pass = 0; pass < 4 && !s; pass++) {
-        int f16 = want_f16 && !(pass & 2), sg = want_sg && !(pass & 1);
-        snprintf(name, sizeof name, "%s%s%s", PIPES[i].base, f16 ? "_f16" : "", sg ? "_sg" : "");
+    int want_dp = PIPES[i].dp && c->f.int_dot;
+    for (int pass = 0; pass < 8 && !s; pass++) {
+        int f16 = want_f16 && !(pass & 2), sg = want_sg && !(pass & 1), dp = want_dp && !(pass & 4);
+        snprintf(name, sizeof name, "%s%s%s%s", PIPES[i].base, dp ? "_dp" : "", f16 ? "_f16" : "",
+                 sg ? "_sg" : "");
         s = find_shader(name);
     }
     return s;

@@ -7,6 +7,7 @@
 
 #define VK_MAX_ACCESS 10
 #define VK_MAX_ROPES 4
+#define VK_PROF_DISP 32 /* R1_VK_PROFILE=2: decode dispatches timed one by one */
 
 typedef struct vk_bind {
     VkBuffer buf;
@@ -55,6 +56,8 @@ typedef struct vk_seg {
     VkQueryPool qpool[VK_NVAR]; /* R1_VK_PROFILE: a timestamp after every dispatch */
     double prof_ns[VKP_COUNT], prof_total_ns, prof_host_ns;
     int prof_n[VKP_COUNT], prof_calls;
+    double prof_disp[VK_PROF_DISP]; /* ns per decode dispatch, from dispatch prof_first */
+    int prof_first, prof_dcalls;
     VkDescriptorPool pool;
     VkCommandBuffer cb[VK_NVAR];
     VkFence fence;

@@ -1,0 +1,106 @@
+/* The planner's shared state and helpers (vk_plan.c: every op but the GPTQ
+ * matmuls, and the segment's plan; vk_plan_q4.c: GPTQ matmuls and the decode
+ * fusions around them). */
+#ifndef R1_VK_PLAN_H
+#define R1_VK_PLAN_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "vk_seg.h"
+
+static inline const vk_ref *ref_of(const r1_tensor *t) {
+    return t ? (const vk_ref *)t->extra : NULL;
+}
+
+typedef struct planner {
+    vk_ctx *c;
+    vk_seg *s;
+    int var;
+    r1_error *err;
+    r1_status st;
+} planner;
+
+static inline vk_disp *disp_new(planner *pl, vk_pipe pipe) {
+    if (pl->st) return NULL;
+    vk_disp *d = &pl->s->d[pl->var][pl->s->nd[pl->var]++];
+    memset(d, 0, sizeof *d);
+    d->pipe = pipe;
+    for (int i = 0; i < VK_NBIND; i++) d->b[i] = (vk_bind){pl->c->dummy.buf, 0, pl->c->dummy.size};
+    d->groups[0] = d->groups[1] = d->groups[2] = 1;
+    return d;
+}
+
+static inline void push(vk_disp *d, uint32_t v) {
+    if (d) d->push[d->push_size++] = v;
+}
+
+static inline uint32_t fbits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline void fail(planner *pl, const char *what, const r1_tensor *t) {
+    if (!pl->st)
+        pl->st = r1__err(pl->err, R1_E_DEVICE, "vulkan: %s %s has no device memory", what,
+                         t && t->name ? t->name : "(unnamed)");
+}
+
+/* An activation or cache tensor: bound whole, and recorded as accessed. */
+static inline void act(planner *pl, vk_disp *d, int slot, const r1_tensor *t, int write) {
+    const vk_ref *r = ref_of(t);
+    if (!d) return;
+    if (!r || r->pending) return fail(pl, "tensor", t);
+    d->b[slot] = (vk_bind){r->buf, r->off, (r->size + 3) & ~(VkDeviceSize)3};
+    if (d->n_acc < VK_MAX_ACCESS) d->acc[d->n_acc++] = (vk_access){r->buf, r->off, r->size, write};
+}
+
+/* A weight: bound from an aligned offset, its element offset returned. */
+static inline uint32_t weight(planner *pl, vk_disp *d, int slot, r1_tensor *w) {
+    if (!d) return 0;
+    if (!pl->st) pl->st = r1vk_weight_resolve(pl->c, w, pl->err); /* deferred upload */
+    const vk_ref *r = ref_of(w);
+    if (!r || r->pending) {
+        fail(pl, "weight", w);
+        return 0;
+    }
+    VkDeviceSize a = pl->c->props.limits.minStorageBufferOffsetAlignment;
+    VkDeviceSize off = r->off / a * a;
+    d->b[slot] = (vk_bind){r->buf, off, (r->off - off + r->size + 3) & ~(VkDeviceSize)3};
+    return (uint32_t)((r->off - off) / r1__dtype_size(w->type));
+}
+
+static inline uint32_t rows(const planner *pl, const r1_tensor *t) {
+    return pl->var == VK_DECODE ? 1u : (uint32_t)t->ne[0];
+}
+
+static inline uint32_t cdiv(uint64_t a, uint64_t b) {
+    uint64_t v = (a + b - 1) / b;
+    return v > 65535 ? 65535 : (uint32_t)(v ? v : 1);
+}
+
+/* Whether two activations share bytes: the scheduler reuses a tensor's memory
+ * after its last reader, so a fused dispatch may find one of its outputs where
+ * an input lives; such a fusion would race (workgroups overwrite what others
+ * still read) and is not made. */
+static inline int overlap_t(const r1_tensor *a, const r1_tensor *b) {
+    const vk_ref *x = ref_of(a), *y = ref_of(b);
+    return x && y && x->buf == y->buf && x->off < y->off + y->size && y->off < x->off + x->size;
+}
+
+static inline int fused_safe(const r1_tensor *const *in, int n_in, const r1_tensor *const *out,
+                             int n_out) {
+    for (int i = 0; i < n_in; i++)
+        for (int o = 0; o < n_out; o++)
+            if (in[i] && out[o] && overlap_t(in[i], out[o])) return 0;
+    return 1;
+}
+
+/* vk_plan_q4.c */
+void r1vk_plan_matmul_q4(planner *pl, const r1_node *n);
+/* Decode fusions of GPTQ matvecs with their neighbours starting at nodes[i];
+ * returns the nodes consumed, 0 when none applies. */
+int r1vk_plan_fused_q4(planner *pl, const r1_node *nodes, int i, int n);
+
+#endif

@@ -1,0 +1,260 @@
+/* GPTQ int4 matmuls: the native-layout split-K decode matvec, the transposed
+ * layout's matvec (R1_VK_LAYOUT=t), the tiled prompt GEMMs, and the decode
+ * fusions of norms, gates and residual adds into the matvecs. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "vk_plan.h"
+
+/* q4_matvec.comp: x of a K split in shared memory (XMAX = 4096 elements), 16
+ * slices of whole 4-row batches. */
+#define Q4_ROWS_PER_SPLIT 512u
+#define Q4_SLICES 16u
+#define Q4_BATCH 4u
+
+/* K split of a decode matvec: about wg_target workgroups in all (enough to
+ * fill the GPU; each invocation streams its slice), at most Q4_ROWS_PER_SPLIT
+ * word rows per split, at least one batch per slice; rows per split a multiple
+ * of the batch. */
+static void q4_split(const vk_ctx *c, int K, int N, uint32_t *ks, uint32_t *rps) {
+    uint32_t R = (uint32_t)K / 8, tiles = ((uint32_t)N + 63) / 64;
+    uint32_t kmin = (R + Q4_ROWS_PER_SPLIT - 1) / Q4_ROWS_PER_SPLIT;
+    uint32_t kmax = R / (Q4_SLICES * Q4_BATCH);
+    uint32_t k = (c->wg_target + tiles - 1) / tiles;
+    if (kmax < kmin) kmax = kmin;
+    if (k > kmax) k = kmax;
+    if (k < kmin) k = kmin;
+    if (k < 1) k = 1;
+    uint32_t r = (R + k - 1) / k;
+    *rps = (r + Q4_BATCH - 1) / Q4_BATCH * Q4_BATCH;
+    *ks = (R + *rps - 1) / *rps;
+}
+
+/* Nodes fused into a transposed-layout matvec (decode): a preceding RMSNORM or
+ * SILU_MUL computed on the fly from its inputs, a following residual ADD. */
+typedef struct q4fuse {
+    const r1_node *norm, *silu, *add;
+    int write_pro; /* this dispatch also writes the norm's / gate's own output */
+} q4fuse;
+
+static int is_t(const r1_node *n) {
+    const vk_ref *r = n->op == R1_OP_MATMUL_Q4 ? ref_of(n->q->qweight) : NULL;
+    return r && r->layout_t;
+}
+
+static void matmul_q4t(planner *pl, const r1_node *n, const q4fuse *f) {
+    const r1_qlinear *q = n->q;
+    int dec = pl->var == VK_DECODE, perm = q->act_order && q->g_idx;
+    vk_disp *d = disp_new(pl, dec ? VKP_Q4T_MATVEC : VKP_Q4T_GEMM);
+    const r1_node *pro = f ? (f->norm ? f->norm : f->silu) : NULL;
+    act(pl, d, 1, pro ? pro->src[0] : n->src[0], 0);
+    act(pl, d, 2, n->dst, 1);
+    weight(pl, d, 3, q->qweight);
+    weight(pl, d, 4, q->scales);
+    if (perm) weight(pl, d, 5, q->g_idx);
+    uint32_t boff = q->bias ? weight(pl, d, 6, q->bias) : 0, woff = 0;
+    if (f && f->norm) woff = weight(pl, d, 7, f->norm->w);
+    if (f && f->silu) act(pl, d, 7, f->silu->src[1], 0);
+    if (pro && f->write_pro) act(pl, d, 8, pro->dst, 1);
+    if (f && f->add) {
+        act(pl, d, 9, f->add->src[0] == n->dst ? f->add->src[1] : f->add->src[0], 0);
+        act(pl, d, 10, f->add->dst, 1);
+    }
+    push(d, (uint32_t)q->K);
+    push(d, (uint32_t)q->N);
+    push(d, (uint32_t)q->G);
+    push(d, (q->bias ? 1u : 0u) | (perm ? 4u : 0u) | (f && f->add ? 8u : 0u) |
+                (pro && f->write_pro ? 16u : 0u));
+    push(d, q->bias ? (uint32_t)q->bias->type : 0u);
+    push(d, boff);
+    if (!d) return;
+    uint32_t T = rows(pl, n->dst);
+    if (!dec) {
+        d->groups[0] = cdiv((uint64_t)q->N, 64);
+        d->groups[1] = cdiv(T, 64);
+        return;
+    }
+    push(d, f && f->norm ? 1u : f && f->silu ? 2u : 0u);
+    push(d, f && f->norm ? (uint32_t)f->norm->w->type : 0u);
+    push(d, woff);
+    push(d, fbits(f && f->norm ? f->norm->f0 : 0.0f));
+    d->groups[0] = (uint32_t)q->N / 8;
+    d->groups[1] = T;
+}
+
+/* Decode fusions around transposed-layout matvecs; 0 when none applies. */
+static int plan_fused_q4t(planner *pl, const r1_node *nodes, int i, int n) {
+    const r1_node *a = &nodes[i];
+    if (a->op == R1_OP_RMSNORM && a->rows == R1_ROWS_ALL) {
+        int j = i + 1;
+        while (j < n && is_t(&nodes[j]) && nodes[j].src[0] == a->dst &&
+               fused_safe((const r1_tensor *[]){a->src[0]}, 1,
+                          (const r1_tensor *[]){nodes[j].dst, a->dst}, 2))
+            j++;
+        for (int k = i + 1; k < j; k++)
+            matmul_q4t(pl, &nodes[k], &(q4fuse){.norm = a, .write_pro = k == i + 1});
+        return j > i + 1 ? j - i : 0;
+    }
+    int has_add = 0, at = i;
+    const r1_node *silu = NULL;
+    if (a->op == R1_OP_SILU_MUL && i + 1 < n && is_t(&nodes[i + 1]) &&
+        nodes[i + 1].src[0] == a->dst && !nodes[i + 1].q->act_order)
+        silu = a, at = i + 1;
+    else if (!is_t(a))
+        return 0;
+    const r1_node *m = &nodes[at], *b = at + 1 < n ? &nodes[at + 1] : NULL;
+    has_add = b && b->op == R1_OP_ADD && (b->src[0] == m->dst) != (b->src[1] == m->dst);
+    const r1_tensor *res = has_add ? (b->src[0] == m->dst ? b->src[1] : b->src[0]) : NULL;
+    const r1_tensor *in[] = {silu ? silu->src[0] : m->src[0], silu ? silu->src[1] : NULL, res};
+    const r1_tensor *out[] = {m->dst, silu ? silu->dst : NULL, has_add ? b->dst : NULL};
+    if (has_add && !fused_safe(in, 3, out, 3)) {
+        has_add = 0; /* try without the residual add */
+        out[2] = NULL, in[2] = NULL;
+    }
+    if (silu && !fused_safe(in, 3, out, 3)) return 0;
+    if (!silu && !has_add) return 0;
+    matmul_q4t(pl, m, &(q4fuse){.silu = silu, .add = has_add ? b : NULL, .write_pro = 1});
+    return at - i + 1 + has_add;
+}
+
+/* The fast split-K matvec reads 4 columns at once (16-byte aligned words and
+ * scales) in batches of 32 k within one group; else the simple one-column
+ * shader, which fuses nothing. */
+static int fast_ok(const planner *pl, const r1_qlinear *q) {
+    const vk_ref *rq = ref_of(q->qweight), *rs = ref_of(q->scales);
+    return pl->var == VK_DECODE && !getenv("R1_VK_SIMPLE_MATVEC") && rq && rs && !rq->pending &&
+           (rq->off % 16) == 0 && (rs->off % 8) == 0 && q->G % 32 == 0 && q->K % 32 == 0;
+}
+
+static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
+    const r1_qlinear *q = n->q;
+    int dec = pl->var == VK_DECODE;
+    if (is_t(n)) return matmul_q4t(pl, n, f);
+    int fast = fast_ok(pl, q);
+    vk_disp *d = disp_new(pl, !dec ? VKP_Q4_GEMM : fast ? VKP_Q4_MATVEC : VKP_Q4_MATVEC_SIMPLE);
+    const r1_node *pro = f ? (f->norm ? f->norm : f->silu) : NULL;
+    act(pl, d, 1, pro ? pro->src[0] : n->src[0], 0);
+    act(pl, d, 2, f && f->add ? f->add->dst : n->dst, 1);
+    uint32_t qoff = weight(pl, d, 3, q->qweight), soff = weight(pl, d, 4, q->scales);
+    uint32_t zoff = weight(pl, d, 5, q->qzeros), boff = 0, woff = 0;
+    int perm = q->act_order && q->g_idx;
+    if (perm) weight(pl, d, 6, q->g_idx);
+    if (q->bias) boff = weight(pl, d, 7, q->bias);
+    if (f && f->norm) woff = weight(pl, d, 9, f->norm->w);
+    if (f && f->silu) act(pl, d, 9, f->silu->src[1], 0);
+    if (f && f->add) act(pl, d, 10, f->add->src[0] == n->dst ? f->add->src[1] : f->add->src[0], 0);
+    push(d, (uint32_t)q->K);
+    push(d, (uint32_t)q->N);
+    push(d, (uint32_t)q->G);
+    push(d, (q->bias ? 1u : 0u) | (q->zeros_v2 ? 2u : 0u) | (perm ? 4u : 0u) |
+                (f && f->add ? 8u : 0u));
+    push(d, qoff);
+    push(d, soff);
+    push(d, zoff);
+    push(d, boff);
+    push(d, q->bias ? (uint32_t)q->bias->type : 0u);
+    if (!d) return;
+    uint32_t T = rows(pl, n->dst);
+    if (fast && (qoff % 4 || soff % 4)) fast = 0, d->pipe = VKP_Q4_MATVEC_SIMPLE;
+    if (!fast) {
+        if (pro || (f && f->add))
+            pl->st =
+                r1__err(pl->err, R1_E_UNSUPPORTED, "vulkan: fused nodes need the split-K matvec");
+        d->groups[0] = cdiv((uint64_t)q->N, dec ? 32 : 64);
+        d->groups[1] = dec ? T : cdiv(T, 64);
+        return;
+    }
+    uint32_t ks, rps, tiles = cdiv((uint64_t)q->N, 64);
+    q4_split(pl->c, q->K, q->N, &ks, &rps);
+    VkDeviceSize poff = pl->s->scratch_elems, coff = poff + (VkDeviceSize)T * ks * (uint32_t)q->N;
+    VkDeviceSize ssoff = coff + (VkDeviceSize)T * tiles;
+    push(d, ks);
+    push(d, rps);
+    push(d, (uint32_t)poff);
+    push(d, (uint32_t)coff);
+    push(d, f && f->norm ? 1u : f && f->silu ? 2u : 0u);
+    push(d, f && f->norm ? (uint32_t)f->norm->w->type : 0u);
+    push(d, woff);
+    push(d, fbits(f && f->norm ? f->norm->f0 : 0.0f));
+    push(d, (uint32_t)ssoff);
+    if (ks > 1) {
+        pl->s->scratch_elems = ssoff + (f && f->norm ? (VkDeviceSize)T * tiles * ks : 0);
+        d->scratch = 8;
+    }
+    d->groups[0] = tiles;
+    d->groups[1] = ks;
+    d->groups[2] = T;
+}
+
+void r1vk_plan_matmul_q4(planner *pl, const r1_node *n) {
+    matmul_q4(pl, n, NULL);
+}
+
+/* Whether nodes[from, n) other than nodes[skip0, skip1) read t. */
+static int read_elsewhere(const r1_node *nodes, int from, int n, const r1_tensor *t, int skip0,
+                          int skip1) {
+    for (int k = from; k < n; k++) {
+        if (k >= skip0 && k < skip1) continue;
+        for (int s = 0; s < 3; s++)
+            if (nodes[k].src[s] == t) return 1;
+    }
+    return 0;
+}
+
+static int native_fast(const planner *pl, const r1_node *m) {
+    return m->op == R1_OP_MATMUL_Q4 && !is_t(m) && fast_ok(pl, m->q);
+}
+
+/* The residual ADD after matvec nodes[at] that its epilogue can do: the
+ * matvec's output is read by nothing else, and the add's output overlaps none
+ * of the dispatch's inputs. */
+static const r1_node *epi_add(const r1_node *nodes, int at, int n, const r1_tensor *x,
+                              const r1_tensor *x2) {
+    const r1_node *m = &nodes[at], *b = at + 1 < n ? &nodes[at + 1] : NULL;
+    if (!b || b->op != R1_OP_ADD || (b->src[0] == m->dst) == (b->src[1] == m->dst)) return NULL;
+    const r1_tensor *res = b->src[0] == m->dst ? b->src[1] : b->src[0];
+    if (read_elsewhere(nodes, at + 2, n, m->dst, 0, 0)) return NULL;
+    if (!fused_safe((const r1_tensor *[]){x, x2, res}, 3, (const r1_tensor *[]){b->dst}, 1))
+        return NULL;
+    return b;
+}
+
+/* Decode fusions around native-layout matvecs (q4_matvec.comp): an RMSNorm
+ * read only by the matvecs that follow it becomes their prologue; a SiLU gate
+ * read only by the next matvec becomes its prologue; a residual add after a
+ * matvec becomes its epilogue. The tensors dropped (norm, gate and matvec
+ * outputs) are read by no other node; every tensor of a layer lives in that
+ * layer's segment, so no other segment reads them either. */
+static int plan_fused_native(planner *pl, const r1_node *nodes, int i, int n) {
+    const r1_node *a = &nodes[i];
+    if (a->op == R1_OP_RMSNORM && a->rows == R1_ROWS_ALL) {
+        int j = i + 1;
+        while (
+            j < n && native_fast(pl, &nodes[j]) && nodes[j].src[0] == a->dst &&
+            fused_safe((const r1_tensor *[]){a->src[0]}, 1, (const r1_tensor *[]){nodes[j].dst}, 1))
+            j++;
+        if (j == i + 1 || read_elsewhere(nodes, i + 1, n, a->dst, i + 1, j)) return 0;
+        for (int k = i + 1; k < j; k++) matmul_q4(pl, &nodes[k], &(q4fuse){.norm = a});
+        return j - i;
+    }
+    const r1_node *silu = NULL;
+    int at = i;
+    if (a->op == R1_OP_SILU_MUL && i + 1 < n && native_fast(pl, &nodes[i + 1]) &&
+        nodes[i + 1].src[0] == a->dst && !read_elsewhere(nodes, i + 2, n, a->dst, 0, 0) &&
+        fused_safe((const r1_tensor *[]){a->src[0], a->src[1]}, 2,
+                   (const r1_tensor *[]){nodes[i + 1].dst}, 1))
+        silu = a, at = i + 1;
+    else if (!native_fast(pl, a))
+        return 0;
+    const r1_node *m = &nodes[at];
+    const r1_node *add =
+        epi_add(nodes, at, n, silu ? silu->src[0] : m->src[0], silu ? silu->src[1] : NULL);
+    if (!silu && !add) return 0;
+    matmul_q4(pl, m, &(q4fuse){.silu = silu, .add = add});
+    return at - i + 1 + (add != NULL);
+}
+
+int r1vk_plan_fused_q4(planner *pl, const r1_node *nodes, int i, int n) {
+    int used = plan_fused_q4t(pl, nodes, i, n);
+    return used ? used : plan_fused_native(pl, nodes, i, n);
+}
