@@ -257,6 +257,7 @@ static int bench_one(const bench_opts *o, int gpu_layers, double bw, int threads
     double gbw = gpu_bandwidth(m, o->json);
     int vocab = r1_model_n_vocab(m), rc = 0;
     for (int i = 0; i < o->n_pp && !rc; i++) {
+        if (o->pp[i] <= 0) continue; /* -p 0: no prompt test, as llama-bench */
         double tps;
         char name[32];
         snprintf(name, sizeof name, "pp%d", o->pp[i]);

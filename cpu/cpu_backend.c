@@ -14,10 +14,14 @@ typedef struct cpu_ctx {
     int n_threads;
     const r1_cpu_kernels *k;
     r1_q4_act mode_decode, mode_batch;
-    /* R1_CPU_PROFILE=1: wall time per op kind (a barrier after every node), printed at exit */
+    /* R1_CPU_PROFILE=1: wall time per op kind (a barrier after every node), printed at exit;
+     * 2: also one decoder layer's nodes one by one (a layer a quarter into the segment) */
     int profile;
     double op_time[R1_OP_COUNT];
     long op_calls[R1_OP_COUNT], calls_decode;
+#define CPU_PROF_NODES 16
+    const r1_node *prof_node[CPU_PROF_NODES];
+    double prof_time[CPU_PROF_NODES];
 } cpu_ctx;
 
 /* Physical cores: distinct (package, core) pairs under /sys, else online CPUs. */
@@ -53,6 +57,15 @@ static void print_profile(const cpu_ctx *c) {
         if (c->op_calls[i])
             fprintf(stderr, "  %-10s %8ld calls %9.3f s %5.1f%%\n", r1__op_name((r1_op)i),
                     c->op_calls[i], c->op_time[i], 100.0 * c->op_time[i] / (total > 0 ? total : 1));
+    for (int i = 0; i < CPU_PROF_NODES && c->prof_node[i] && c->calls_decode; i++) {
+        const r1_node *n = c->prof_node[i];
+        double us = c->prof_time[i] / (double)c->calls_decode * 1e6;
+        fprintf(stderr, "  node %-10s %8.1f us", r1__op_name(n->op), us);
+        if (n->op == R1_OP_MATMUL_Q4)
+            fprintf(stderr, "  %5dx%-5d %5.1f GB/s", n->q->K, n->q->N,
+                    (double)n->q->K * n->q->N / 2 / (us * 1e3));
+        fputc('\n', stderr);
+    }
 }
 
 static void cpu_free(r1_backend *be) {
@@ -186,9 +199,13 @@ static r1_status cpu_compute(r1_backend *be, r1_segment *seg, const r1_run *run,
             }
             if (prof && omp_get_thread_num() == 0) {
                 double t1 = omp_get_wtime();
-                if (i)
+                if (i) {
                     c->op_time[seg->nodes[i - 1].op] += t1 - t0,
                         c->op_calls[seg->nodes[i - 1].op]++;
+                    int j = i - 1 - seg->n_nodes / 4;
+                    if (c->profile > 1 && j >= 0 && j < CPU_PROF_NODES)
+                        c->prof_node[j] = &seg->nodes[i - 1], c->prof_time[j] += t1 - t0;
+                }
                 t0 = t1;
             }
             r1__cpu_node(&seg->nodes[i], run, cs);
@@ -305,7 +322,8 @@ r1_status r1__cpu_backend_new(int n_threads, r1_backend **out, r1_error *err) {
     }
     c->n_threads = n_threads > 0 ? n_threads : r1_cpu_physical_cores();
     c->k = k;
-    c->profile = getenv("R1_CPU_PROFILE") && *getenv("R1_CPU_PROFILE") == '1';
+    const char *pr = getenv("R1_CPU_PROFILE");
+    c->profile = pr ? (atoi(pr) > 1 ? 2 : atoi(pr) == 1) : 0;
     if (act_modes(c, err)) {
         free(be), free(c);
         return err ? err->code : R1_E_INVAL;

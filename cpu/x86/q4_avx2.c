@@ -14,7 +14,7 @@
 #include "q4_layout.h"
 
 #define AI static inline __attribute__((always_inline))
-#define PF_PANEL_WORDS 1024 /* prefetch distance in a panel: 4 KiB */
+#define PF_PANEL_WORDS 2048 /* prefetch distance in a panel: 8 KiB (into L2, as q4_avx512.c) */
 #define PF_ROWS 10          /* ... in the checkpoint layout, where rows are N words apart */
 
 AI int block_end(int n, int n1, int width) {
@@ -25,7 +25,7 @@ AI int block_end(int n, int n1, int width) {
 
 AI void prefetch_row(const q4p *p, const uint32_t *row, size_t stride, int cv) {
     const uint32_t *a = row + (p->panel ? (size_t)PF_PANEL_WORDS : PF_ROWS * stride);
-    for (int c = 0; c < cv; c += 2) _mm_prefetch((const char *)(a + 8 * c), _MM_HINT_T0);
+    for (int c = 0; c < cv; c += 2) _mm_prefetch((const char *)(a + 8 * c), _MM_HINT_T1);
 }
 
 /* Zero points of the 8 columns starting at n (n % 8 == 0) in group g. */
