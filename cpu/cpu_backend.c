@@ -16,7 +16,7 @@ typedef struct cpu_ctx {
     r1_q4_act mode_decode, mode_batch;
     /* R1_CPU_PROFILE=1: wall time per op kind (a barrier after every node), printed at exit;
      * 2: also one decoder layer's nodes one by one (a layer a quarter into the segment) */
-    int profile;
+    int profile, prof_batch; /* R1_CPU_PROFILE=batch: prompt calls instead of decode ones */
     double op_time[R1_OP_COUNT];
     long op_calls[R1_OP_COUNT], calls_decode;
 #define CPU_PROF_NODES 16
@@ -52,7 +52,8 @@ int r1_cpu_physical_cores(void) {
 static void print_profile(const cpu_ctx *c) {
     double total = 0;
     for (int i = 0; i < R1_OP_COUNT; i++) total += c->op_time[i];
-    fprintf(stderr, "cpu profile (%ld decode calls): total %.3f s\n", c->calls_decode, total);
+    fprintf(stderr, "cpu profile (%ld %s calls): total %.3f s\n", c->calls_decode,
+            c->prof_batch ? "prompt" : "decode", total);
     for (int i = 0; i < R1_OP_COUNT; i++)
         if (c->op_calls[i])
             fprintf(stderr, "  %-10s %8ld calls %9.3f s %5.1f%%\n", r1__op_name((r1_op)i),
@@ -187,7 +188,7 @@ static r1_status cpu_compute(r1_backend *be, r1_segment *seg, const r1_run *run,
     (void)err;
     cpu_ctx *c = be->ctx;
     const r1_cpu_seg *cs = seg->state;
-    int prof = c->profile && run->n_tokens == 1;
+    int prof = c->profile && (run->n_tokens == 1) != c->prof_batch;
     c->calls_decode += prof;
     /* One team for the whole segment; each op shares its work inside it. */
 #pragma omp parallel num_threads(c->n_threads)
@@ -324,6 +325,7 @@ r1_status r1__cpu_backend_new(int n_threads, r1_backend **out, r1_error *err) {
     c->k = k;
     const char *pr = getenv("R1_CPU_PROFILE");
     c->profile = pr ? (atoi(pr) > 1 ? 2 : atoi(pr) == 1) : 0;
+    if (pr && !strcmp(pr, "batch")) c->profile = c->prof_batch = 1;
     if (act_modes(c, err)) {
         free(be), free(c);
         return err ? err->code : R1_E_INVAL;

@@ -17,6 +17,10 @@
 #if defined(__x86_64__)
 extern const r1_cpu_kernels r1__cpu_kernels_avx2, r1__cpu_kernels_avx512;
 extern const r1_cpu_kernels r1__cpu_kernels_neon __attribute__((weak));
+#ifdef R1_HAVE_AMX /* cpu/x86/q4_amx.c, built where the compiler knows AMX */
+extern const r1_cpu_kernels r1__cpu_kernels_amx;
+int r1__cpu_amx_usable(void);
+#endif
 #elif defined(__aarch64__)
 extern const r1_cpu_kernels r1__cpu_kernels_avx2 __attribute__((weak));
 extern const r1_cpu_kernels r1__cpu_kernels_avx512 __attribute__((weak));
@@ -36,6 +40,9 @@ static int cpu_has(const char *feature) {
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
                __builtin_cpu_supports("avx512dq");
+#ifdef R1_HAVE_AMX
+    if (!strcmp(feature, "amx")) return cpu_has("avx512") && r1__cpu_amx_usable();
+#endif
     return 0;
 #elif defined(__aarch64__)
     /* the NEON table uses the dot product (sdot) in its int8 paths */
@@ -52,6 +59,9 @@ const r1_cpu_kernels *r1__cpu_kernels_get(const char *name) {
                                                    &r1__cpu_kernels_neon};
     static const char *const features[] = {"avx2", "avx512", "neon"};
     if (!strcmp(name, "scalar")) return &r1__cpu_kernels_scalar;
+#ifdef R1_HAVE_AMX
+    if (!strcmp(name, "amx")) return cpu_has("amx") ? &r1__cpu_kernels_amx : NULL;
+#endif
     for (int i = 0; i < 3; i++)
         if (!strcmp(name, features[i]) && tables[i] && cpu_has(features[i])) return tables[i];
     return NULL;
@@ -65,7 +75,7 @@ const r1_cpu_kernels *r1__cpu_kernels_select(const char **error_name) {
         if (!k) *error_name = env;
         return k;
     }
-    static const char *order[] = {"avx512", "avx2", "neon", "scalar"};
+    static const char *order[] = {"amx", "avx512", "avx2", "neon", "scalar"};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         const r1_cpu_kernels *k = r1__cpu_kernels_get(order[i]);
         if (k) return k;

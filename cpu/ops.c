@@ -163,29 +163,51 @@ static void op_kv_store(const r1_node *n, const r1_run *run) {
 #define R1_CLONES
 #endif
 
-/* One (token, head) pair: online softmax over cache rows 0..pos+t, no T x T scores. */
+#define ATTN_BLOCK 32 /* keys scored together: one max, one rescale per block */
+
+/* q . k over hd elements: 16 independent partial sums, so that the loop
+ * vectorizes without reassociating a single float sum (no -ffast-math). */
+static inline float dot_hd(const float *q, const float *k, int hd) {
+    float s[16] = {0};
+    int d = 0;
+    for (; d + 16 <= hd; d += 16)
+        for (int i = 0; i < 16; i++) s[i] += q[d + i] * k[d + i];
+    float r = 0;
+    for (; d < hd; d++) r += q[d] * k[d];
+    for (int i = 0; i < 16; i++) r += s[i];
+    return r;
+}
+
+/* One (token, head) pair: online softmax over cache rows 0..pos+t in blocks of
+ * keys (no T x T scores): a block's scores first, then one rescale of the
+ * running sums if its max is higher, then its weighted values. */
 R1_CLONES static void attn_one(const r1_node *n, const r1_run *run, int t, int h) {
-    int H = n->i0, KV = n->i1, hd = n->i2, kvh = h / (H / KV);
+    int H = n->i0, KV = n->i1, hd = n->i2, kvh = h / (H / KV), last = run->pos + t;
     size_t kvrow = (size_t)KV * hd;
     const float *q = (const float *)n->src[0]->data + ((size_t)t * H + h) * hd;
     const float *K = (const float *)n->kv[0]->data + (size_t)kvh * hd;
     const float *V = (const float *)n->kv[1]->data + (size_t)kvh * hd;
-    float acc[1024], m = -INFINITY, l = 0, scale = 1.0f / sqrtf((float)hd);
+    float acc[1024], sc[ATTN_BLOCK], m = -INFINITY, l = 0, scale = 1.0f / sqrtf((float)hd);
     memset(acc, 0, (size_t)hd * sizeof(float));
-    for (int s = 0; s <= run->pos + t; s++) {
-        const float *ks = K + s * kvrow, *vs = V + s * kvrow;
-        float sc = 0;
-        for (int d = 0; d < hd; d++) sc += q[d] * ks[d];
-        sc *= scale;
-        if (sc > m) {
-            float corr = expf(m - sc);
+    for (int s0 = 0; s0 <= last; s0 += ATTN_BLOCK) {
+        int nb = last + 1 - s0 < ATTN_BLOCK ? last + 1 - s0 : ATTN_BLOCK;
+        float bm = -INFINITY;
+        for (int j = 0; j < nb; j++) {
+            sc[j] = dot_hd(q, K + (size_t)(s0 + j) * kvrow, hd) * scale;
+            bm = sc[j] > bm ? sc[j] : bm;
+        }
+        if (bm > m) {
+            float corr = expf(m - bm);
             for (int d = 0; d < hd; d++) acc[d] *= corr;
             l *= corr;
-            m = sc;
+            m = bm;
         }
-        float w = expf(sc - m);
-        l += w;
-        for (int d = 0; d < hd; d++) acc[d] += w * vs[d];
+        for (int j = 0; j < nb; j++) {
+            float w = expf(sc[j] - m);
+            const float *vs = V + (size_t)(s0 + j) * kvrow;
+            l += w;
+            for (int d = 0; d < hd; d++) acc[d] += w * vs[d];
+        }
     }
     float *o = (float *)n->dst->data + ((size_t)t * H + h) * hd;
     for (int d = 0; d < hd; d++) o[d] = acc[d] / l;

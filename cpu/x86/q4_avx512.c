@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "q4_avx512_common.h"
 #include "q4_layout.h"
 
 /* Horizontal int32 sum with wrapping adds: GCC's _mm512_reduce_add_epi32 adds as
@@ -60,22 +61,6 @@ AI int block_end(int n, int n1, int width) {
 AI void prefetch_row(const q4p *p, const uint32_t *row, size_t stride, int cv) {
     const uint32_t *a = row + (p->panel ? (size_t)PF_PANEL_WORDS : PF_ROWS * stride);
     for (int c = 0; c < cv; c++) _mm_prefetch((const char *)(a + 16 * c), _MM_HINT_T1);
-}
-
-/* Zero points z of 16 columns starting at n (n % 8 == 0) in group g. */
-AI __m512i zeros16(const q4p *p, int g, int n, __mmask16 m) {
-    const uint32_t *zr = p->qz + (size_t)g * (p->N / 8) + n / 8;
-    __m512i w = _mm512_set1_epi32((int)zr[0]);
-    if (m & 0xFF00) w = _mm512_mask_set1_epi32(w, 0xFF00, (int)zr[1]);
-    const __m512i sh = _mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 28, 24, 20, 16, 12, 8, 4, 0);
-    const __m512i f = _mm512_set1_epi32(15);
-    __m512i z = _mm512_and_si512(_mm512_srlv_epi32(w, sh), f);
-    if (!p->v2) z = _mm512_and_si512(_mm512_add_epi32(z, _mm512_set1_epi32(1)), f);
-    return z;
-}
-
-AI __m512 scales16(const q4p *p, int g, int n, __mmask16 m) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p->sc + (size_t)g * p->N + n));
 }
 
 /* 1 + q/16 for nibble j of every word (j is a constant after unrolling). */
