@@ -69,7 +69,8 @@ typedef struct r1_cpu_kernels {
 
     /* GPTQ matmul with prepared activations (see the top of this file). act_bytes
      * returns 0 when the mode needs no buffer, (size_t)-1 when this table cannot run
-     * the mode on q (then use R1_Q4_F32). */
+     * the mode on q (then use R1_Q4_F32); a table may ask for more than the shared
+     * layout below and keep data of its own after it (amx: digit planes). */
     size_t (*q4_act_bytes)(const r1_qlinear *q, int T, r1_q4_act mode);
     void (*q4_act_prep)(const r1_qlinear *q, const float *x, int T, r1_q4_act mode, int u0, int u1,
                         void *xa);

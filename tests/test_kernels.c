@@ -33,7 +33,7 @@ static int irand(int n) {
     return (int)(rng() % (uint64_t)n);
 }
 
-static const char *isa_names[] = {"avx2", "avx512", "neon"};
+static const char *isa_names[] = {"avx2", "avx512", "amx", "neon"};
 
 /* ---- a random GPTQ linear ---- */
 
@@ -184,9 +184,10 @@ static void check_q4(const r1_cpu_kernels **isas, int n_isa, const r1_qlinear *q
             void *xa = run_act(isas[i], q, x, T, (r1_q4_act)mode, y, n0, n1, &bytes);
             snprintf(what, sizeof what, "%s %s [%d,%d) %s", isas[i]->name, mode_names[mode], n0, n1,
                      label);
-            CHECK_MSG(xa && bytes == rb, "%s: activation buffer size differs", what);
-            if (xa && bytes == rb)
-                CHECK_MSG(!memcmp(xa, xa0, bytes),
+            /* a table may keep data of its own after the shared layout (amx: digit planes) */
+            CHECK_MSG(xa && bytes >= rb, "%s: activation buffer smaller than the layout", what);
+            if (xa && bytes >= rb)
+                CHECK_MSG(!memcmp(xa, xa0, rb),
                           "%s: prepared activations differ from the portable code", what);
             double e = compare(y, mode == R1_Q4_I8 ? y0 : ref, T, N, n0, n1, tol, what);
             if (mode == R1_Q4_I8) e = 0;
@@ -682,9 +683,10 @@ static int bench_main(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    const r1_cpu_kernels *isas[3];
+    const int n_names = (int)(sizeof isa_names / sizeof isa_names[0]);
+    const r1_cpu_kernels *isas[sizeof isa_names / sizeof isa_names[0]];
     int n_isa = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < n_names; i++) {
         const r1_cpu_kernels *k = r1__cpu_kernels_get(isa_names[i]);
         if (k) isas[n_isa++] = k;
         printf("%s: %s\n", isa_names[i],

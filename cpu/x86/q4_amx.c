@@ -12,6 +12,10 @@
  * float32-level). Tiles: C0-C5 = 3 digits x 2 blocks of 16 columns, A = one
  * digit plane of 16 tokens, B = 16 columns of 8 weight rows.
  *
+ * The first operand is loaded straight from digit planes ([3][T][K] bytes in
+ * slot order) that this table's activation preparation writes after the usual
+ * I8X3 buffer (which the AVX-512 code used for edge columns still reads).
+ *
  * Linux hands out AMX state only on request (arch_prctl), done once when the
  * table is chosen; decode (T < AMX_MIN_T), other activation modes and layouts
  * the tiles do not cover run the AVX-512 code. */
@@ -36,46 +40,34 @@ typedef struct tilecfg {
     uint8_t rows[16];
 } tilecfg;
 
-/* Byte permutations that pull digit plane pl of 8 rows out of their 192
- * interleaved bytes (24 per row: 8 of each digit): indices into the first two
- * registers, and into the third for the bytes past 128. */
-typedef struct planes_idx {
-    __m512i lo[3], hi[3];
-    __mmask64 from_hi[3];
-} planes_idx;
-
-static void planes_idx_init(planes_idx *pi) {
-    for (int pl = 0; pl < 3; pl++) {
-        uint8_t lo[64], hi[64];
-        uint64_t m = 0;
-        for (int o = 0; o < 64; o++) {
-            int src = 24 * (o / 8) + 8 * pl + o % 8;
-            lo[o] = (uint8_t)(src & 127);
-            hi[o] = (uint8_t)((src - 128) & 63);
-            if (src >= 128) m |= 1ull << o;
-        }
-        pi->lo[pl] = _mm512_loadu_si512(lo);
-        pi->hi[pl] = _mm512_loadu_si512(hi);
-        pi->from_hi[pl] = m;
-    }
+/* Whether a T-token matmul of q in `mode` takes the tile path (and its planes). */
+static int amx_mode(const r1_qlinear *q, int T, r1_q4_act mode) {
+    return mode == R1_Q4_I8X3 && T >= AMX_MIN_T && q->cpu_extra && q->G % 64 == 0;
 }
 
-/* Three digit planes [3][16 tokens][64 bytes] of rows r..r+7 for tokens t0..;
- * rows of absent tokens are zero. */
-static void gather_a(const planes_idx *pi, const int8_t *xa, int K, int t0, int tb, int r,
-                     int8_t *a) {
-    for (int t = 0; t < 16; t++) {
-        if (t >= tb) {
-            for (int pl = 0; pl < 3; pl++) memset(a + (pl * 16 + t) * 64, 0, 64);
-            continue;
-        }
-        const int8_t *s = xa + ((size_t)(t0 + t) * (K / 8) + r) * 24;
-        __m512i z0 = _mm512_loadu_si512(s), z1 = _mm512_loadu_si512(s + 64),
-                z2 = _mm512_loadu_si512(s + 128);
-        for (int pl = 0; pl < 3; pl++) {
-            __m512i v = _mm512_permutex2var_epi8(z0, pi->lo[pl], z1);
-            v = _mm512_mask_permutexvar_epi8(v, pi->from_hi[pl], pi->hi[pl], z2);
-            _mm512_storeu_si512(a + (pl * 16 + t) * 64, v);
+static size_t planes_offset(const r1_qlinear *q, int T, r1_q4_act mode) {
+    return (r1__q4_act_bytes_std(q, T, mode) + 63) & ~(size_t)63;
+}
+
+static size_t act_bytes_amx(const r1_qlinear *q, int T, r1_q4_act mode) {
+    size_t std = r1__q4_act_bytes_std(q, T, mode);
+    if (std == (size_t)-1 || !amx_mode(q, T, mode)) return std;
+    return planes_offset(q, T, mode) + 3 * (size_t)T * q->K;
+}
+
+/* The AVX-512 preparation, then unit (t, g)'s digits copied into the planes. */
+static void act_prep_amx(const r1_qlinear *q, const float *x, int T, r1_q4_act mode, int u0, int u1,
+                         void *xa) {
+    r1__cpu_kernels_avx512.q4_act_prep(q, x, T, mode, u0, u1, xa);
+    if (!amx_mode(q, T, mode)) return;
+    int K = q->K, ng = q->n_groups, rpg = q->G / 8;
+    int8_t *planes = (int8_t *)xa + planes_offset(q, T, mode);
+    for (int u = u0; u < u1; u++) {
+        int t = u / ng, g = u % ng;
+        for (int r = g * rpg; r < (g + 1) * rpg; r++) {
+            const int8_t *s = (const int8_t *)xa + ((size_t)t * (K / 8) + r) * 24;
+            for (int pl = 0; pl < 3; pl++)
+                memcpy(planes + ((size_t)pl * T + t) * K + 8 * r, s + 8 * pl, 8);
         }
     }
 }
@@ -113,14 +105,16 @@ static void scale_out(const q4p *p, const int32_t *c, const float *dx, const flo
     (void)T;
 }
 
-/* 16 tokens x 32 columns (n, n+16 inside one panel) over every group. */
-static void tile_block(const q4p *p, const planes_idx *pi, const int8_t *xa, const float *dx,
+/* tb tokens (the tile rows configured) x 32 columns (n, n+16 inside one panel)
+ * over every group; planes: the digit planes at token t0. */
+static void tile_block(const q4p *p, const int8_t *planes, size_t plane_bytes, const float *dx,
                        const float *sv, int T, int t0, int tb, int n, float *y) {
-    _Alignas(64) int8_t a[3 * 16 * 64], b[2 * 16 * 64];
+    _Alignas(64) int8_t b[2 * 16 * 64];
     _Alignas(64) int32_t c[6 * 256];
     size_t st;
     const uint32_t *base = block_base(p, n, &st);
-    const int rpg = p->G / 8;
+    const int rpg = p->G / 8, K = p->K;
+    const int8_t *pa = planes, *pb = planes + plane_bytes, *pc = planes + 2 * plane_bytes;
     for (int g = 0; g < p->ng; g++) {
         _tile_zero(0);
         _tile_zero(1);
@@ -129,21 +123,20 @@ static void tile_block(const q4p *p, const planes_idx *pi, const int8_t *xa, con
         _tile_zero(4);
         _tile_zero(5);
         for (int r = g * rpg; r < (g + 1) * rpg; r += 8) {
-            gather_a(pi, xa, p->K, t0, tb, r, a);
             build_b(base + (size_t)r * st, st, b);
             build_b(base + (size_t)r * st + 16, st, b + 1024);
             _tile_loadd(7, b, 64);
-            _tile_loadd(6, a, 64);
+            _tile_loadd(6, pa + 8 * r, K);
             _tile_dpbsud(0, 6, 7);
-            _tile_loadd(6, a + 1024, 64);
+            _tile_loadd(6, pb + 8 * r, K);
             _tile_dpbsud(1, 6, 7);
-            _tile_loadd(6, a + 2048, 64);
+            _tile_loadd(6, pc + 8 * r, K);
             _tile_dpbsud(2, 6, 7);
             _tile_loadd(7, b + 1024, 64);
             _tile_dpbsud(5, 6, 7);
-            _tile_loadd(6, a + 1024, 64);
+            _tile_loadd(6, pb + 8 * r, K);
             _tile_dpbsud(4, 6, 7);
-            _tile_loadd(6, a, 64);
+            _tile_loadd(6, pa + 8 * r, K);
             _tile_dpbsud(3, 6, 7);
         }
         _tile_stored(0, c, 64);
@@ -156,36 +149,42 @@ static void tile_block(const q4p *p, const planes_idx *pi, const int8_t *xa, con
     }
 }
 
+/* Tiles 0-5 (sums) and 6 (activations) with `rows` rows, 7 (weights) with 16. */
+static void tile_config(int rows) {
+    tilecfg cfg = {.palette = 1};
+    for (int i = 0; i < 8; i++) cfg.rows[i] = (uint8_t)(i == 7 ? 16 : rows), cfg.colsb[i] = 64;
+    _tile_loadconfig(&cfg);
+}
+
 static void matmul_act_amx(const r1_qlinear *q, const float *x, const void *xa, int T,
                            r1_q4_act mode, float *y, int n0, int n1) {
     q4p p = q4p_of(q);
     const r1_cpu_kernels *k = &r1__cpu_kernels_avx512;
-    /* tiles need whole 32-column blocks of a panel, groups of 64-input steps */
-    int ok = mode == R1_Q4_I8X3 && T >= AMX_MIN_T && p.panel && p.G % 64 == 0;
+    /* tiles need whole 32-column blocks of a panel */
     int n32 = n0 + (n1 - n0) / 32 * 32;
-    if (!ok || n32 == n0 || (n0 % 64 && n0 % 32)) {
+    if (!amx_mode(q, T, mode) || n32 == n0 || n0 % 32) {
         k->q4_matmul_act(q, x, xa, T, mode, y, n0, n1);
         return;
     }
-    tilecfg cfg = {.palette = 1};
-    for (int i = 0; i < 8; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;
-    _tile_loadconfig(&cfg);
-    planes_idx pi;
-    planes_idx_init(&pi);
     const float *tail = (const float *)((const char *)xa + r1__q4_act_tail_offset(q, T, mode));
+    const int8_t *planes = (const int8_t *)xa + planes_offset(q, T, mode);
+    size_t plane_bytes = (size_t)T * q->K;
+    int rows = -1;
     for (int n = n0; n < n32; n += 32) {
-        /* a block must not straddle a panel: panels of w < 64 columns hold 32 only if w >= 32 */
+        /* a block must not straddle a panel (a last panel narrower than 64) */
         int p0 = n / 64 * 64, w = p.N - p0 < 64 ? p.N - p0 : 64;
         if (n - p0 + 32 > w) {
-            k->q4_matmul_act(q, x, xa, T, mode, y, n, n1);
-            _tile_release();
-            return;
+            n32 = n;
+            break;
         }
-        for (int t0 = 0; t0 < T; t0 += 16)
-            tile_block(&p, &pi, xa, tail, tail + (size_t)T * p.ng, T, t0,
-                       T - t0 < 16 ? T - t0 : 16, n, y);
+        for (int t0 = 0; t0 < T; t0 += 16) {
+            int tb = T - t0 < 16 ? T - t0 : 16;
+            if (tb != rows) tile_config(rows = tb);
+            tile_block(&p, planes + (size_t)t0 * q->K, plane_bytes, tail, tail + (size_t)T * p.ng,
+                       T, t0, tb, n, y);
+        }
     }
-    _tile_release();
+    if (rows > 0) _tile_release();
     if (n32 < n1) k->q4_matmul_act(q, x, xa, T, mode, y, n32, n1);
 }
 
@@ -195,10 +194,6 @@ static void q4_matmul_fwd(const r1_qlinear *q, const float *x, int T, float *y, 
 }
 static void dense_fwd(const r1_tensor *w, const float *x, int T, float *y, int n0, int n1) {
     r1__cpu_kernels_avx512.dense_matmul(w, x, T, y, n0, n1);
-}
-static void prep_fwd(const r1_qlinear *q, const float *x, int T, r1_q4_act mode, int u0, int u1,
-                     void *xa) {
-    r1__cpu_kernels_avx512.q4_act_prep(q, x, T, mode, u0, u1, xa);
 }
 static void q8_fwd(const r1_q8_rows *w, const float *x, int T, float *y, int n0, int n1) {
     r1__cpu_kernels_avx512.q8_matmul(w, x, T, y, n0, n1);
@@ -225,8 +220,8 @@ const r1_cpu_kernels r1__cpu_kernels_amx = {
     .q4_matmul = q4_matmul_fwd,
     .dense_matmul = dense_fwd,
     .col_align = 16,
-    .q4_act_bytes = r1__q4_act_bytes_std,
-    .q4_act_prep = prep_fwd,
+    .q4_act_bytes = act_bytes_amx,
+    .q4_act_prep = act_prep_amx,
     .q4_matmul_act = matmul_act_amx,
     .q8_matmul = q8_fwd,
 };
