@@ -593,8 +593,13 @@ static void bench_pp(const r1_cpu_kernels *k, int nth, int reps, int T) {
         if ((size_t)L[i].N > maxN) maxN = L[i].N;
     }
     float *x = rand_vec((size_t)T * maxK), *y = malloc((size_t)T * maxN * sizeof(float));
-    void *xa = malloc(r1__q4_act_tail_offset(&set[6]->q, T, R1_Q4_I8X3) +
-                      8 * (size_t)T * set[6]->q.n_groups);
+    size_t xa_bytes = 0; /* the largest any linear needs in any mode, as the backend sizes it */
+    for (int i = 0; i < NL; i++)
+        for (int m = 0; m < 3; m++) {
+            size_t b = r1__cpu_q4_act_bytes(k, &set[i]->q, T, (r1_q4_act)m);
+            if (b != (size_t)-1 && b > xa_bytes) xa_bytes = b;
+        }
+    void *xa = malloc(xa_bytes ? xa_bytes : 1);
     static const char *names[NM] = {"F32 (exact)", "I8X3 (float-level)", "I8 (int8 activations)",
                                     "sgemm, W pre-dequantized", "sgemm, dequantized tiles"};
     for (int mode = 0; mode < NM; mode++) {
