@@ -46,6 +46,29 @@ static inline __attribute__((always_inline)) const uint32_t *block_base(const q4
  * inputs than this in the checkpoint layout (every Qwen2 shape fits). */
 #define R1_Q4_GATHER_MAX 32768
 
+/* Exact y for columns [n0, n1) one product at a time, with no memory of its own:
+ * what a range function falls back to when it cannot allocate its tables.
+ * x is in row order (gathered through perm by the caller, as for every range). */
+static inline void q4p_range_portable(const q4p *p, const float *x, int T, float *y, int n0,
+                                      int n1) {
+    for (int n = n0; n < n1; n++) {
+        size_t st;
+        const uint32_t *col = block_base(p, n, &st);
+        for (int t = 0; t < T; t++) {
+            double acc = 0;
+            for (int i = 0; i < p->K; i++) {
+                int g = p->gi ? p->gi[i] : i / p->G;
+                uint32_t zw = p->qz[(size_t)g * (p->N / 8) + n / 8] >> (4 * (n % 8));
+                int z = p->v2 ? (int)(zw & 15) : (int)((zw + 1) & 15);
+                int q = (int)(col[(size_t)(i / 8) * st] >> (4 * (i % 8)) & 15);
+                acc += (double)x[(size_t)t * p->K + i] *
+                       (r1__f16_to_f32(p->sc[(size_t)g * p->N + n]) * (float)(q - z));
+            }
+            y[(size_t)t * p->N + n] = (float)acc;
+        }
+    }
+}
+
 typedef void (*q4p_range_fn)(const q4p *p, const float *x, int T, float *y, int n0, int n1);
 
 static inline void q4p_matmul(const q4p *p, const float *x, int T, float *y, int n0, int n1,

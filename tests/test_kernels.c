@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "kernels.h"
+#include "q4_layout.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rng(void) {
@@ -164,6 +165,14 @@ static void check_q4(const r1_cpu_kernels **isas, int n_isa, const r1_qlinear *q
     int K = q->K, N = q->N;
     double tol = 2e-6 * sqrt((double)K);
     char what[200];
+    { /* the no-memory fallback of the SIMD range functions (either layout) */
+        q4p p = q4p_of(q);
+        float *y = sentinel((size_t)T * N);
+        q4p_matmul(&p, x, T, y, 0, N, q4p_range_portable);
+        snprintf(what, sizeof what, "q4p_range_portable, %s", label);
+        compare(y, ref, T, N, 0, N, tol, what);
+        free(y);
+    }
     for (int mode = 0; mode < 3; mode++) {
         size_t rb;
         float *y0 = malloc((size_t)T * N * sizeof(float));

@@ -146,7 +146,7 @@ static void rows_range(const q4p *p, const float *x, int T, float *y, int n0, in
     float stack[2 * 16 * 128];
     size_t need = (size_t)2 * 16 * p->ng;
     float *buf = need <= sizeof stack / sizeof *stack ? stack : malloc(need * sizeof(float));
-    if (!buf) abort(); /* 128 bytes per group: only an exhausted heap gets here */
+    if (!buf) return q4p_range_portable(p, x, T, y, n0, n1); /* exhausted heap: slow, exact */
     rowtab tab = {buf, buf + 16 * p->ng};
     for (int n = n0, e; n < n1; n = e) {
         e = block_end(n, n1);
@@ -514,7 +514,8 @@ AI void q8_rows(const r1_q8_rows *w, const int8_t *d, double dx, float *y, int64
 static void q8_matmul_neon(const r1_q8_rows *w, const float *x, int T, float *y, int n0, int n1) {
     const int64_t K = w->K;
     int8_t stack[3 * 8192], *d = (size_t)3 * K <= sizeof stack ? stack : malloc((size_t)3 * K);
-    if (!d) abort(); /* 3 bytes per input: only an exhausted heap gets here */
+    if (!d) /* exhausted heap: the portable rows, which need no memory */
+        return r1__cpu_q8_matmul(&r1__cpu_kernels_scalar, w, x, T, y, n0, n1);
     for (int t = 0; t < T; t++) {
         double dx;
         q8x_prep(x + (size_t)t * K, K, d, &dx);

@@ -200,7 +200,7 @@ static void rows_range(const q4p *p, const float *x, int T, float *y, int n0, in
     float stack[2 * 16 * 128];
     size_t need = (size_t)2 * 16 * p->ng;
     float *buf = need <= sizeof stack / sizeof *stack ? stack : malloc(need * sizeof(float));
-    if (!buf) abort(); /* 128 bytes per group: only an exhausted heap gets here */
+    if (!buf) return q4p_range_portable(p, x, T, y, n0, n1); /* exhausted heap: slow, exact */
     rowtab tab = {buf, buf + 16 * p->ng};
 #define ROWS_CALL(cv) (rowtab_fill(p, &tab, n, cv), rows_tblocks(p, &tab, x, y, T, n, cv))
     FOR_BLOCKS16(n0, n1, ROWS_CALL)

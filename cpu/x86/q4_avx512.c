@@ -229,7 +229,7 @@ static void rows_range(const q4p *p, const float *x, int T, float *y, int n0, in
     float stack[2 * 32 * 64];
     size_t need = (size_t)2 * 32 * p->ng;
     float *buf = need <= sizeof stack / sizeof *stack ? stack : malloc(need * sizeof(float));
-    if (!buf) abort(); /* 256 bytes per group: only an exhausted heap gets here */
+    if (!buf) return q4p_range_portable(p, x, T, y, n0, n1); /* exhausted heap: slow, exact */
     rowtab tab = {buf, buf + 32 * p->ng};
 #define ROWS_CALL(cv, ml)                                                                          \
     (rowtab_fill(p, &tab, n, cv, ml), rows_tblocks(p, &tab, x, y, T, n, cv, ml))
@@ -673,7 +673,8 @@ static void q8_matmul_avx512(const r1_q8_rows *w, const float *x, int T, float *
     const int64_t K = w->K;
     int8_t stack[3 * 8192];
     q8x xd = {(size_t)3 * K <= sizeof stack ? stack : malloc((size_t)3 * K), 0, 0};
-    if (!xd.d) abort(); /* 3 bytes per input: only an exhausted heap gets here */
+    if (!xd.d) /* exhausted heap: the portable rows, which need no memory */
+        return r1__cpu_q8_matmul(&r1__cpu_kernels_scalar, w, x, T, y, n0, n1);
     for (int t = 0; t < T; t++) {
         q8x_prep(x + (size_t)t * K, K, &xd);
         float *yt = y + (size_t)t * w->N;
