@@ -213,8 +213,64 @@ R1_CLONES static void attn_one(const r1_node *n, const r1_run *run, int t, int h
     for (int d = 0; d < hd; d++) o[d] = acc[d] / l;
 }
 
+#define ATTN_GROUP_MAX 4096 /* R * hd floats of running sums on the stack */
+
+/* The R = H / KV query heads of kv head g for token t together: each key and
+ * value row is read once for all of them. Per head the arithmetic is exactly
+ * attn_one's (same blocks, same order), so results do not depend on the path. */
+R1_CLONES static void attn_group(const r1_node *n, const r1_run *run, int t, int g) {
+    int H = n->i0, KV = n->i1, hd = n->i2, R = H / KV, last = run->pos + t;
+    size_t kvrow = (size_t)KV * hd;
+    const float *q = (const float *)n->src[0]->data + ((size_t)t * H + (size_t)g * R) * hd;
+    const float *K = (const float *)n->kv[0]->data + (size_t)g * hd;
+    const float *V = (const float *)n->kv[1]->data + (size_t)g * hd;
+    float acc[ATTN_GROUP_MAX], sc[16][ATTN_BLOCK], m[16], l[16], scale = 1.0f / sqrtf((float)hd);
+    memset(acc, 0, (size_t)R * hd * sizeof(float));
+    for (int r = 0; r < R; r++) m[r] = -INFINITY, l[r] = 0;
+    for (int s0 = 0; s0 <= last; s0 += ATTN_BLOCK) {
+        int nb = last + 1 - s0 < ATTN_BLOCK ? last + 1 - s0 : ATTN_BLOCK;
+        for (int j = 0; j < nb; j++) {
+            const float *ks = K + (size_t)(s0 + j) * kvrow;
+            for (int r = 0; r < R; r++) sc[r][j] = dot_hd(q + (size_t)r * hd, ks, hd) * scale;
+        }
+        for (int r = 0; r < R; r++) {
+            float bm = -INFINITY;
+            for (int j = 0; j < nb; j++) bm = sc[r][j] > bm ? sc[r][j] : bm;
+            if (bm > m[r]) {
+                float corr = expf(m[r] - bm);
+                for (int d = 0; d < hd; d++) acc[r * hd + d] *= corr;
+                l[r] *= corr;
+                m[r] = bm;
+            }
+        }
+        for (int j = 0; j < nb; j++) {
+            const float *vs = V + (size_t)(s0 + j) * kvrow;
+            for (int r = 0; r < R; r++) {
+                float w = expf(sc[r][j] - m[r]), *a = acc + (size_t)r * hd;
+                l[r] += w;
+                for (int d = 0; d < hd; d++) a[d] += w * vs[d];
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float *o = (float *)n->dst->data + ((size_t)t * H + (size_t)g * R + r) * hd;
+        for (int d = 0; d < hd; d++) o[d] = acc[r * hd + d] / l[r];
+    }
+}
+
+/* Grouped by kv head when that leaves every thread a few items (prompts), else
+ * one item per query head (decode: more parallelism). */
 static void op_attn(const r1_node *n, const r1_run *run) {
-    int H = n->i0, items = run->n_tokens * H;
+    int H = n->i0, KV = n->i1, R = KV ? H / KV : 0;
+    int grouped = R > 1 && R <= 16 && R * n->i2 <= ATTN_GROUP_MAX &&
+                  run->n_tokens * KV >= 4 * omp_get_num_threads();
+    if (grouped) {
+        int items = run->n_tokens * KV;
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int i = 0; i < items; i++) attn_group(n, run, i / KV, i % KV);
+        return;
+    }
+    int items = run->n_tokens * H;
 #pragma omp for schedule(dynamic, 1) nowait
     for (int i = 0; i < items; i++) attn_one(n, run, i / H, i % H);
 }
