@@ -31,6 +31,10 @@
 //     sum(src^2) to the scratch; the finishing workgroup sums them in order);
 //   prologue 2 SiLU gate: x is staged as silu(src) * up;
 //   epilogue (Q4_EPI): the residual add that follows, y = sum + res.
+// A dispatch may also cover up to three matrices with the same input (q, k, v
+// after one norm; gate and up): workgroups [0, t1) take the first, [t1, t2)
+// the second, [t2, ...) the third, each with its own offsets into the weight
+// buffer they share and its own output (bindings 2, 6, 10).
 #define TC 16u // column invocations (x 4 columns)
 #define TS 16u // K slices
 #define BR 4u     // word rows per batch
@@ -58,11 +62,15 @@ layout(std430, binding = 8) coherent buffer SN { uint cnt[]; };
 layout(std430, binding = 9) readonly buffer PW { uint pw[]; };    // norm weight (words)
 layout(std430, binding = 9) readonly buffer PB { float pb[]; };   // silu: the up input
 layout(std430, binding = 10) readonly buffer ER { float er[]; };  // residual
+layout(std430, binding = 6) writeonly buffer Y1 { float y1[]; };  // merged: second output
+layout(std430, binding = 10) writeonly buffer Y2 { float y2[]; }; // merged: third output
 
 #define Q4_BIAS 1u
 #define Q4_V2 2u
 #define Q4_PERM 4u
 #define Q4_EPI 8u
+#define Q4_BIAS1 16u // merged matrices 1 and 2 have a bias
+#define Q4_BIAS2 32u
 #define PRO_NORM 1u
 #define PRO_SILU 2u
 
@@ -76,7 +84,33 @@ layout(push_constant) uniform P {
     uint pro, wtype, woff;
     float eps;
     uint ssoff; // scratch: per-split sums of squares (norm prologue)
+    uint nmat, t1, t2;                   // merged: matrices, first tile of the 2nd and 3rd
+    uint qoff1, soff1, zoff1, boff1, n1; // the 2nd matrix
+    uint qoff2, soff2, zoff2, boff2, n2; // the 3rd
 } p;
+
+// The matrix of this workgroup: columns, offsets, bias, where its columns start
+// among all the dispatch's, and the total (the split partials' row length).
+uint mIdx, mN, mQoff, mSoff, mZoff, mBoff, mCol, mAll;
+bool mBias;
+
+// Selects the matrix of global tile `tile`; returns the tile within it.
+uint select_matrix(uint tile) {
+    mIdx = 0u, mN = p.N, mQoff = p.qoff, mSoff = p.soff, mZoff = p.zoff, mBoff = p.boff;
+    mCol = 0u, mBias = (p.flags & Q4_BIAS) != 0u;
+    mAll = p.N + (p.nmat > 1u ? p.n1 : 0u) + (p.nmat > 2u ? p.n2 : 0u);
+    if (p.nmat > 2u && tile >= p.t2) {
+        mIdx = 2u, mN = p.n2, mQoff = p.qoff2, mSoff = p.soff2, mZoff = p.zoff2, mBoff = p.boff2;
+        mCol = p.N + p.n1, mBias = (p.flags & Q4_BIAS2) != 0u;
+        return tile - p.t2;
+    }
+    if (p.nmat > 1u && tile >= p.t1) {
+        mIdx = 1u, mN = p.n1, mQoff = p.qoff1, mSoff = p.soff1, mZoff = p.zoff1, mBoff = p.boff1;
+        mCol = p.N, mBias = (p.flags & Q4_BIAS1) != 0u;
+        return tile - p.t1;
+    }
+    return tile;
+}
 
 shared vec4 xs[XMAX / 4u];
 #ifdef R1_DP
@@ -100,14 +134,14 @@ float dot8(uint w, vec4 a, vec4 b) {
 }
 
 float bias_of(uint n) {
-    return (p.flags & Q4_BIAS) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0;
+    return mBias ? LOADF(bias, mBoff + n, p.btype) : 0.0;
 }
 
 // Scale and zero point of 4 columns in group g.
 void group_sz(uint g, uint n, out vec4 s, out vec4 z) {
-    uvec2 s2 = sc2[(p.soff + g * p.N + n) >> 2];
+    uvec2 s2 = sc2[(mSoff + g * mN + n) >> 2];
     s = vec4(unpackHalf2x16(s2.x), unpackHalf2x16(s2.y));
-    uint zw = qz[p.zoff + g * (p.N >> 3) + (n >> 3)] >> (4u * (n & 7u));
+    uint zw = qz[mZoff + g * (mN >> 3) + (n >> 3)] >> (4u * (n & 7u));
     uvec4 zq = uvec4(zw, zw >> 4, zw >> 8, zw >> 12) & 15u;
     z = vec4((p.flags & Q4_V2) != 0u ? zq : (zq + 1u) & 15u);
 }
@@ -116,8 +150,13 @@ void group_sz(uint g, uint n, out vec4 s, out vec4 z) {
 void finish(uint t, uint c, float v, float ss) {
     if (p.pro == PRO_NORM) v *= 1.0 / sqrt(ss / float(p.K) + p.eps);
     v += bias_of(c);
-    if ((p.flags & Q4_EPI) != 0u) v += er[t * p.N + c];
-    y[t * p.N + c] = v;
+    if ((p.flags & Q4_EPI) != 0u) v += er[t * mN + c];
+    if (mIdx == 0u)
+        y[t * mN + c] = v;
+    else if (mIdx == 1u)
+        y1[t * mN + c] = v;
+    else
+        y2[t * mN + c] = v;
 }
 
 #ifdef R1_DP
@@ -152,16 +191,17 @@ void load_batch(uint b, uint n, uint rowq, uint N4, out uvec4 w[BR], out vec4 s,
 
 void main() {
     uint l = gl_LocalInvocationIndex, tc = l % TC, ts = l / TC;
-    uint tile = gl_WorkGroupID.x, ky = gl_WorkGroupID.y, t = gl_WorkGroupID.z;
+    uint gtile = gl_WorkGroupID.x, ky = gl_WorkGroupID.y, t = gl_WorkGroupID.z;
     if (t >= run.n_tokens) return; // uniform across the workgroup
+    uint tile = select_matrix(gtile);
     // rps and R are multiples of BR, so are slices and batches
     uint R = p.K / 8u, r0 = ky * p.rps, r1 = min(R, r0 + p.rps), nr = r1 - r0;
     uint per = (nr + TS * BR - 1u) / (TS * BR) * BR;
     uint xo = t * p.K;
     uint n = tile * (TC * 4u) + tc * 4u;
     uint rs = min(r1, r0 + ts * per), re = min(r1, rs + per);
-    uint N4 = p.N >> 2, rowq = (p.qoff >> 2) + (n >> 2);
-    bool live = n < p.N && rs < re;
+    uint N4 = mN >> 2, rowq = (mQoff >> 2) + (n >> 2);
+    bool live = n < mN && rs < re;
     uvec4 wa[BR];
     vec4 sa = vec4(0.0), za = vec4(0.0);
     for (uint i = 0u; i < BR; i++) wa[i] = uvec4(0u);
@@ -254,27 +294,28 @@ void main() {
     if (l < TC * 4u)
         for (uint i = 0u; i < TS; i++) v += red[i][l];
     if (p.ksplit == 1u) {
-        if (l < TC * 4u && c < p.N) finish(t, c, v, ss);
+        if (l < TC * 4u && c < mN) finish(t, c, v, ss);
         return;
     }
     uint tiles = gl_NumWorkGroups.x;
-    if (l < TC * 4u && c < p.N) part[p.poff + (t * p.ksplit + ky) * p.N + c] = v;
-    if (l == 0u && p.pro == PRO_NORM) part[p.ssoff + (t * tiles + tile) * p.ksplit + ky] = ss;
+    if (l < TC * 4u && c < mN) part[p.poff + (t * p.ksplit + ky) * mAll + mCol + c] = v;
+    if (l == 0u && p.pro == PRO_NORM) part[p.ssoff + (t * tiles + gtile) * p.ksplit + ky] = ss;
     memoryBarrierBuffer();
     barrier();
     if (l == 0u) {
-        uint prev = atomicAdd(cnt[p.coff + t * tiles + tile], 1u);
+        uint prev = atomicAdd(cnt[p.coff + t * tiles + gtile], 1u);
         last_s = prev == p.ksplit - 1u;
-        if (last_s) cnt[p.coff + t * tiles + tile] = 0u; // ready for the next call
+        if (last_s) cnt[p.coff + t * tiles + gtile] = 0u; // ready for the next call
     }
     barrier();
     if (!last_s) return;
     memoryBarrierBuffer();
-    if (l < TC * 4u && c < p.N) {
+    if (l < TC * 4u && c < mN) {
         float s = 0.0, sst = 0.0;
-        for (uint k = 0u; k < p.ksplit; k++) s += part[p.poff + (t * p.ksplit + k) * p.N + c];
+        for (uint k = 0u; k < p.ksplit; k++)
+            s += part[p.poff + (t * p.ksplit + k) * mAll + mCol + c];
         if (p.pro == PRO_NORM)
-            for (uint k = 0u; k < p.ksplit; k++) sst += part[p.ssoff + (t * tiles + tile) * p.ksplit + k];
+            for (uint k = 0u; k < p.ksplit; k++) sst += part[p.ssoff + (t * tiles + gtile) * p.ksplit + k];
         finish(t, c, s, sst);
     }
 }

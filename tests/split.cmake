@@ -21,4 +21,13 @@ if(R1_HAVE_VULKAN)
   add_test(NAME golden_vulkan_kjv_ngl3 COMMAND test_golden $<TARGET_FILE:r1run>
     ${R1_SOURCE_ROOT}/models/kjv-tiny ${R1_TEST_DATA}/kjv 1e-4 --gpu-layers 3)
   set_tests_properties(golden_vulkan_kjv_all golden_vulkan_kjv_ngl3 PROPERTIES LABELS vulkan)
+  # weights copied into device blocks (as on discrete GPUs) instead of imported from
+  # the mmap: q/k/v and gate/up then share one decode dispatch each
+  foreach(case hd128-g128 small-asym-tied-sharded)
+    add_test(NAME golden_vulkan_blocks_${case}
+      COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case}
+              ${R1_TEST_DATA}/golden/${case} 1e-4 --gpu-layers all)
+    set_tests_properties(golden_vulkan_blocks_${case} PROPERTIES
+      SKIP_RETURN_CODE 77 LABELS vulkan ENVIRONMENT "R1_VK_NO_IMPORT=1")
+  endforeach()
 endif()

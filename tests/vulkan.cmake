@@ -8,10 +8,13 @@ if(R1_HAVE_VULKAN)
   set_tests_properties(vulkan_backend_ops_fallback PROPERTIES
     ENVIRONMENT "R1_VK_NO_SUBGROUP=1;R1_VK_NO_FP16=1;R1_VK_NO_DP=1;R1_VK_NO_IMPORT=1;R1_VK_NO_FUSE=1")
   # the transposed GPTQ layout and fused decode kernels of discrete GPUs
+  # weights in device blocks (no mmap import): gate and up merged into one dispatch
+  add_test(NAME vulkan_backend_ops_blocks COMMAND test_backend_ops)
+  set_tests_properties(vulkan_backend_ops_blocks PROPERTIES ENVIRONMENT "R1_VK_NO_IMPORT=1")
   add_test(NAME vulkan_backend_ops_layout_t COMMAND test_backend_ops)
   set_tests_properties(vulkan_backend_ops_layout_t PROPERTIES ENVIRONMENT "R1_VK_LAYOUT=t")
   set_tests_properties(vulkan_backend_ops vulkan_backend_ops_fallback vulkan_backend_ops_layout_t
-    PROPERTIES
+    vulkan_backend_ops_blocks PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 600)
   # sessions on three threads sharing one model split across the GPU and the CPU
   add_test(NAME sessions_threads_vulkan

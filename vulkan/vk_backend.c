@@ -266,14 +266,16 @@ static void settings(vk_ctx *c) {
     c->use_import = !(im && !strcmp(im, "0"));
     const char *pr = getenv("R1_VK_PROFILE"), *wg = getenv("R1_VK_WGS");
     c->profile = pr && *pr && c->f.timestamps ? (atoi(pr) > 1 ? 2 : atoi(pr) == 1) : 0;
-    /* H200, 14b decode (q4 matvec ms/token): 264 -> 6.71, 512 -> 7.10, 1056 -> 7.21 */
-    c->wg_target = wg && atoi(wg) > 0 ? (uint32_t)atoi(wg) : 264;
+    /* H200, 14b decode, q4 matvec ms/token: 132 -> 5.72, 264 -> 5.97, 512 -> 6.11 */
+    c->wg_target = wg && atoi(wg) > 0 ? (uint32_t)atoi(wg) : 132;
     /* The checkpoint's own GPTQ layout is the default: on the H200 its split-K
      * matvec decoded 93 tokens/s against 89 for the transposed layout with its
      * fused kernels (R1_VK_LAYOUT=t), and it can be imported from the mmap. */
     const char *lay = getenv("R1_VK_LAYOUT"), *nf = getenv("R1_VK_NO_FUSE");
     c->layout_t = lay && !strcmp(lay, "t");
     c->fuse = !(nf && *nf && strcmp(nf, "0") != 0);
+    const char *nm = getenv("R1_VK_NO_MERGE");
+    c->merge = c->fuse && !(nm && *nm && strcmp(nm, "0") != 0);
     VkDeviceSize max_alloc = 0;
     VkPhysicalDeviceMaintenance3Properties m3 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
@@ -283,6 +285,9 @@ static void settings(vk_ctx *c) {
     max_alloc = m3.maxMemoryAllocationSize;
     c->block_size = BLOCK_BYTES;
     if (max_alloc && c->block_size > max_alloc) c->block_size = max_alloc;
+    /* blocks bindable whole, so that merged matvecs can read several tensors of one */
+    VkDeviceSize range = c->props.limits.maxStorageBufferRange & ~(VkDeviceSize)0xFFFF;
+    if (range && c->block_size > range) c->block_size = range;
 }
 
 static void describe(const vk_ctx *c) {

@@ -109,6 +109,7 @@ typedef struct vk_ctx {
     uint32_t wg_target; /* workgroups a decode matvec aims for (K split) */
     int layout_t;       /* repack GPTQ linears to the transposed layout (discrete GPUs) */
     int fuse;           /* fuse neighbouring nodes into one dispatch (R1_VK_NO_FUSE=0) */
+    int merge;          /* matvecs of one input in one dispatch (R1_VK_NO_MERGE=1: not) */
 
     /* transfers */
     VkCommandPool pool;

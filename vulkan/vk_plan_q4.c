@@ -9,6 +9,9 @@
 /* q4_matvec.comp: x of a K split in shared memory (XMAX = 4096 elements), 16
  * slices of whole 4-row batches. */
 #define Q4_ROWS_PER_SPLIT 512u
+/* Words of q4_matvec.comp's push constants after ssoff: nmat, t1, t2 and five
+ * per extra matrix of a merged dispatch. */
+#define Q4_MERGED_WORDS 13
 #define Q4_SLICES 16u
 #define Q4_BATCH 4u
 
@@ -177,8 +180,121 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
     push(d, woff);
     push(d, fbits(f && f->norm ? f->norm->f0 : 0.0f));
     push(d, (uint32_t)ssoff);
+    push(d, 1u); /* one matrix: the merged fields stay zero */
+    for (int i = 0; i < Q4_MERGED_WORDS - 1; i++) push(d, 0u);
     if (ks > 1) {
         pl->s->scratch_elems = ssoff + (f && f->norm ? (VkDeviceSize)T * tiles * ks : 0);
+        d->scratch = 8;
+    }
+    d->groups[0] = tiles;
+    d->groups[1] = ks;
+    d->groups[2] = T;
+}
+
+/* Size of the weight block that holds buf (0: not a block, e.g. an import). */
+static VkDeviceSize block_bytes(const vk_ctx *c, VkBuffer buf) {
+    for (const vk_block *b = c->blocks; b; b = b->next)
+        if (b->b.buf == buf) return b->b.size;
+    return 0;
+}
+
+/* Whether a and b (weights of the same kind) lie in one block bindable whole. */
+static int same_block(const planner *pl, const r1_tensor *a, const r1_tensor *b) {
+    if (!a || !b) return a == b || !a || !b; /* a missing bias binds nothing */
+    const vk_ref *ra = ref_of(a), *rb = ref_of(b);
+    if (!ra || !rb || ra->buf != rb->buf) return 0;
+    VkDeviceSize bb = block_bytes(pl->c, ra->buf);
+    return bb && bb <= pl->c->props.limits.maxStorageBufferRange;
+}
+
+/* Uploads q's deferred weights now (in node order, so neighbours land together). */
+static void resolve_linear(planner *pl, const r1_qlinear *q) {
+    r1_tensor *ts[] = {q->qweight, q->qzeros, q->scales, q->bias};
+    for (int i = 0; i < 4 && !pl->st; i++)
+        if (ts[i]) pl->st = r1vk_weight_resolve(pl->c, ts[i], pl->err);
+}
+
+/* Whether matvecs a and b can share one dispatch: same input shape and group,
+ * no act-order (each has its own order), the same bias type, and each kind of
+ * weight (words, scales, zeros, bias) of both in one block bindable whole. */
+static int mergeable(const planner *pl, const r1_qlinear *a, const r1_qlinear *b) {
+    if (a->K != b->K || a->G != b->G || a->zeros_v2 != b->zeros_v2 || a->act_order ||
+        b->act_order || (a->bias && b->bias && a->bias->type != b->bias->type))
+        return 0;
+    return same_block(pl, a->qweight, b->qweight) && same_block(pl, a->scales, b->scales) &&
+           same_block(pl, a->qzeros, b->qzeros) && same_block(pl, a->bias, b->bias);
+}
+
+/* The whole block holding weight w, bound at slot. */
+static void bind_block(const planner *pl, vk_disp *d, int slot, const r1_tensor *w) {
+    VkBuffer buf = ref_of(w)->buf;
+    d->b[slot] = (vk_bind){buf, 0, block_bytes(pl->c, buf)};
+}
+
+/* Element offset of weight w inside its block, in units of its dtype. */
+static uint32_t block_elem(const r1_tensor *w) {
+    return (uint32_t)(ref_of(w)->off / r1__dtype_size(w->type));
+}
+
+/* cnt (2 or 3) native matvecs of one RMSNorm's output in one dispatch: the
+ * norm is staged once per workgroup for all, each matrix keeps its output. */
+static void matmul_q4_merged(planner *pl, const r1_node *const *ms, int cnt, const r1_node *norm) {
+    vk_disp *d = disp_new(pl, VKP_Q4_MATVEC);
+    if (!d) return;
+    const r1_qlinear *q0 = ms[0]->q;
+    static const int out_slot[3] = {2, 6, 10};
+    act(pl, d, 1, norm->src[0], 0);
+    for (int m = 0; m < cnt; m++) act(pl, d, out_slot[m], ms[m]->dst, 1);
+    bind_block(pl, d, 3, q0->qweight);
+    bind_block(pl, d, 4, q0->scales);
+    bind_block(pl, d, 5, q0->qzeros);
+    for (int m = 0; m < cnt; m++)
+        if (ms[m]->q->bias) bind_block(pl, d, 7, ms[m]->q->bias);
+    uint32_t woff = weight(pl, d, 9, norm->w), T = 1, tiles = 0, first[3], all = 0;
+    uint32_t flags = q0->zeros_v2 ? 2u : 0u;
+    const r1_tensor *bt = NULL;
+    for (int m = 0; m < cnt; m++) {
+        first[m] = tiles;
+        tiles += cdiv((uint64_t)ms[m]->q->N, 64);
+        all += (uint32_t)ms[m]->q->N;
+        if (ms[m]->q->bias) flags |= m == 0 ? 1u : m == 1 ? 16u : 32u, bt = ms[m]->q->bias;
+    }
+    uint32_t ks, rps;
+    q4_split(pl->c, q0->K, (int)(tiles * 64), &ks, &rps);
+    VkDeviceSize poff = pl->s->scratch_elems, coff = poff + (VkDeviceSize)T * ks * all;
+    VkDeviceSize ssoff = coff + (VkDeviceSize)T * tiles;
+    const r1_qlinear *q;
+    push(d, (uint32_t)q0->K);
+    push(d, (uint32_t)q0->N);
+    push(d, (uint32_t)q0->G);
+    push(d, flags);
+    push(d, block_elem(q0->qweight));
+    push(d, block_elem(q0->scales));
+    push(d, block_elem(q0->qzeros));
+    push(d, q0->bias ? block_elem(q0->bias) : 0u);
+    push(d, bt ? (uint32_t)bt->type : 0u);
+    push(d, ks);
+    push(d, rps);
+    push(d, (uint32_t)poff);
+    push(d, (uint32_t)coff);
+    push(d, 1u); /* the norm prologue */
+    push(d, (uint32_t)norm->w->type);
+    push(d, woff);
+    push(d, fbits(norm->f0));
+    push(d, (uint32_t)ssoff);
+    push(d, (uint32_t)cnt);
+    push(d, first[1]);
+    push(d, cnt > 2 ? first[2] : tiles);
+    for (int m = 1; m < 3; m++) {
+        q = m < cnt ? ms[m]->q : NULL;
+        push(d, q ? block_elem(q->qweight) : 0u);
+        push(d, q ? block_elem(q->scales) : 0u);
+        push(d, q ? block_elem(q->qzeros) : 0u);
+        push(d, q && q->bias ? block_elem(q->bias) : 0u);
+        push(d, q ? (uint32_t)q->N : 0u);
+    }
+    if (ks > 1) {
+        pl->s->scratch_elems = ssoff + (VkDeviceSize)T * tiles * ks;
         d->scratch = 8;
     }
     d->groups[0] = tiles;
@@ -234,7 +350,21 @@ static int plan_fused_native(planner *pl, const r1_node *nodes, int i, int n) {
             fused_safe((const r1_tensor *[]){a->src[0]}, 1, (const r1_tensor *[]){nodes[j].dst}, 1))
             j++;
         if (j == i + 1 || read_elsewhere(nodes, i + 1, n, a->dst, i + 1, j)) return 0;
-        for (int k = i + 1; k < j; k++) matmul_q4(pl, &nodes[k], &(q4fuse){.norm = a});
+        /* up to three at a time in one dispatch when their weights share a block */
+        for (int k = i + 1; k < j;) {
+            const r1_node *ms[3] = {&nodes[k]};
+            int cnt = 1;
+            for (int r = k; pl->c->merge && r < j && r < k + 3; r++) resolve_linear(pl, nodes[r].q);
+            while (pl->c->merge && cnt < 3 && k + cnt < j &&
+                   mergeable(pl, ms[0]->q, nodes[k + cnt].q) &&
+                   (cnt < 2 || mergeable(pl, ms[1]->q, nodes[k + cnt].q)))
+                ms[cnt] = &nodes[k + cnt], cnt++;
+            if (cnt > 1)
+                matmul_q4_merged(pl, ms, cnt, a);
+            else
+                matmul_q4(pl, &nodes[k], &(q4fuse){.norm = a});
+            k += cnt;
+        }
         return j - i;
     }
     const r1_node *silu = NULL;
