@@ -313,7 +313,7 @@ r1_status r1__cpu_backend_new(int n_threads, r1_backend **out, r1_error *err) {
     if (!k)
         return r1__err(err, R1_E_INVAL,
                        "R1_CPU=%s: unknown or unsupported on this CPU "
-                       "(scalar, avx2, avx512, neon)",
+                       "(scalar, avx2, avx512, amx, neon)",
                        bad);
     r1_backend *be = calloc(1, sizeof *be);
     cpu_ctx *c = calloc(1, sizeof *c);

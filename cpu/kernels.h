@@ -1,7 +1,7 @@
 /* CPU matmul kernels, one table per instruction set, chosen at run time.
  *
  * The scalar table is the reference every other kernel (and every other
- * backend) is tested against. R1_CPU=scalar|avx2|avx512|neon forces a table.
+ * backend) is tested against. R1_CPU=scalar|avx2|avx512|amx|neon forces a table.
  *
  * Every entry works on a column range [n0, n1) so that ops.c can hand columns
  * out in chunks to whichever thread is free. Entries after col_align are

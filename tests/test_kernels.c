@@ -672,7 +672,7 @@ static int bench_main(int argc, char **argv) {
         fprintf(
             stderr,
             "usage: test_kernels bench [probe|decode|decode-hot|head|pp64|pp512|all] [-t threads] "
-            "[-r reps] [-k scalar|avx2|avx512|neon] [--act-order]\n");
+            "[-r reps] [-k scalar|avx2|avx512|amx|neon] [--act-order]\n");
         return 2;
     }
     int all = !strcmp(what, "all");
