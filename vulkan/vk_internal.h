@@ -6,6 +6,7 @@
  * vk_pipeline.c  shader table -> pipelines (created once), on-disk pipeline cache
  * vk_qlinear.c   GPTQ linears: act-order permutation and repacking
  * vk_plan.c      graph nodes -> dispatches (shader, bindings, push constants, barriers)
+ * vk_plan_q4.c   ... of GPTQ matmuls, with the decode fusions and merged matvecs
  * vk_record.c    per-segment state: descriptor sets, recorded command buffers, compute
  * vk_membw.c     device memory bandwidth probe (r1run bench's GPU roofline)
  * vk_backend.c   the r1_backend_i glue */
