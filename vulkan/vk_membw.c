@@ -6,7 +6,7 @@
  * 0.85 TB/s, a fifth of what shaders read. Any failure reports 0 (unknown). */
 #include <stdlib.h>
 
-#include "vk_internal.h"
+#include "vk_seg.h"
 
 #define WARMUP 5
 #define REPS 7
@@ -23,18 +23,10 @@ static VkDescriptorSet probe_set(vk_ctx *c, VkDescriptorPool pool, const vk_buf 
                                       .pSetLayouts = &c->dsl};
     VkDescriptorSet set = VK_NULL_HANDLE;
     if (vkAllocateDescriptorSets(c->dev, &ai, &set) != VK_SUCCESS) return VK_NULL_HANDLE;
-    VkDescriptorBufferInfo bi[VK_NBIND];
-    VkWriteDescriptorSet w[VK_NBIND];
-    for (int k = 0; k < VK_NBIND; k++) {
-        bi[k] = (VkDescriptorBufferInfo){k == 1 ? src->buf : c->dummy.buf, 0, VK_WHOLE_SIZE};
-        w[k] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
-                                      .dstSet = set,
-                                      .dstBinding = (uint32_t)k,
-                                      .descriptorCount = 1,
-                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                      .pBufferInfo = &bi[k]};
-    }
-    vkUpdateDescriptorSets(c->dev, VK_NBIND, w, 0, NULL);
+    vk_bind b[VK_NBIND];
+    for (int k = 0; k < VK_NBIND; k++) b[k] = (vk_bind){c->dummy.buf, 0, VK_WHOLE_SIZE};
+    b[1] = (vk_bind){src->buf, 0, VK_WHOLE_SIZE};
+    r1vk_set_write(c, set, b);
     return set;
 }
 

@@ -129,6 +129,22 @@ static int fast_ok(const planner *pl, const r1_qlinear *q) {
            (rq->off % 16) == 0 && (rs->off % 8) == 0 && q->G % 32 == 0 && q->K % 32 == 0;
 }
 
+/* q4_matvec.comp's push constants from ksplit to ssoff: the K split, its scratch
+ * (partials, counters, sums of squares) and the prologue (the RMSNorm `norm`
+ * with its weight at element woff, else `pro`: 0 none, 2 SiLU gate). */
+static void push_split(vk_disp *d, uint32_t ks, uint32_t rps, VkDeviceSize poff, VkDeviceSize coff,
+                       VkDeviceSize ssoff, const r1_node *norm, uint32_t woff, uint32_t pro) {
+    push(d, ks);
+    push(d, rps);
+    push(d, (uint32_t)poff);
+    push(d, (uint32_t)coff);
+    push(d, norm ? 1u : pro);
+    push(d, norm ? (uint32_t)norm->w->type : 0u);
+    push(d, woff);
+    push(d, fbits(norm ? norm->f0 : 0.0f));
+    push(d, (uint32_t)ssoff);
+}
+
 static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
     const r1_qlinear *q = n->q;
     int dec = pl->var == VK_DECODE;
@@ -171,15 +187,8 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
     q4_split(pl->c, q->K, q->N, &ks, &rps);
     VkDeviceSize poff = pl->s->scratch_elems, coff = poff + (VkDeviceSize)T * ks * (uint32_t)q->N;
     VkDeviceSize ssoff = coff + (VkDeviceSize)T * tiles;
-    push(d, ks);
-    push(d, rps);
-    push(d, (uint32_t)poff);
-    push(d, (uint32_t)coff);
-    push(d, f && f->norm ? 1u : f && f->silu ? 2u : 0u);
-    push(d, f && f->norm ? (uint32_t)f->norm->w->type : 0u);
-    push(d, woff);
-    push(d, fbits(f && f->norm ? f->norm->f0 : 0.0f));
-    push(d, (uint32_t)ssoff);
+    push_split(d, ks, rps, poff, coff, ssoff, f && f->norm ? f->norm : NULL, woff,
+               f && f->silu ? 2u : 0u);
     push(d, 1u); /* one matrix: the merged fields stay zero */
     for (int i = 0; i < Q4_MERGED_WORDS - 1; i++) push(d, 0u);
     if (ks > 1) {
@@ -273,15 +282,7 @@ static void matmul_q4_merged(planner *pl, const r1_node *const *ms, int cnt, con
     push(d, block_elem(q0->qzeros));
     push(d, q0->bias ? block_elem(q0->bias) : 0u);
     push(d, bt ? (uint32_t)bt->type : 0u);
-    push(d, ks);
-    push(d, rps);
-    push(d, (uint32_t)poff);
-    push(d, (uint32_t)coff);
-    push(d, 1u); /* the norm prologue */
-    push(d, (uint32_t)norm->w->type);
-    push(d, woff);
-    push(d, fbits(norm->f0));
-    push(d, (uint32_t)ssoff);
+    push_split(d, ks, rps, poff, coff, ssoff, norm, woff, 0u);
     push(d, (uint32_t)cnt);
     push(d, first[1]);
     push(d, cnt > 2 ? first[2] : tiles);

@@ -79,6 +79,21 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
     return r1vk_check(vkEndCommandBuffer(cb), "vkEndCommandBuffer", err);
 }
 
+void r1vk_set_write(vk_ctx *c, VkDescriptorSet set, const vk_bind *b) {
+    VkDescriptorBufferInfo bi[VK_NBIND];
+    VkWriteDescriptorSet w[VK_NBIND];
+    for (int k = 0; k < VK_NBIND; k++) {
+        bi[k] = (VkDescriptorBufferInfo){b[k].buf, b[k].off, b[k].range};
+        w[k] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                      .dstSet = set,
+                                      .dstBinding = (uint32_t)k,
+                                      .descriptorCount = 1,
+                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                      .pBufferInfo = &bi[k]};
+    }
+    vkUpdateDescriptorSets(c->dev, VK_NBIND, w, 0, NULL);
+}
+
 static r1_status write_sets(vk_ctx *c, vk_seg *s, r1_error *err) {
     int total = s->nd[0] + s->nd[1];
     VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, (uint32_t)total * VK_NBIND};
@@ -99,25 +114,15 @@ static r1_status write_sets(vk_ctx *c, vk_seg *s, r1_error *err) {
                                               .pSetLayouts = &c->dsl};
             st = r1vk_check(vkAllocateDescriptorSets(c->dev, &ai, &d->set),
                             "vkAllocateDescriptorSets", err);
-            VkDescriptorBufferInfo bi[VK_NBIND];
-            VkWriteDescriptorSet w[VK_NBIND];
             d->b[0] = (vk_bind){s->run.buf, 0, s->run.size};
             if (d->scratch) d->b[d->scratch] = (vk_bind){s->scratch.buf, 0, s->scratch.size};
-            for (int k = 0; k < VK_NBIND && !st; k++) {
+            for (int k = 0; k < VK_NBIND && !st; k++)
                 if (d->b[k].range > max_range)
                     st = r1__err(err, R1_E_DEVICE,
                                  "vulkan: a tensor of %.1f MiB exceeds the device's storage "
                                  "buffer range (%.1f MiB)",
                                  (double)d->b[k].range / 1048576.0, (double)max_range / 1048576.0);
-                bi[k] = (VkDescriptorBufferInfo){d->b[k].buf, d->b[k].off, d->b[k].range};
-                w[k] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
-                                              .dstSet = d->set,
-                                              .dstBinding = (uint32_t)k,
-                                              .descriptorCount = 1,
-                                              .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                              .pBufferInfo = &bi[k]};
-            }
-            if (!st) vkUpdateDescriptorSets(c->dev, VK_NBIND, w, 0, NULL);
+            if (!st) r1vk_set_write(c, d->set, d->b);
         }
     return st;
 }

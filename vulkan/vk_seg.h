@@ -64,6 +64,9 @@ typedef struct vk_seg {
     int n_barriers[VK_NVAR];
 } vk_seg;
 
+/* vk_record.c: points every binding of set at b[0..VK_NBIND). */
+void r1vk_set_write(vk_ctx *c, VkDescriptorSet set, const vk_bind *b);
+
 /* vk_plan.c: fills seg->d / seg->nd / seg->ropes from the nodes. */
 r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err);
 

@@ -74,41 +74,36 @@ static void act_prep_amx(const r1_qlinear *q, const float *x, int T, r1_q4_act m
 
 /* Second operand for 16 columns: 8 rows of words (stride st) -> 16 rows of nibbles. */
 static void build_b(const uint32_t *w, size_t st, int8_t *b) {
-    const __m512i lo4 = _mm512_set1_epi32(0x0f0f0f0f);
     for (int i = 0; i < 8; i++) {
-        __m512i v = _mm512_loadu_si512(w + (size_t)i * st);
-        _mm512_storeu_si512(b + (2 * i) * 64, _mm512_and_si512(v, lo4));
-        _mm512_storeu_si512(b + (2 * i + 1) * 64, _mm512_and_si512(_mm512_srli_epi32(v, 4), lo4));
+        __m512i lo, hi;
+        nibbles16(_mm512_loadu_si512(w + (size_t)i * st), &lo, &hi);
+        _mm512_storeu_si512(b + (2 * i) * 64, lo);
+        _mm512_storeu_si512(b + (2 * i + 1) * 64, hi);
     }
 }
 
 /* y for tokens t0..t0+tb, columns n..n+31, group g, from the digit sums c[6][16][16]. */
-static void scale_out(const q4p *p, const int32_t *c, const float *dx, const float *sv, int T,
-                      int t0, int tb, int g, int n, float *y) {
+static void scale_out(const q4p *p, const int32_t *c, const float *dx, const float *sv, int t0,
+                      int tb, int g, int n, float *y) {
     for (int s = 0; s < 2; s++) {
         __m512 sc = scales16(p, g, n + 16 * s, 0xFFFF);
         __m512 z = _mm512_cvtepi32_ps(zeros16(p, g, n + 16 * s, 0xFFFF));
         const int32_t *ca = c + (3 * s) * 256, *cb = ca + 256, *cc = cb + 256;
         for (int t = 0; t < tb; t++) {
             size_t i = (size_t)(t0 + t) * p->ng + g;
-            __m512 f = _mm512_fmadd_ps(
-                _mm512_cvtepi32_ps(_mm512_loadu_si512(ca + 16 * t)), _mm512_set1_ps(16384.0f),
-                _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(cb + 16 * t)),
-                                _mm512_set1_ps(128.0f),
-                                _mm512_cvtepi32_ps(_mm512_loadu_si512(cc + 16 * t))));
-            f = _mm512_mul_ps(_mm512_fnmadd_ps(z, _mm512_set1_ps(sv[i]), f), _mm512_set1_ps(dx[i]));
+            __m512 f = x3_value(_mm512_loadu_si512(ca + 16 * t), _mm512_loadu_si512(cb + 16 * t),
+                                _mm512_loadu_si512(cc + 16 * t), z, sv[i], dx[i]);
             float *yp = y + (size_t)(t0 + t) * p->N + n + 16 * s;
             __m512 yv = g ? _mm512_loadu_ps(yp) : _mm512_setzero_ps();
             _mm512_storeu_ps(yp, _mm512_fmadd_ps(sc, f, yv));
         }
     }
-    (void)T;
 }
 
 /* tb tokens (the tile rows configured) x 32 columns (n, n+16 inside one panel)
  * over every group; planes: the digit planes at token t0. */
 static void tile_block(const q4p *p, const int8_t *planes, size_t plane_bytes, const float *dx,
-                       const float *sv, int T, int t0, int tb, int n, float *y) {
+                       const float *sv, int t0, int tb, int n, float *y) {
     _Alignas(64) int8_t b[2 * 16 * 64];
     _Alignas(64) int32_t c[6 * 256];
     size_t st;
@@ -145,7 +140,7 @@ static void tile_block(const q4p *p, const int8_t *planes, size_t plane_bytes, c
         _tile_stored(3, c + 768, 64);
         _tile_stored(4, c + 1024, 64);
         _tile_stored(5, c + 1280, 64);
-        scale_out(p, c, dx, sv, T, t0, tb, g, n, y);
+        scale_out(p, c, dx, sv, t0, tb, g, n, y);
     }
 }
 
@@ -181,7 +176,7 @@ static void matmul_act_amx(const r1_qlinear *q, const float *x, const void *xa, 
             int tb = T - t0 < 16 ? T - t0 : 16;
             if (tb != rows) tile_config(rows = tb);
             tile_block(&p, planes + (size_t)t0 * q->K, plane_bytes, tail, tail + (size_t)T * p.ng,
-                       T, t0, tb, n, y);
+                       t0, tb, n, y);
         }
     }
     if (rows > 0) _tile_release();

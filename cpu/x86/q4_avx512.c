@@ -334,7 +334,6 @@ static void act_prep_avx512(const r1_qlinear *q, const float *x, int T, r1_q4_ac
 /* I8X3 decode of one token: three int32 sums per column vector and group. */
 AI void x3_block(const q4p *p, const int8_t *xd, const float *dx, const float *sv, float *y, int n,
                  int cv, __mmask16 mlast) {
-    const __m512i lo4 = _mm512_set1_epi32(0x0f0f0f0f);
     const int rpg = p->G / 8;
     size_t st;
     const uint32_t *base = block_base(p, n, &st);
@@ -355,23 +354,17 @@ AI void x3_block(const q4p *p, const int8_t *xd, const float *dx, const float *s
             __m512i al = bcast4(d), ah = bcast4(d + 4), bl = bcast4(d + 8), bh = bcast4(d + 12);
             __m512i cl = bcast4(d + 16), ch = bcast4(d + 20);
             for (int c = 0; c < cv; c++) {
-                __m512i w = _mm512_maskz_loadu_epi32(vec_mask(c, cv, mlast), row + 16 * c);
-                __m512i lo = _mm512_and_si512(w, lo4),
-                        hi = _mm512_and_si512(_mm512_srli_epi32(w, 4), lo4);
+                __m512i lo, hi;
+                nibbles16(_mm512_maskz_loadu_epi32(vec_mask(c, cv, mlast), row + 16 * c), &lo, &hi);
                 aa[c] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(aa[c], lo, al), hi, ah);
                 ab[c] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ab[c], lo, bl), hi, bh);
                 ac[c] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ac[c], lo, cl), hi, ch);
             }
         }
-        __m512 vdx = _mm512_set1_ps(dx[g]), vsv = _mm512_set1_ps(sv[g]);
         for (int c = 0; c < cv; c++) {
             __mmask16 m = vec_mask(c, cv, mlast);
-            __m512 f =
-                _mm512_fmadd_ps(_mm512_cvtepi32_ps(aa[c]), _mm512_set1_ps(16384.0f),
-                                _mm512_fmadd_ps(_mm512_cvtepi32_ps(ab[c]), _mm512_set1_ps(128.0f),
-                                                _mm512_cvtepi32_ps(ac[c])));
-            f = _mm512_mul_ps(
-                _mm512_fnmadd_ps(_mm512_cvtepi32_ps(zeros16(p, g, n + 16 * c, m)), vsv, f), vdx);
+            __m512 f = x3_value(aa[c], ab[c], ac[c],
+                                _mm512_cvtepi32_ps(zeros16(p, g, n + 16 * c, m)), sv[g], dx[g]);
             yv[c] = _mm512_fmadd_ps(scales16(p, g, n + 16 * c, m), f, yv[c]);
         }
     }
@@ -384,7 +377,6 @@ AI void x3_block(const q4p *p, const int8_t *xd, const float *dx, const float *s
 AI void x3_tblock(const q4p *p, const int8_t *xa, const float *dx, const float *sv, float *y,
                   int t0, int tb, int n, int cv, __mmask16 mlast) {
     const int K = p->K, rpg = p->G / 8, ng = p->ng;
-    const __m512i lo4 = _mm512_set1_epi32(0x0f0f0f0f);
     size_t st;
     const uint32_t *base = block_base(p, n, &st);
     for (int g = 0; g < ng; g++) {
@@ -395,11 +387,9 @@ AI void x3_tblock(const q4p *p, const int8_t *xa, const float *dx, const float *
             const uint32_t *row = base + (size_t)r * st;
             __m512i lo[2], hi[2];
             prefetch_row(p, row, st, cv);
-            for (int c = 0; c < cv; c++) {
-                __m512i w = _mm512_maskz_loadu_epi32(vec_mask(c, cv, mlast), row + 16 * c);
-                lo[c] = _mm512_and_si512(w, lo4);
-                hi[c] = _mm512_and_si512(_mm512_srli_epi32(w, 4), lo4);
-            }
+            for (int c = 0; c < cv; c++)
+                nibbles16(_mm512_maskz_loadu_epi32(vec_mask(c, cv, mlast), row + 16 * c), &lo[c],
+                          &hi[c]);
             for (int t = 0; t < tb; t++) {
                 const int8_t *d = xa + ((size_t)(t0 + t) * (K / 8) + r) * 24;
                 for (int c = 0; c < cv; c++) {
@@ -419,12 +409,7 @@ AI void x3_tblock(const q4p *p, const int8_t *xa, const float *dx, const float *
             for (int t = 0; t < tb; t++) {
                 size_t i = (size_t)(t0 + t) * ng + g;
                 float *yp = y + (size_t)(t0 + t) * p->N + n + 16 * c;
-                __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(aa[t][c]), _mm512_set1_ps(16384.0f),
-                                           _mm512_fmadd_ps(_mm512_cvtepi32_ps(ab[t][c]),
-                                                           _mm512_set1_ps(128.0f),
-                                                           _mm512_cvtepi32_ps(ac[t][c])));
-                f = _mm512_mul_ps(_mm512_fnmadd_ps(z, _mm512_set1_ps(sv[i]), f),
-                                  _mm512_set1_ps(dx[i]));
+                __m512 f = x3_value(aa[t][c], ab[t][c], ac[t][c], z, sv[i], dx[i]);
                 __m512 yv = g ? _mm512_maskz_loadu_ps(m, yp) : _mm512_setzero_ps();
                 _mm512_mask_storeu_ps(yp, m, _mm512_fmadd_ps(s, f, yv));
             }
@@ -446,7 +431,6 @@ AI void x3_tblocks(const q4p *p, const int8_t *xa, const float *dx, const float 
 AI void i8_block(const q4p *p, const int8_t *xq, const float *dx, const float *dxs, float *y,
                  int t0, int tb, int n, int cv, __mmask16 mlast) {
     const int K = p->K, rpg = p->G / 8, ng = p->ng;
-    const __m512i lo4 = _mm512_set1_epi32(0x0f0f0f0f);
     size_t st;
     const uint32_t *base = block_base(p, n, &st);
     for (int g = 0; g < ng; g++) {
@@ -457,11 +441,9 @@ AI void i8_block(const q4p *p, const int8_t *xq, const float *dx, const float *d
             const uint32_t *row = base + (size_t)r * st;
             __m512i lo[2], hi[2];
             prefetch_row(p, row, st, cv);
-            for (int c = 0; c < cv; c++) {
-                __m512i w = _mm512_maskz_loadu_epi32(vec_mask(c, cv, mlast), row + 16 * c);
-                lo[c] = _mm512_and_si512(w, lo4);
-                hi[c] = _mm512_and_si512(_mm512_srli_epi32(w, 4), lo4);
-            }
+            for (int c = 0; c < cv; c++)
+                nibbles16(_mm512_maskz_loadu_epi32(vec_mask(c, cv, mlast), row + 16 * c), &lo[c],
+                          &hi[c]);
             for (int t = 0; t < tb; t++) {
                 const int8_t *xr = xq + (size_t)(t0 + t) * K + 8 * r;
                 __m512i xl = bcast4(xr), xh = bcast4(xr + 4);

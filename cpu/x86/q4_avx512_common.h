@@ -25,4 +25,22 @@ static inline __attribute__((always_inline)) __m512 scales16(const q4p *p, int g
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p->sc + (size_t)g * p->N + n));
 }
 
+/* The low and high nibbles of 16 words: inputs k0 k2 k4 k6 and k1 k3 k5 k7 of
+ * each column, the slot order of the int8 activations. */
+static inline __attribute__((always_inline)) void nibbles16(__m512i w, __m512i *lo, __m512i *hi) {
+    const __m512i lo4 = _mm512_set1_epi32(0x0f0f0f0f);
+    *lo = _mm512_and_si512(w, lo4);
+    *hi = _mm512_and_si512(_mm512_srli_epi32(w, 4), lo4);
+}
+
+/* A group's I8X3 sums of 16 columns as floats, before the scale:
+ * (2^14 a + 2^7 b + c - z * sv) * dx (kernels.h: the I8X3 layout). */
+static inline __attribute__((always_inline)) __m512 x3_value(__m512i a, __m512i b, __m512i c,
+                                                             __m512 z, float sv, float dx) {
+    __m512 f = _mm512_fmadd_ps(
+        _mm512_cvtepi32_ps(a), _mm512_set1_ps(16384.0f),
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(b), _mm512_set1_ps(128.0f), _mm512_cvtepi32_ps(c)));
+    return _mm512_mul_ps(_mm512_fnmadd_ps(z, _mm512_set1_ps(sv), f), _mm512_set1_ps(dx));
+}
+
 #endif
