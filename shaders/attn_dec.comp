@@ -1,81 +1,129 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Decode attention (one token) split over the cache: workgroup (x: chunk of
-// CH keys, y: kv head g) scores the R = H/KV query heads of g against its keys
-// and writes a partial softmax state (max, sum, weighted values) per head; the
-// last chunk of g to finish (atomic counter) combines the partials in chunk
-// order. Work per token is spread over pos/CH * KV workgroups instead of KV.
-#define CH 16u
+// Decode attention (one token) split over the cache: workgroup (x: chunk of CH
+// keys, y: kv head g) scores the R = H/KV query heads of g against its keys in
+// steps of SUB keys with an online softmax, the next step's keys and values
+// loaded into registers while the current step is computed. A chunk that holds
+// every key (pos < CH) writes the output itself; otherwise each chunk writes a
+// partial state (max, sum, weighted values) per head and the last chunk of g
+// to finish (atomic counter) combines them in chunk order.
+//
+// Latency, not arithmetic, is what a decode step costs here, so every loop that
+// loads has a compile-time trip count (all of its loads issue together) and
+// shared rows are padded so that the 16 keys of a step sit in distinct banks.
+#define CH 64u  // keys per workgroup (vk_plan.c ATTN_CH)
+#define SUB 16u // keys per step
 #define RMAX 16u
 #define HDMAX 128u
+#define HD4 (HDMAX / 4u)
+#define KP4 (HD4 + 1u) // padded k_s row, in vec4
+#define WG 128u
+#define LD (SUB * HD4 / WG)  // vec4 loads of K (and of V) per invocation and step
+#define QV (RMAX * HD4 / WG) // q vec4 per invocation; also output vec4 per invocation
+#define SC (RMAX * SUB / WG) // scores per invocation
 layout(local_size_x = 128) in;
 #include "common.glsl"
 
-layout(std430, binding = 1) readonly buffer Q { float q[]; };
-layout(std430, binding = 2) readonly buffer KC { float kc[]; };
-layout(std430, binding = 3) readonly buffer VC { float vc[]; };
-layout(std430, binding = 4) writeonly buffer O { float o[]; };
+layout(std430, binding = 1) readonly buffer Q { vec4 q4[]; };
+layout(std430, binding = 2) readonly buffer KC { vec4 kc4[]; };
+layout(std430, binding = 3) readonly buffer VC { vec4 vc4[]; };
+layout(std430, binding = 4) writeonly buffer O { vec4 o4[]; };
 layout(std430, binding = 5) coherent buffer SP { float part[]; };
 layout(std430, binding = 5) coherent buffer SN { uint cnt[]; };
 
 layout(push_constant) uniform P {
-    uint H, KV, hd;
-    uint poff, coff; // scratch: partials (floats) and counters (uints)
+    uint H, KV, hd;  // hd % 4 == 0
+    uint poff, coff; // scratch: partials (floats, a multiple of 4) and counters (uints)
     uint nmax;       // chunks the dispatch covers (n_ctx / CH)
 } p;
 
-shared float q_s[RMAX * HDMAX];
-shared float k_s[CH * HDMAX];
-shared float v_s[CH * HDMAX];
-shared float s_s[RMAX * CH];
-shared float m_s[RMAX], l_s[RMAX];
+shared vec4 q_s[RMAX * HD4];
+shared vec4 k_s[SUB * KP4];
+shared vec4 v_s[SUB * HD4];
+shared float s_s[RMAX * SUB];
+shared float m_s[RMAX], l_s[RMAX], f_s[RMAX];
 shared bool last_s;
 
+// Keys [k, k + SUB) of head g into registers (zeros past the last key).
+void load_step(uint k, uint g, uint pos, out vec4 kr[LD], out vec4 vr[LD]) {
+    uint h4 = p.hd / 4u, row4 = p.KV * h4;
+    for (uint i = 0u; i < LD; i++) {
+        uint e = gl_LocalInvocationIndex + i * WG, j = e / HD4, d = e % HD4;
+        bool ok = d < h4 && k + j <= pos;
+        uint a = (k + j) * row4 + g * h4 + d;
+        kr[i] = ok ? kc4[a] : vec4(0.0);
+        vr[i] = ok ? vc4[a] : vec4(0.0);
+    }
+}
+
 void main() {
-    uint l = gl_LocalInvocationIndex, hd = p.hd, R = p.H / p.KV, g = gl_WorkGroupID.y;
-    uint c = gl_WorkGroupID.x, pos = run.pos, k0 = c * CH;
+    uint l = gl_LocalInvocationIndex, hd = p.hd, h4 = hd / 4u, R = p.H / p.KV;
+    uint g = gl_WorkGroupID.y, c = gl_WorkGroupID.x, pos = run.pos, k0 = c * CH;
     if (k0 > pos) return; // uniform: this chunk is past the last key
-    uint nch = pos / CH + 1u, row = p.KV * hd, stride = hd + 2u;
+    uint nch = pos / CH + 1u, kend = min(k0 + CH, pos + 1u), stride = hd + 2u;
     float scale = 1.0 / sqrt(float(hd));
-    for (uint e = l; e < R * hd; e += 128u) q_s[e] = q[(g * R) * hd + e];
-    for (uint e = l; e < CH * hd; e += 128u) {
-        uint j = e / hd, d = e % hd, key = k0 + j;
-        k_s[e] = key <= pos ? kc[key * row + g * hd + d] : 0.0;
-        v_s[e] = key <= pos ? vc[key * row + g * hd + d] : 0.0;
+    vec4 kr[LD], vr[LD];
+    load_step(k0, g, pos, kr, vr);
+    for (uint i = 0u; i < QV; i++) {
+        uint e = l + i * WG, r = e / HD4, d = e % HD4;
+        q_s[e] = r < R && d < h4 ? q4[(g * R + r) * h4 + d] * scale : vec4(0.0);
     }
-    barrier();
-    for (uint e = l; e < R * CH; e += 128u) {
-        uint r = e / CH, j = e % CH;
-        float sc = 0.0;
-        for (uint d = 0u; d < hd; d++) sc += q_s[r * hd + d] * k_s[j * hd + d];
-        s_s[e] = sc * scale;
-    }
-    barrier();
-    if (l < R) {
-        float mx = -1e30;
-        for (uint j = 0u; j < CH; j++)
-            if (k0 + j <= pos) mx = max(mx, s_s[l * CH + j]);
-        float sum = 0.0;
-        for (uint j = 0u; j < CH; j++) {
-            float pr = k0 + j <= pos ? exp(s_s[l * CH + j] - mx) : 0.0;
-            s_s[l * CH + j] = pr;
-            sum += pr;
+    if (l < RMAX) m_s[l] = -1e30, l_s[l] = 0.0;
+    vec4 acc[QV];
+    for (uint i = 0u; i < QV; i++) acc[i] = vec4(0.0);
+    for (uint k = k0; k < kend; k += SUB) {
+        for (uint i = 0u; i < LD; i++) {
+            uint e = l + i * WG, j = e / HD4, d = e % HD4;
+            k_s[j * KP4 + d] = kr[i];
+            v_s[e] = vr[i];
         }
-        m_s[l] = mx;
-        l_s[l] = sum;
+        barrier();
+        if (k + SUB < kend) load_step(k + SUB, g, pos, kr, vr); // in flight meanwhile
+        for (uint i = 0u; i < SC; i++) {
+            uint e = l + i * WG, r = e / SUB, j = e % SUB;
+            float s = 0.0;
+            for (uint d = 0u; d < HD4; d++) s += dot(q_s[r * HD4 + d], k_s[j * KP4 + d]);
+            s_s[e] = k + j < kend ? s : -1e30;
+        }
+        barrier();
+        if (l < R) { // online softmax: new max, rescale of what came before
+            float mo = m_s[l], mx = mo;
+            for (uint j = 0u; j < SUB; j++) mx = max(mx, s_s[l * SUB + j]);
+            float f = exp(mo - mx), sum = 0.0;
+            for (uint j = 0u; j < SUB; j++) {
+                float pr = k + j < kend ? exp(s_s[l * SUB + j] - mx) : 0.0;
+                s_s[l * SUB + j] = pr;
+                sum += pr;
+            }
+            m_s[l] = mx, l_s[l] = l_s[l] * f + sum, f_s[l] = f;
+        }
+        barrier();
+        for (uint i = 0u; i < QV; i++) {
+            uint e = l + i * WG, r = e / HD4, d = e % HD4;
+            if (r >= R) continue;
+            vec4 a = acc[i] * f_s[r];
+            for (uint j = 0u; j < SUB; j++) a += s_s[r * SUB + j] * v_s[j * HD4 + d];
+            acc[i] = a;
+        }
+        barrier(); // k_s, v_s and s_s are rewritten by the next step
     }
-    barrier();
+    if (nch == 1u) { // this chunk saw every key
+        for (uint i = 0u; i < QV; i++) {
+            uint e = l + i * WG, r = e / HD4, d = e % HD4;
+            if (r < R && d < h4) o4[(g * R + r) * h4 + d] = acc[i] / l_s[r];
+        }
+        return;
+    }
     uint base = p.poff + (g * p.nmax + c) * R * stride;
-    for (uint e = l; e < R * hd; e += 128u) {
-        uint r = e / hd, d = e % hd;
-        float a = 0.0;
-        for (uint j = 0u; j < CH; j++) a += s_s[r * CH + j] * v_s[j * hd + d];
-        part[base + r * stride + 2u + d] = a;
+    for (uint i = 0u; i < QV; i++) {
+        uint e = l + i * WG, r = e / HD4, d = e % HD4;
+        if (r < R && d < h4) {
+            uint b = base + r * stride + 2u + 4u * d;
+            part[b] = acc[i].x, part[b + 1u] = acc[i].y, part[b + 2u] = acc[i].z,
+            part[b + 3u] = acc[i].w;
+        }
     }
-    if (l < R) {
-        part[base + l * stride] = m_s[l];
-        part[base + l * stride + 1u] = l_s[l];
-    }
+    if (l < R) part[base + l * stride] = m_s[l], part[base + l * stride + 1u] = l_s[l];
     memoryBarrierBuffer();
     barrier();
     if (l == 0u) {
@@ -86,17 +134,21 @@ void main() {
     barrier();
     if (!last_s) return;
     memoryBarrierBuffer();
-    for (uint e = l; e < R * hd; e += 128u) {
-        uint r = e / hd, d = e % hd;
-        float mx = -1e30;
-        for (uint i = 0u; i < nch; i++) mx = max(mx, part[p.poff + (g * p.nmax + i) * R * stride + r * stride]);
-        float sum = 0.0, a = 0.0;
-        for (uint i = 0u; i < nch; i++) {
-            uint b = p.poff + (g * p.nmax + i) * R * stride + r * stride;
-            float w = exp(part[b] - mx);
-            sum += part[b + 1u] * w;
-            a += part[b + 2u + d] * w;
+    for (uint i = 0u; i < QV; i++) { // one pass, rescaling as the max grows
+        uint e = l + i * WG, r = e / HD4, d = e % HD4;
+        if (r >= R || d >= h4) continue;
+        float mx = -1e30, sum = 0.0;
+        vec4 a = vec4(0.0);
+        for (uint ch = 0u; ch < nch; ch++) {
+            uint b = p.poff + (g * p.nmax + ch) * R * stride + r * stride;
+            float m = part[b], ls = part[b + 1u];
+            vec4 v = vec4(part[b + 2u + 4u * d], part[b + 3u + 4u * d], part[b + 4u + 4u * d],
+                          part[b + 5u + 4u * d]);
+            float nm = max(mx, m), fo = exp(mx - nm), fn = exp(m - nm);
+            sum = sum * fo + ls * fn;
+            a = a * fo + v * fn;
+            mx = nm;
         }
-        o[(g * R + r) * hd + d] = a / sum;
+        o4[(g * R + r) * h4 + d] = a / sum;
     }
 }

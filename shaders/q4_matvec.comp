@@ -37,9 +37,10 @@
 // buffer they share and its own output (bindings 2, 6, 10).
 #define TC 16u // column invocations (x 4 columns)
 #define TS 16u // K slices
-#define BR 4u     // word rows per batch
+#define BR 4u     // word rows per batch (one 32-element block of x)
 #define XMAX 4096u // x elements of a K split (vk_plan_q4.c Q4_ROWS_PER_SPLIT * 8)
 #define WG 256u
+#define XIT (XMAX / 4u / WG) // staging loads per invocation
 layout(local_size_x = 256) in;
 #include "common.glsl"
 #include "reduce.glsl"
@@ -51,6 +52,7 @@ spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [
 #endif
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 layout(std430, binding = 3) readonly buffer QW { uvec4 qw4[]; };
 layout(std430, binding = 4) readonly buffer SC { uvec2 sc2[]; };
@@ -61,6 +63,7 @@ layout(std430, binding = 8) coherent buffer SP { float part[]; };
 layout(std430, binding = 8) coherent buffer SN { uint cnt[]; };
 layout(std430, binding = 9) readonly buffer PW { uint pw[]; };    // norm weight (words)
 layout(std430, binding = 9) readonly buffer PB { float pb[]; };   // silu: the up input
+layout(std430, binding = 9) readonly buffer PB4 { vec4 pb4[]; };
 layout(std430, binding = 10) readonly buffer ER { float er[]; };  // residual
 layout(std430, binding = 6) writeonly buffer Y1 { float y1[]; };  // merged: second output
 layout(std430, binding = 10) writeonly buffer Y2 { float y2[]; }; // merged: third output
@@ -116,7 +119,7 @@ shared vec4 xs[XMAX / 4u];
 #ifdef R1_DP
 shared uint xq[XMAX / 8u * 6u]; // per word row: d0 even, d0 odd, d1 even, d1 odd, d2 even, d2 odd
 shared uint bmax[XMAX / 32u];   // per 32-element block: bits of max |x| (>= 0: ordered as uint)
-shared int bsum[XMAX / 32u];    // per block: sum of 16384 d0 + 128 d1 + d2
+shared int bsum[XMAX / 8u / BR]; // per batch: sum of 16384 d0 + 128 d1 + d2
 #else
 shared float xsum[XMAX / 8u];
 #endif
@@ -179,7 +182,7 @@ void digits(uint r, vec4 a, vec4 b) {
     xq[r * 6u + 2u] = pack4(e1), xq[r * 6u + 3u] = pack4(o1);
     xq[r * 6u + 4u] = pack4(e2), xq[r * 6u + 5u] = pack4(o2);
     ivec4 t = (e0 + o0) * 16384 + (e1 + o1) * 128 + e2 + o2;
-    atomicAdd(bsum[r / 4u], t.x + t.y + t.z + t.w);
+    atomicAdd(bsum[r / BR], t.x + t.y + t.z + t.w);
 }
 #endif
 
@@ -210,21 +213,37 @@ void main() {
                                  0.00390625, 0.000244140625, 0.0000152587890625);
     float ss = 0.0;
 #ifdef R1_DP
-    for (uint i = l; i < XMAX / 32u; i += 256u) bmax[i] = 0u, bsum[i] = 0;
+    for (uint i = l; i < XMAX / 8u / BR; i += 256u) bsum[i] = 0;
+    for (uint i = l; i < XMAX / 32u; i += 256u) bmax[i] = 0u;
     barrier();
 #endif
-    for (uint i = l; i < nr * 2u; i += 256u) {
-        uint k = r0 * 8u + i * 4u;
-        uvec4 kk = uvec4(k, k + 1u, k + 2u, k + 3u);
-        if ((p.flags & Q4_PERM) != 0u) kk = uvec4(perm[k], perm[k + 1u], perm[k + 2u], perm[k + 3u]);
-        vec4 v = vec4(x[xo + kk.x], x[xo + kk.y], x[xo + kk.z], x[xo + kk.w]);
+    // Every load of the staging first (trip counts known at compile time: one
+    // memory round trip instead of one per iteration), then the arithmetic.
+    bool pm = (p.flags & Q4_PERM) != 0u;
+    vec4 xv[XIT], uv[XIT];
+    for (uint it = 0u; it < XIT; it++) {
+        uint i = l + it * WG, k = r0 * 8u + (i < nr * 2u ? i : 0u) * 4u;
+        uvec4 kk = pm ? uvec4(perm[k], perm[k + 1u], perm[k + 2u], perm[k + 3u])
+                      : uvec4(k, k + 1u, k + 2u, k + 3u);
+        xv[it] = pm ? vec4(x[xo + kk.x], x[xo + kk.y], x[xo + kk.z], x[xo + kk.w])
+                    : x4[(xo + k) >> 2];
+        uv[it] = vec4(1.0);
+        if (p.pro == PRO_NORM)
+            uv[it] = vec4(LOADF(pw, p.woff + kk.x, p.wtype), LOADF(pw, p.woff + kk.y, p.wtype),
+                          LOADF(pw, p.woff + kk.z, p.wtype), LOADF(pw, p.woff + kk.w, p.wtype));
+        else if (p.pro == PRO_SILU)
+            uv[it] = pm ? vec4(pb[xo + kk.x], pb[xo + kk.y], pb[xo + kk.z], pb[xo + kk.w])
+                        : pb4[(xo + k) >> 2];
+    }
+    for (uint it = 0u; it < XIT; it++) {
+        uint i = l + it * WG;
+        if (i >= nr * 2u) break;
+        vec4 v = xv[it];
         if (p.pro == PRO_NORM) {
             ss += dot(v, v);
-            v *= vec4(LOADF(pw, p.woff + kk.x, p.wtype), LOADF(pw, p.woff + kk.y, p.wtype),
-                      LOADF(pw, p.woff + kk.z, p.wtype), LOADF(pw, p.woff + kk.w, p.wtype));
+            v *= uv[it];
         } else if (p.pro == PRO_SILU) {
-            vec4 u = vec4(pb[xo + kk.x], pb[xo + kk.y], pb[xo + kk.z], pb[xo + kk.w]);
-            v = v / (1.0 + exp(-v)) * u;
+            v = v / (1.0 + exp(-v)) * uv[it];
         }
 #ifdef R1_DP
         xs[i] = v;
@@ -264,10 +283,9 @@ void main() {
                 s2[j] += sudot(xq[r + 4u], lo[j], 0) + sudot(xq[r + 5u], hi[j], 0);
             }
         }
-        uint blk = (b - r0) / BR;
-        float xscale = uintBitsToFloat(bmax[blk]) * (1.0 / 127.0);
+        float xscale = uintBitsToFloat(bmax[(b - r0) / 4u]) * (1.0 / 127.0);
         vec4 dq = xscale * (vec4(s0) + vec4(s1) * (1.0 / 128.0) + vec4(s2) * (1.0 / 16384.0));
-        float sx = xscale * float(bsum[blk]) * (1.0 / 16384.0);
+        float sx = xscale * float(bsum[(b - r0) / BR]) * (1.0 / 16384.0);
 #else
         vec4 dq = vec4(0.0);
         float sx = 0.0;

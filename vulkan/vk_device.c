@@ -251,11 +251,17 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
                           VK_EXT_MEMORY_BUDGET_EXTENSION_NAME,
                           VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME,
                           VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME,
-                          "VK_KHR_portability_subset"};
+                          "VK_KHR_portability_subset",
+                          VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME};
     const char *use[8];
     uint32_t nu = 0;
-    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-        if (has_ext(e, ne, want[i])) use[nu++] = want[i];
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        int stats = !strcmp(want[i], VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+        if (stats && !env_off("R1_VK_STATS")) continue; /* a tuning aid, off by default */
+        if (!has_ext(e, ne, want[i])) continue;
+        use[nu++] = want[i];
+        if (stats) c->f.exec_stats = 1;
+    }
     free(e);
     /* Enable only what the shaders use; a feature chain with everything the device
      * has would also turn on robustness features that cost speed. */
@@ -274,6 +280,13 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
     if (c->f.int_dot) { /* packed 8-bit dot products (the q4 decode matvec's _dp variant) */
         enidp.pNext = en.pNext;
         en.pNext = &enidp;
+    }
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR enst = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+        .pipelineExecutableInfo = VK_TRUE};
+    if (c->f.exec_stats) {
+        enst.pNext = en.pNext;
+        en.pNext = &enst;
     }
     en.features.shaderInt16 = f2.features.shaderInt16;
     float prio = 1.0f;

@@ -88,6 +88,8 @@ typedef struct vk_features {
     VkDeviceSize import_align;
     int mem_budget; /* VK_EXT_memory_budget */
     int timestamps; /* the queue can time dispatches (R1_VK_PROFILE) */
+    int exec_stats; /* R1_VK_STATS=1 and VK_KHR_pipeline_executable_properties: print each
+                       pipeline's compiler statistics (registers, ...) */
 } vk_features;
 
 typedef struct vk_ctx {

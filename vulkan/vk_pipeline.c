@@ -137,6 +137,41 @@ static r1_status layouts(vk_ctx *c, r1_error *err) {
                       "vkCreatePipelineLayout", err);
 }
 
+/* R1_VK_STATS=1: the driver's statistics of a compiled pipeline on one line
+ * (NVIDIA reports its register count, which bounds the workgroups per SM). */
+static void print_stats(vk_ctx *c, VkPipeline pipe, const char *name) {
+    PFN_vkGetPipelineExecutableStatisticsKHR get =
+        (PFN_vkGetPipelineExecutableStatisticsKHR)vkGetDeviceProcAddr(
+            c->dev, "vkGetPipelineExecutableStatisticsKHR");
+    if (!get) return;
+    VkPipelineExecutableInfoKHR ei = {.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR,
+                                      .pipeline = pipe};
+    VkPipelineExecutableStatisticKHR st[16];
+    uint32_t n = 16;
+    for (uint32_t k = 0; k < n; k++)
+        st[k] = (VkPipelineExecutableStatisticKHR){
+            .sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR};
+    if (get(c->dev, &ei, &n, st) < 0) return;
+    fprintf(stderr, "vulkan stats: %-18s", name);
+    for (uint32_t k = 0; k < n; k++) {
+        fprintf(stderr, " | %s ", st[k].name);
+        switch (st[k].format) {
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR:
+            fprintf(stderr, "%u", (unsigned)st[k].value.b32);
+            break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR:
+            fprintf(stderr, "%lld", (long long)st[k].value.i64);
+            break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR:
+            fprintf(stderr, "%llu", (unsigned long long)st[k].value.u64);
+            break;
+        default:
+            fprintf(stderr, "%g", st[k].value.f64);
+        }
+    }
+    fputc('\n', stderr);
+}
+
 static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
     const r1vk_shader *s = choose(c, i);
     if (!s) return r1__err(err, R1_E_DEVICE, "vulkan: shader %s is not built in", PIPES[i].base);
@@ -154,6 +189,7 @@ static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
                   .module = mod,
                   .pName = "main"},
         .layout = c->layout};
+    if (c->f.exec_stats) pi.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     VkResult r = vkCreateComputePipelines(c->dev, c->cache, 1, &pi, NULL, &c->pipe[i]);
     vkDestroyShaderModule(c->dev, mod, NULL);
     c->pipe_variant[i] = s->name;
@@ -162,6 +198,7 @@ static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
         r1__err_prefix(err, "shader %s", s->name);
         return R1_E_DEVICE;
     }
+    if (c->f.exec_stats) print_stats(c, c->pipe[i], s->name);
     return R1_OK;
 }
 

@@ -96,10 +96,10 @@ static void kv_store(planner *pl, const r1_node *n) {
     if (d) d->groups[0] = cdiv((uint64_t)rows(pl, n->src[0]) * row, 256);
 }
 
-#define ATTN_CH 16 /* keys per workgroup of attn_dec.comp */
+#define ATTN_CH 64 /* keys per workgroup of attn_dec.comp (its CH) */
 
 static int attn_split(const r1_node *n) {
-    return n->i0 / n->i1 <= 16 && n->i2 <= 128;
+    return n->i0 / n->i1 <= 16 && n->i2 <= 128 && n->i2 % 4 == 0;
 }
 
 /* Decode attention split over the cache (attn_dec.comp): its partials share one
