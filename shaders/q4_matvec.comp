@@ -192,23 +192,10 @@ void load_batch(uint b, uint n, uint rowq, uint N4, out uvec4 w[BR], out vec4 s,
     group_sz(b * 8u / p.G, n, s, z);
 }
 
-void main() {
-    uint l = gl_LocalInvocationIndex, tc = l % TC, ts = l / TC;
-    uint gtile = gl_WorkGroupID.x, ky = gl_WorkGroupID.y, t = gl_WorkGroupID.z;
-    if (t >= run.n_tokens) return; // uniform across the workgroup
-    uint tile = select_matrix(gtile);
-    // rps and R are multiples of BR, so are slices and batches
-    uint R = p.K / 8u, r0 = ky * p.rps, r1 = min(R, r0 + p.rps), nr = r1 - r0;
-    uint per = (nr + TS * BR - 1u) / (TS * BR) * BR;
-    uint xo = t * p.K;
-    uint n = tile * (TC * 4u) + tc * 4u;
-    uint rs = min(r1, r0 + ts * per), re = min(r1, rs + per);
-    uint N4 = mN >> 2, rowq = (mQoff >> 2) + (n >> 2);
-    bool live = n < mN && rs < re;
-    uvec4 wa[BR];
-    vec4 sa = vec4(0.0), za = vec4(0.0);
-    for (uint i = 0u; i < BR; i++) wa[i] = uvec4(0u);
-    if (live) load_batch(rs, n, rowq, N4, wa, sa, za);
+// Stages the K split's x (rows [r0, r0 + nr) of token t) in shared memory for
+// every tile of the workgroup; returns the norm prologue's sum of squares.
+float stage(uint t, uint r0, uint nr) {
+    uint l = gl_LocalInvocationIndex, xo = t * p.K;
     const float sc[8] = float[8](1.0, 0.0625, 0.00390625, 0.000244140625, 0.0000152587890625,
                                  0.00390625, 0.000244140625, 0.0000152587890625);
     float ss = 0.0;
@@ -266,6 +253,14 @@ void main() {
     }
 #endif
     barrier();
+    return ss;
+}
+
+// This invocation's 4 columns over word rows [rs, re) of its slice; wa, sa, za
+// hold the first batch, already loaded (the loads of the next batch are issued
+// before the current one is multiplied).
+vec4 stream(uint r0, uint rs, uint re, uint n, uint rowq, uint N4, bool live, uvec4 wa[BR],
+            vec4 sa, vec4 za) {
     vec4 acc = vec4(0.0);
     for (uint b = rs; live && b < re; b += BR) {
         uvec4 wb[BR];
@@ -302,6 +297,14 @@ void main() {
         sa = sb;
         za = zb;
     }
+    return acc;
+}
+
+// Sums the slices of one tile and, with several K splits, the splits: the last
+// workgroup of the tile to finish (an atomic counter) adds the partials in
+// order, so results do not depend on scheduling. Uniform control flow.
+void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4 acc) {
+    uint l = gl_LocalInvocationIndex, tc = l % TC, ts = l / TC;
     red[ts][tc * 4u] = acc.x;
     red[ts][tc * 4u + 1u] = acc.y;
     red[ts][tc * 4u + 2u] = acc.z;
@@ -313,27 +316,62 @@ void main() {
         for (uint i = 0u; i < TS; i++) v += red[i][l];
     if (p.ksplit == 1u) {
         if (l < TC * 4u && c < mN) finish(t, c, v, ss);
+        barrier(); // red[] is rewritten by the next tile
         return;
     }
-    uint tiles = gl_NumWorkGroups.x;
     if (l < TC * 4u && c < mN) part[p.poff + (t * p.ksplit + ky) * mAll + mCol + c] = v;
-    if (l == 0u && p.pro == PRO_NORM) part[p.ssoff + (t * tiles + gtile) * p.ksplit + ky] = ss;
+    if (l == 0u && p.pro == PRO_NORM) part[p.ssoff + (t * ntile + gt) * p.ksplit + ky] = ss;
     memoryBarrierBuffer();
     barrier();
     if (l == 0u) {
-        uint prev = atomicAdd(cnt[p.coff + t * tiles + gtile], 1u);
+        uint prev = atomicAdd(cnt[p.coff + t * ntile + gt], 1u);
         last_s = prev == p.ksplit - 1u;
-        if (last_s) cnt[p.coff + t * tiles + gtile] = 0u; // ready for the next call
+        if (last_s) cnt[p.coff + t * ntile + gt] = 0u; // ready for the next call
     }
     barrier();
-    if (!last_s) return;
+    if (!last_s) return; // uniform: last_s is shared
     memoryBarrierBuffer();
     if (l < TC * 4u && c < mN) {
         float s = 0.0, sst = 0.0;
         for (uint k = 0u; k < p.ksplit; k++)
             s += part[p.poff + (t * p.ksplit + k) * mAll + mCol + c];
         if (p.pro == PRO_NORM)
-            for (uint k = 0u; k < p.ksplit; k++) sst += part[p.ssoff + (t * tiles + gtile) * p.ksplit + k];
+            for (uint k = 0u; k < p.ksplit; k++) sst += part[p.ssoff + (t * ntile + gt) * p.ksplit + k];
         finish(t, c, s, sst);
+    }
+}
+
+// Tiles of the whole dispatch (all its matrices).
+uint tiles_total() {
+    uint tn = TC * 4u, n0 = (p.N + tn - 1u) / tn;
+    if (p.nmat > 2u) return p.t2 + (p.n2 + tn - 1u) / tn;
+    if (p.nmat > 1u) return p.t1 + (p.n1 + tn - 1u) / tn;
+    return n0;
+}
+
+// Workgroup (x: TPW consecutive 64-column tiles, y: K split, z: token row):
+// x is staged once for the workgroup's tiles, so a dispatch can be sized to
+// the workgroups the GPU holds at once (one wave) whatever its tile count.
+void main() {
+    uint l = gl_LocalInvocationIndex, tc = l % TC, ts = l / TC;
+    uint ky = gl_WorkGroupID.y, t = gl_WorkGroupID.z;
+    if (t >= run.n_tokens) return; // uniform across the workgroup
+    uint tpw = max(1u, p.flags >> 8), ntile = tiles_total(), gt = gl_WorkGroupID.x * tpw;
+    // rps and R are multiples of BR, so are slices and batches
+    uint R = p.K / 8u, r0 = ky * p.rps, r1 = min(R, r0 + p.rps), nr = r1 - r0;
+    uint per = (nr + TS * BR - 1u) / (TS * BR) * BR;
+    uint rs = min(r1, r0 + ts * per), re = min(r1, rs + per);
+    float ss = 0.0;
+    for (uint i = 0u; i < tpw && gt + i < ntile; i++) { // uniform
+        uint tile = select_matrix(gt + i);
+        uint n = tile * (TC * 4u) + tc * 4u, N4 = mN >> 2, rowq = (mQoff >> 2) + (n >> 2);
+        bool live = n < mN && rs < re;
+        uvec4 wa[BR];
+        vec4 sa = vec4(0.0), za = vec4(0.0);
+        for (uint j = 0u; j < BR; j++) wa[j] = uvec4(0u);
+        if (live) load_batch(rs, n, rowq, N4, wa, sa, za); // in flight during the staging
+        if (i == 0u) ss = stage(t, r0, nr);
+        vec4 acc = stream(r0, rs, re, n, rowq, N4, live, wa, sa, za);
+        reduce_tile(t, ky, gt + i, tile, ntile, ss, acc);
     }
 }

@@ -22,12 +22,14 @@ if(R1_HAVE_VULKAN)
     ${R1_SOURCE_ROOT}/models/kjv-tiny ${R1_TEST_DATA}/kjv 1e-4 --gpu-layers 3)
   set_tests_properties(golden_vulkan_kjv_all golden_vulkan_kjv_ngl3 PROPERTIES LABELS vulkan)
   # weights copied into device blocks (as on discrete GPUs) instead of imported from
-  # the mmap: q/k/v and gate/up then share one decode dispatch each
+  # the mmap: q/k/v and gate/up then share one decode dispatch each; with 3
+  # resident workgroups assumed (R1_VK_SLOTS), each decode matvec workgroup
+  # streams several tiles after one staging of x
   foreach(case hd128-g128 small-asym-tied-sharded)
     add_test(NAME golden_vulkan_blocks_${case}
       COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case}
               ${R1_TEST_DATA}/golden/${case} 1e-4 --gpu-layers all)
     set_tests_properties(golden_vulkan_blocks_${case} PROPERTIES
-      SKIP_RETURN_CODE 77 LABELS vulkan ENVIRONMENT "R1_VK_NO_IMPORT=1")
+      SKIP_RETURN_CODE 77 LABELS vulkan ENVIRONMENT "R1_VK_NO_IMPORT=1;R1_VK_SLOTS=3")
   endforeach()
 endif()

@@ -268,6 +268,10 @@ static void settings(vk_ctx *c) {
     c->profile = pr && *pr && c->f.timestamps ? (atoi(pr) > 1 ? 2 : atoi(pr) == 1) : 0;
     /* H200, 14b decode, q4 matvec ms/token: 132 -> 5.72, 264 -> 5.97, 512 -> 6.11 */
     c->wg_target = wg && atoi(wg) > 0 ? (uint32_t)atoi(wg) : 132;
+    /* Workgroups of the decode matvec resident at once: the H200 holds two per
+     * SM (110 registers x 256 invocations); R1_VK_SLOTS=0 turns the sizing off. */
+    const char *sl = getenv("R1_VK_SLOTS");
+    c->wg_slots = sl && *sl ? (uint32_t)atoi(sl) : 2 * c->wg_target;
     /* The checkpoint's own GPTQ layout is the default: on the H200 its split-K
      * matvec decoded 93 tokens/s against 89 for the transposed layout with its
      * fused kernels (R1_VK_LAYOUT=t), and it can be imported from the mmap. */

@@ -110,6 +110,7 @@ typedef struct vk_ctx {
     int verbose;
     int profile;        /* R1_VK_PROFILE=1: time every dispatch; 2: also list one layer's */
     uint32_t wg_target; /* workgroups a decode matvec aims for (K split) */
+    uint32_t wg_slots;  /* decode matvec workgroups resident at once (tiles per workgroup) */
     int layout_t;       /* repack GPTQ linears to the transposed layout (discrete GPUs) */
     int fuse;           /* fuse neighbouring nodes into one dispatch (R1_VK_NO_FUSE=0) */
     int merge;          /* matvecs of one input in one dispatch (R1_VK_NO_MERGE=1: not) */
