@@ -357,11 +357,15 @@ static void case_rope(int H, int hd, float theta, int T, int pos) {
 }
 
 /* KV_STORE then ATTN over several calls: a prompt, then decode steps. With
- * rope, the q/k RoPE pair in front is fused with the store on the GPU. */
+ * rope (1), the q/k RoPE pair in front is fused with the store on the GPU, and
+ * for decode steps into the attention (the rotated q is read by nothing else);
+ * with rope 2 another node reads the rotated q, which is then checked too, so
+ * decode keeps the separate rope_kv dispatch. */
 static void case_attn(int H, int KV, int hd, int T, int pos0, int with_rope) {
     if (!wanted(with_rope ? "rope_kv" : "attn")) return;
     gcase c = {.op = with_rope ? "rope+kv_store+attn" : "kv_store+attn", .tol = 1e-5, .n_batch = T};
-    snprintf(c.name, sizeof c.name, "%s H=%d KV=%d hd=%d T=%d pos=%d", c.op, H, KV, hd, T, pos0);
+    snprintf(c.name, sizeof c.name, "%s%s H=%d KV=%d hd=%d T=%d pos=%d", c.op,
+             with_rope == 2 ? " (q read)" : "", H, KV, hd, T, pos0);
     int n_ctx = pos0 + T + 8;
     int q = tadd(&c, T, (int64_t)H * hd, 1, 1.5f), k = tadd(&c, T, (int64_t)KV * hd, 1, 1.5f);
     int v = tadd(&c, T, (int64_t)KV * hd, 1, 1.0f), o = tadd(&c, T, (int64_t)H * hd, 0, 0);
@@ -379,7 +383,11 @@ static void case_attn(int H, int KV, int hd, int T, int pos0, int with_rope) {
     c.out[c.n_out++] = o;
     c.out[c.n_out++] = kc;
     c.out[c.n_out++] = vc;
-    if (with_rope) c.out[c.n_out++] = q;
+    if (with_rope == 2) {
+        int q2 = tadd(&c, T, (int64_t)H * hd, 0, 0);
+        nadd(&c, (r1_node){.op = R1_OP_ADD}, q2, q, q);
+        c.out[c.n_out++] = q2;
+    }
     c.runs[c.n_runs++] = (r1_run){.n_tokens = T, .pos = pos0};
     c.runs[c.n_runs++] = (r1_run){.n_tokens = 1, .pos = pos0 + T};
     c.runs[c.n_runs++] = (r1_run){.n_tokens = 1, .pos = pos0 + T + 1};
@@ -504,6 +512,7 @@ static void all_cases(void) {
         case_attn(heads[i][0], heads[i][1], heads[i][2], 1, 0, 0);
         case_attn(heads[i][0], heads[i][1], heads[i][2], 19, i % 2 ? 33 : 0, 0);
         case_attn(heads[i][0], heads[i][1], heads[i][2], 5, 3, 1);
+        if (i % 2) case_attn(heads[i][0], heads[i][1], heads[i][2], 5, 3, 2);
     }
 
     case_eltwise(R1_OP_ADD, 5120, 1);
@@ -518,6 +527,7 @@ static void all_cases(void) {
     case_chain(1024, 2048, 128, 0, 4, 1);
     case_attn(40, 8, 128, 300, 0, 0); /* a long cache: many decode chunks */
     case_attn(12, 2, 128, 2, 700, 1);
+    case_attn(40, 8, 128, 2, 200, 2);
 }
 
 int main(int argc, char **argv) {

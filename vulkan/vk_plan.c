@@ -8,6 +8,8 @@
  * Fusions here (every tensor the fused nodes write is still written):
  *   ADD, RMSNORM(of that sum, all rows)  -> add_rmsnorm
  *   ROPE q, ROPE k, KV_STORE(k, v)        -> rope_kv
+ *   ROPE q, ROPE k, KV_STORE, ATTN (decode, rotated q and k read by nothing
+ *   else)                                 -> attn_dec with its rope prologue
  * and, in vk_plan_q4.c, the decode fusions of norms, SiLU gates and residual
  * adds into GPTQ matvecs (which drop outputs no other node reads). */
 #include <stdint.h>
@@ -103,13 +105,20 @@ static int attn_split(const r1_node *n) {
 }
 
 /* Decode attention split over the cache (attn_dec.comp): its partials share one
- * scratch region (recorded as written, so two never run unordered). */
-static void attn_dec(planner *pl, const r1_node *n) {
+ * scratch region (recorded as written, so two never run unordered). With rq,
+ * rk and kv (ROPE q, ROPE k, KV_STORE before it) the dispatch also rotates q
+ * and k and stores the new k and v rows in the caches. */
+static void attn_dec(planner *pl, const r1_node *n, const r1_node *rq, const r1_node *rk,
+                     const r1_node *kv) {
     vk_disp *d = disp_new(pl, VKP_ATTN_DEC);
     act(pl, d, 1, n->src[0], 0);
-    act(pl, d, 2, n->kv[0], 0);
-    act(pl, d, 3, n->kv[1], 0);
+    act(pl, d, 2, n->kv[0], kv != NULL);
+    act(pl, d, 3, n->kv[1], kv != NULL);
     act(pl, d, 4, n->dst, 1);
+    if (kv) {
+        act(pl, d, 6, rk->dst, 0);
+        act(pl, d, 7, kv->src[1], 0);
+    }
     uint32_t nmax = (uint32_t)((n->kv[0]->ne[0] + ATTN_CH - 1) / ATTN_CH);
     push(d, (uint32_t)n->i0);
     push(d, (uint32_t)n->i1);
@@ -117,6 +126,8 @@ static void attn_dec(planner *pl, const r1_node *n) {
     push(d, 0);
     push(d, (uint32_t)pl->s->attn_part);
     push(d, nmax);
+    push(d, kv ? 1u : 0u);
+    push(d, kv ? rope_slot(pl, rq) : 0u);
     if (!d) return;
     d->scratch = 5;
     if (d->n_acc < VK_MAX_ACCESS)
@@ -125,8 +136,24 @@ static void attn_dec(planner *pl, const r1_node *n) {
     d->groups[1] = (uint32_t)n->i1;
 }
 
+static int env_set(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* ROPE q, ROPE k, KV_STORE, ATTN of one decode step, when the rotated q and k
+ * are read by nothing else (attn_dec.comp rotates them itself). */
+static int fuse_rope_attn(const planner *pl, const r1_node *nodes, int i, int n) {
+    const r1_node *a = &nodes[i], *b = &nodes[i + 1], *c = &nodes[i + 2], *at = &nodes[i + 3];
+    return pl->var == VK_DECODE && at->op == R1_OP_ATTN && attn_split(at) && at->i2 % 8 == 0 &&
+           at->src[0] == a->dst && at->kv[0] == c->kv[0] && at->kv[1] == c->kv[1] &&
+           a->i2 == at->i2 && !read_elsewhere(nodes, i, n, a->dst, i, i + 4) &&
+           !read_elsewhere(nodes, i, n, b->dst, i, i + 4) && !env_set("R1_VK_NO_ROPE_ATTN");
+}
+
 static void attn(planner *pl, const r1_node *n) {
-    if (pl->var == VK_DECODE && attn_split(n) && pl->c->fuse) return attn_dec(pl, n);
+    if (pl->var == VK_DECODE && attn_split(n) && pl->c->fuse)
+        return attn_dec(pl, n, NULL, NULL, NULL);
     vk_disp *d = disp_new(pl, VKP_ATTN);
     act(pl, d, 1, n->src[0], 0);
     act(pl, d, 2, n->kv[0], 0);
@@ -170,6 +197,10 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
         return 2;
     }
     if (fuse && i + 2 < n && fuse_rope_kv(a, &nodes[i + 1], &nodes[i + 2])) {
+        if (i + 3 < n && fuse_rope_attn(pl, nodes, i, n)) {
+            attn_dec(pl, &nodes[i + 3], a, &nodes[i + 1], &nodes[i + 2]);
+            return 4;
+        }
         rope(pl, a, &nodes[i + 1], &nodes[i + 2]);
         return 3;
     }

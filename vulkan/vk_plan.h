@@ -71,6 +71,17 @@ static inline uint32_t weight(planner *pl, vk_disp *d, int slot, r1_tensor *w) {
     return (uint32_t)((r->off - off) / r1__dtype_size(w->type));
 }
 
+/* Whether nodes[from, n) other than nodes[skip0, skip1) read t. */
+static inline int read_elsewhere(const r1_node *nodes, int from, int n, const r1_tensor *t,
+                                 int skip0, int skip1) {
+    for (int k = from; k < n; k++) {
+        if (k >= skip0 && k < skip1) continue;
+        for (int s = 0; s < 3; s++)
+            if (nodes[k].src[s] == t) return 1;
+    }
+    return 0;
+}
+
 static inline uint32_t rows(const planner *pl, const r1_tensor *t) {
     return pl->var == VK_DECODE ? 1u : (uint32_t)t->ne[0];
 }

@@ -323,17 +323,6 @@ void r1vk_plan_matmul_q4(planner *pl, const r1_node *n) {
     matmul_q4(pl, n, NULL);
 }
 
-/* Whether nodes[from, n) other than nodes[skip0, skip1) read t. */
-static int read_elsewhere(const r1_node *nodes, int from, int n, const r1_tensor *t, int skip0,
-                          int skip1) {
-    for (int k = from; k < n; k++) {
-        if (k >= skip0 && k < skip1) continue;
-        for (int s = 0; s < 3; s++)
-            if (nodes[k].src[s] == t) return 1;
-    }
-    return 0;
-}
-
 static int native_fast(const planner *pl, const r1_node *m) {
     return m->op == R1_OP_MATMUL_Q4 && !is_t(m) && fast_ok(pl, m->q);
 }
