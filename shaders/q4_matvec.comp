@@ -349,14 +349,21 @@ uint tiles_total() {
     return n0;
 }
 
-// Workgroup (x: TPW consecutive 64-column tiles, y: K split, z: token row):
-// x is staged once for the workgroup's tiles, so a dispatch can be sized to
-// the workgroups the GPU holds at once (one wave) whatever its tile count.
+// Workgroup (x: 64-column tile, or with R1_MT p.flags >> 8 consecutive tiles;
+// y: K split; z: token row). R1_MT stages x once for all of its tiles, so a
+// large dispatch fits one wave of resident workgroups; it is a variant of its
+// own because the loop over tiles costs registers (occupancy) that the
+// one-tile form does not need.
 void main() {
     uint l = gl_LocalInvocationIndex, tc = l % TC, ts = l / TC;
     uint ky = gl_WorkGroupID.y, t = gl_WorkGroupID.z;
     if (t >= run.n_tokens) return; // uniform across the workgroup
-    uint tpw = max(1u, p.flags >> 8), ntile = tiles_total(), gt = gl_WorkGroupID.x * tpw;
+    uint ntile = tiles_total();
+#ifdef R1_MT
+    uint tpw = max(1u, p.flags >> 8), gt = gl_WorkGroupID.x * tpw;
+#else
+    uint tpw = 1u, gt = gl_WorkGroupID.x;
+#endif
     // rps and R are multiples of BR, so are slices and batches
     uint R = p.K / 8u, r0 = ky * p.rps, r1 = min(R, r0 + p.rps), nr = r1 - r0;
     uint per = (nr + TS * BR - 1u) / (TS * BR) * BR;

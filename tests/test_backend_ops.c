@@ -528,6 +528,7 @@ static void all_cases(void) {
     case_attn(40, 8, 128, 300, 0, 0); /* a long cache: many decode chunks */
     case_attn(12, 2, 128, 2, 700, 1);
     case_attn(40, 8, 128, 2, 200, 2);
+    case_attn(4, 1, 32, 2, 4300, 1); /* more chunks than one combine pass */
 }
 
 int main(int argc, char **argv) {

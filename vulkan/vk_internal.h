@@ -62,6 +62,7 @@ typedef enum vk_pipe {
     VKP_RMSNORM,
     VKP_ADD_RMSNORM,
     VKP_Q4_MATVEC,
+    VKP_Q4_MATVEC_MT, /* several tiles per workgroup (large decode matvecs) */
     VKP_Q4_MATVEC_SIMPLE,
     VKP_Q4_GEMM,
     VKP_Q4T_MATVEC,

@@ -19,6 +19,7 @@ static const struct {
     [VKP_RMSNORM] = {"rmsnorm", 1, 0},
     [VKP_ADD_RMSNORM] = {"add_rmsnorm", 1, 0},
     [VKP_Q4_MATVEC] = {"q4_matvec", 1, 0, 1},
+    [VKP_Q4_MATVEC_MT] = {"q4_matvec_mt", 1, 0, 1},
     [VKP_Q4_MATVEC_SIMPLE] = {"q4_matvec_simple", 0, 0},
     [VKP_Q4_GEMM] = {"q4_gemm", 0, 0},
     [VKP_Q4T_MATVEC] = {"q4t_matvec", 1, 0},

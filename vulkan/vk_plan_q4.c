@@ -209,6 +209,7 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
     }
     uint32_t tpw = q4_tpw(pl->c, tiles, ks);
     d->push[3] |= tpw << 8; /* flags: tiles per workgroup */
+    if (tpw > 1) d->pipe = VKP_Q4_MATVEC_MT;
     d->groups[0] = cdiv(tiles, tpw);
     d->groups[1] = ks;
     d->groups[2] = T;
@@ -314,6 +315,7 @@ static void matmul_q4_merged(planner *pl, const r1_node *const *ms, int cnt, con
     }
     uint32_t tpw = q4_tpw(pl->c, tiles, ks);
     d->push[3] |= tpw << 8; /* flags: tiles per workgroup */
+    if (tpw > 1) d->pipe = VKP_Q4_MATVEC_MT;
     d->groups[0] = cdiv(tiles, tpw);
     d->groups[1] = ks;
     d->groups[2] = T;
