@@ -53,7 +53,10 @@ shared vec4 v_s[SUB * HD4];
 shared float s_s[RMAX * SUB];
 shared float m_s[RMAX], l_s[RMAX], f_s[RMAX];
 shared vec4 kn_s[HD4], vn_s[HD4]; // rope: key pos, rotated, and its value
-shared float w_s[RMAX * CP], wl_s[RMAX * CP]; // combine: chunk maxima -> weights; sums
+// The combine's per-chunk maxima (then weights) and sums reuse k_s and v_s,
+// idle by then: shared memory stays within the 32 KB that Apple GPUs offer.
+#define W_S(e) k_s[(e) >> 2][(e)&3u]
+#define WL_S(e) v_s[(e) >> 2][(e)&3u]
 shared bool last_s;
 
 // cos and sin of pair elements 4d..4d+3 for this (single) token.
@@ -191,23 +194,23 @@ void main() {
     for (uint i = 0u; i < QV; i++) acc[i] = vec4(0.0);
     for (uint c0 = 0u; c0 < nch; c0 += CP) { // uniform
         uint np = min(CP, nch - c0);
-        barrier(); // the previous pass's w_s, m_s, l_s, f_s are read
+        barrier(); // the previous pass's weights, m_s, l_s, f_s (and k_s, v_s) are read
         for (uint i = 0u; i < RMAX * CP / WG; i++) {
             uint e = l + i * WG, r = e / CP, j = e % CP;
             uint b = p.poff + (g * p.nmax + c0 + min(j, np - 1u)) * R * stride + r * stride;
             bool ok = r < R && j < np;
-            w_s[e] = ok ? part[b] : -1e30;
-            wl_s[e] = ok ? part[b + 1u] : 0.0;
+            W_S(e) = ok ? part[b] : -1e30;
+            WL_S(e) = ok ? part[b + 1u] : 0.0;
         }
         barrier();
         if (l < R) {
             float mo = m_s[l], mx = mo;
-            for (uint j = 0u; j < np; j++) mx = max(mx, w_s[l * CP + j]);
+            for (uint j = 0u; j < np; j++) mx = max(mx, W_S(l * CP + j));
             float f = exp(mo - mx), sum = l_s[l] * f;
             for (uint j = 0u; j < np; j++) {
-                float w = exp(w_s[l * CP + j] - mx);
-                w_s[l * CP + j] = w;
-                sum += wl_s[l * CP + j] * w;
+                float w = exp(W_S(l * CP + j) - mx);
+                W_S(l * CP + j) = w;
+                sum += WL_S(l * CP + j) * w;
             }
             m_s[l] = mx, l_s[l] = sum, f_s[l] = f;
         }
@@ -221,7 +224,7 @@ void main() {
                     uint j = min(j0 + u, np - 1u);
                     uint b = p.poff + (g * p.nmax + c0 + j) * R * stride + r * stride + 2u + 4u * d;
                     vec4 v = vec4(part[b], part[b + 1u], part[b + 2u], part[b + 3u]);
-                    a += (j0 + u < np ? w_s[r * CP + j] : 0.0) * v;
+                    a += (j0 + u < np ? W_S(r * CP + j) : 0.0) * v;
                 }
             acc[i] = a;
         }

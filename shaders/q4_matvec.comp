@@ -115,12 +115,12 @@ uint select_matrix(uint tile) {
     return tile;
 }
 
-shared vec4 xs[XMAX / 4u];
 #ifdef R1_DP
 shared uint xq[XMAX / 8u * 6u]; // per word row: d0 even, d0 odd, d1 even, d1 odd, d2 even, d2 odd
 shared uint bmax[XMAX / 32u];   // per 32-element block: bits of max |x| (>= 0: ordered as uint)
 shared int bsum[XMAX / 8u / BR]; // per batch: sum of 16384 d0 + 128 d1 + d2
 #else
+shared vec4 xs[XMAX / 4u];
 shared float xsum[XMAX / 8u];
 #endif
 shared float red[TS][TC * 4u];
@@ -163,25 +163,28 @@ void finish(uint t, uint c, float v, float ss) {
 }
 
 #ifdef R1_DP
-uint pack4(ivec4 v) {
-    uvec4 u = uvec4(v) & 0xFFu;
-    return u.x | (u.y << 8) | (u.z << 16) | (u.w << 24);
-}
+uint pack2(int a, int b) { return (uint(a) & 0xFFu) | ((uint(b) & 0xFFu) << 8); }
 
-// Word row r of the K split (x k0..k3 in a, k4..k7 in b): three int8 digits
-// per element against its block's max |x|, and the block's digit sum.
-void digits(uint r, vec4 a, vec4 b) {
+// Half h of word row r (x k4h..k4h+3 in v): three int8 digits per element
+// against its block's max |x|, OR'ed into the row's packed words (even
+// elements [k0 k2 k4 k6], odd [k1 k3 k5 k7]: this half's two bytes of each),
+// and their sum into the batch's digit sum. From registers: x itself never
+// goes through shared memory.
+void digits(uint r, uint h, vec4 v) {
     float m = uintBitsToFloat(bmax[r / 4u]);
-    float inv = m > 0.0 ? 127.0 / m : 0.0;
-    vec4 e = vec4(a.x, a.z, b.x, b.z) * inv, o = vec4(a.y, a.w, b.y, b.w) * inv;
-    ivec4 e0 = ivec4(round(e)), o0 = ivec4(round(o));
-    e = (e - vec4(e0)) * 128.0, o = (o - vec4(o0)) * 128.0;
-    ivec4 e1 = ivec4(round(e)), o1 = ivec4(round(o));
-    ivec4 e2 = ivec4(round((e - vec4(e1)) * 128.0)), o2 = ivec4(round((o - vec4(o1)) * 128.0));
-    xq[r * 6u] = pack4(e0), xq[r * 6u + 1u] = pack4(o0);
-    xq[r * 6u + 2u] = pack4(e1), xq[r * 6u + 3u] = pack4(o1);
-    xq[r * 6u + 4u] = pack4(e2), xq[r * 6u + 5u] = pack4(o2);
-    ivec4 t = (e0 + o0) * 16384 + (e1 + o1) * 128 + e2 + o2;
+    vec4 a = v * (m > 0.0 ? 127.0 / m : 0.0);
+    ivec4 d0 = ivec4(round(a));
+    a = (a - vec4(d0)) * 128.0;
+    ivec4 d1 = ivec4(round(a));
+    ivec4 d2 = ivec4(round((a - vec4(d1)) * 128.0));
+    uint sh = 16u * h;
+    atomicOr(xq[r * 6u], pack2(d0.x, d0.z) << sh);
+    atomicOr(xq[r * 6u + 1u], pack2(d0.y, d0.w) << sh);
+    atomicOr(xq[r * 6u + 2u], pack2(d1.x, d1.z) << sh);
+    atomicOr(xq[r * 6u + 3u], pack2(d1.y, d1.w) << sh);
+    atomicOr(xq[r * 6u + 4u], pack2(d2.x, d2.z) << sh);
+    atomicOr(xq[r * 6u + 5u], pack2(d2.y, d2.w) << sh);
+    ivec4 t = d0 * 16384 + d1 * 128 + d2;
     atomicAdd(bsum[r / BR], t.x + t.y + t.z + t.w);
 }
 #endif
@@ -202,6 +205,7 @@ float stage(uint t, uint r0, uint nr) {
 #ifdef R1_DP
     for (uint i = l; i < XMAX / 8u / BR; i += 256u) bsum[i] = 0;
     for (uint i = l; i < XMAX / 32u; i += 256u) bmax[i] = 0u;
+    for (uint i = l; i < XMAX / 8u * 6u; i += 256u) xq[i] = 0u;
     barrier();
 #endif
     // Every load of the staging first (trip counts known at compile time: one
@@ -233,7 +237,7 @@ float stage(uint t, uint r0, uint nr) {
             v = v / (1.0 + exp(-v)) * uv[it];
         }
 #ifdef R1_DP
-        xs[i] = v;
+        xv[it] = v; // digits once the block maxima are known
         vec4 av = abs(v);
         atomicMax(bmax[i / 8u], floatBitsToUint(max(max(av.x, av.y), max(av.z, av.w))));
 #else
@@ -244,7 +248,11 @@ float stage(uint t, uint r0, uint nr) {
     if (p.pro == PRO_NORM) ss = wg_sum(ss); // uniform branch: every invocation reduces
     barrier();
 #ifdef R1_DP
-    for (uint i = l; i < nr; i += 256u) digits(i, xs[2u * i], xs[2u * i + 1u]);
+    for (uint it = 0u; it < XIT; it++) {
+        uint i = l + it * WG;
+        if (i >= nr * 2u) break;
+        digits(i / 2u, i & 1u, xv[it]);
+    }
 #else
     for (uint i = l; i < nr; i += 256u) {
         vec4 a = xs[2u * i], b = xs[2u * i + 1u];

@@ -320,6 +320,12 @@ r1_status r1vk_device_open(vk_ctx *c, int device, r1_error *err) {
         return r1__err(err, R1_E_DEVICE, "vulkan: %s supports Vulkan %u.%u; 1.1 is needed",
                        c->props.deviceName, VK_API_VERSION_MAJOR(c->props.apiVersion),
                        VK_API_VERSION_MINOR(c->props.apiVersion));
+    /* The largest shader workgroup (attention, 27 KB) fits the 32 KB that every
+     * desktop and laptop GPU offers (Apple's through MoltenVK included). */
+    if (c->props.limits.maxComputeSharedMemorySize < 32768)
+        return r1__err(err, R1_E_DEVICE,
+                       "vulkan: %s offers %u bytes of compute shared memory; 32768 are needed",
+                       c->props.deviceName, c->props.limits.maxComputeSharedMemorySize);
     if (!find_queue(c->pd, &c->qfam, &c->f.timestamps))
         return r1__err(err, R1_E_DEVICE, "vulkan: %s has no compute queue", c->props.deviceName);
     return device_new(c, err);
