@@ -26,7 +26,7 @@
 #define LD (SUB * HD4 / WG)  // vec4 loads of K (and of V) per invocation and step
 #define QV (RMAX * HD4 / WG) // q vec4 per invocation; also output vec4 per invocation
 #define SC (RMAX * SUB / WG) // scores per invocation
-#define CP 64u  // chunks per combine pass
+#define CP 32u  // chunks per combine pass
 #define UNR 8u  // partial rows in flight per output in the combine
 layout(local_size_x = 128) in;
 #include "common.glsl"
@@ -53,10 +53,12 @@ shared vec4 v_s[SUB * HD4];
 shared float s_s[RMAX * SUB];
 shared float m_s[RMAX], l_s[RMAX], f_s[RMAX];
 shared vec4 kn_s[HD4], vn_s[HD4]; // rope: key pos, rotated, and its value
-// The combine's per-chunk maxima (then weights) and sums reuse k_s and v_s,
-// idle by then: shared memory stays within the 32 KB that Apple GPUs offer.
-#define W_S(e) k_s[(e) >> 2][(e)&3u]
-#define WL_S(e) v_s[(e) >> 2][(e)&3u]
+// The combine's per-chunk maxima (then weights) and sums; 31 KB in all, within
+// the 32 KB that Apple GPUs offer (aliasing k_s and v_s instead cost 15% of
+// the combine on the H200: dynamic component indexing).
+shared float w_s[RMAX * CP], wl_s[RMAX * CP];
+#define W_S(e) w_s[e]
+#define WL_S(e) wl_s[e]
 shared bool last_s;
 
 // cos and sin of pair elements 4d..4d+3 for this (single) token.
@@ -194,7 +196,7 @@ void main() {
     for (uint i = 0u; i < QV; i++) acc[i] = vec4(0.0);
     for (uint c0 = 0u; c0 < nch; c0 += CP) { // uniform
         uint np = min(CP, nch - c0);
-        barrier(); // the previous pass's weights, m_s, l_s, f_s (and k_s, v_s) are read
+        barrier(); // the previous pass's weights, m_s, l_s, f_s are read
         for (uint i = 0u; i < RMAX * CP / WG; i++) {
             uint e = l + i * WG, r = e / CP, j = e % CP;
             uint b = p.poff + (g * p.nmax + c0 + min(j, np - 1u)) * R * stride + r * stride;
