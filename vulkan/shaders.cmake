@@ -23,7 +23,7 @@ set(R1_SHADER_VARIANTS
   "q4_gemm|q4_gemm.comp|"
   "q4t_matvec|q4t_matvec.comp|"
   "q4t_matvec_sg|q4t_matvec.comp|R1_SUBGROUP"
-  "q4t_gemm|q4_gemm.comp|R1_T"
+  "q4t_gemm|q4t_gemm.comp|"
   "attn_dec|attn_dec.comp|"
   "dense_matvec|dense_matvec.comp|"
   "dense_matvec_sg|dense_matvec.comp|R1_SUBGROUP"

@@ -191,7 +191,7 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
         if (pro || (f && f->add))
             pl->st =
                 r1__err(pl->err, R1_E_UNSUPPORTED, "vulkan: fused nodes need the split-K matvec");
-        d->groups[0] = cdiv((uint64_t)q->N, dec ? 32 : 64);
+        d->groups[0] = cdiv((uint64_t)q->N, dec ? 32 : 128); /* q4_gemm: 64 x 128 tiles */
         d->groups[1] = dec ? T : cdiv(T, 64);
         return;
     }
