@@ -44,7 +44,9 @@ static inline int32_t hsum_epi32(__m512i v) {
 }
 
 #define AI static inline __attribute__((always_inline))
-#define PF_PANEL_WORDS 2048 /* prefetch distance in a panel: 8 KiB */
+#ifndef PF_PANEL_WORDS
+#define PF_PANEL_WORDS 2048 /* prefetch distance in a panel: 8 KiB (0: none) */
+#endif
 #define PF_ROWS 10          /* ... in the checkpoint layout, where rows are N words apart */
 
 AI __mmask16 lanes(int cols) {
@@ -59,6 +61,7 @@ AI int block_end(int n, int n1, int width) {
 }
 
 AI void prefetch_row(const q4p *p, const uint32_t *row, size_t stride, int cv) {
+    if (PF_PANEL_WORDS == 0 && p->panel) return;
     const uint32_t *a = row + (p->panel ? (size_t)PF_PANEL_WORDS : PF_ROWS * stride);
     for (int c = 0; c < cv; c++) _mm_prefetch((const char *)(a + 16 * c), _MM_HINT_T1);
 }
