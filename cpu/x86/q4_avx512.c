@@ -47,7 +47,7 @@ static inline int32_t hsum_epi32(__m512i v) {
 #ifndef PF_PANEL_WORDS
 #define PF_PANEL_WORDS 2048 /* prefetch distance in a panel: 8 KiB (0: none) */
 #endif
-#define PF_ROWS 10          /* ... in the checkpoint layout, where rows are N words apart */
+#define PF_ROWS 10 /* ... in the checkpoint layout, where rows are N words apart */
 
 AI __mmask16 lanes(int cols) {
     return cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
