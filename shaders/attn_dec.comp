@@ -53,12 +53,9 @@ shared vec4 v_s[SUB * HD4];
 shared float s_s[RMAX * SUB];
 shared float m_s[RMAX], l_s[RMAX], f_s[RMAX];
 shared vec4 kn_s[HD4], vn_s[HD4]; // rope: key pos, rotated, and its value
-// The combine's per-chunk maxima (then weights) and sums; 31 KB in all, within
-// the 32 KB that Apple GPUs offer (aliasing k_s and v_s instead cost 15% of
-// the combine on the H200: dynamic component indexing).
+// The combine's per-chunk maxima (then weights) and sums: 31 KB of shared
+// memory in all, within the 32 KB that Apple GPUs offer.
 shared float w_s[RMAX * CP], wl_s[RMAX * CP];
-#define W_S(e) w_s[e]
-#define WL_S(e) wl_s[e]
 shared bool last_s;
 
 // cos and sin of pair elements 4d..4d+3 for this (single) token.
@@ -201,18 +198,18 @@ void main() {
             uint e = l + i * WG, r = e / CP, j = e % CP;
             uint b = p.poff + (g * p.nmax + c0 + min(j, np - 1u)) * R * stride + r * stride;
             bool ok = r < R && j < np;
-            W_S(e) = ok ? part[b] : -1e30;
-            WL_S(e) = ok ? part[b + 1u] : 0.0;
+            w_s[e] = ok ? part[b] : -1e30;
+            wl_s[e] = ok ? part[b + 1u] : 0.0;
         }
         barrier();
         if (l < R) {
             float mo = m_s[l], mx = mo;
-            for (uint j = 0u; j < np; j++) mx = max(mx, W_S(l * CP + j));
+            for (uint j = 0u; j < np; j++) mx = max(mx, w_s[l * CP + j]);
             float f = exp(mo - mx), sum = l_s[l] * f;
             for (uint j = 0u; j < np; j++) {
-                float w = exp(W_S(l * CP + j) - mx);
-                W_S(l * CP + j) = w;
-                sum += WL_S(l * CP + j) * w;
+                float w = exp(w_s[l * CP + j] - mx);
+                w_s[l * CP + j] = w;
+                sum += wl_s[l * CP + j] * w;
             }
             m_s[l] = mx, l_s[l] = sum, f_s[l] = f;
         }
@@ -226,7 +223,7 @@ void main() {
                     uint j = min(j0 + u, np - 1u);
                     uint b = p.poff + (g * p.nmax + c0 + j) * R * stride + r * stride + 2u + 4u * d;
                     vec4 v = vec4(part[b], part[b + 1u], part[b + 2u], part[b + 3u]);
-                    a += (j0 + u < np ? W_S(r * CP + j) : 0.0) * v;
+                    a += (j0 + u < np ? w_s[r * CP + j] : 0.0) * v;
                 }
             acc[i] = a;
         }

@@ -118,7 +118,7 @@ uint select_matrix(uint tile) {
 #ifdef R1_DP
 shared uint xq[XMAX / 8u * 6u]; // per word row: d0 even, d0 odd, d1 even, d1 odd, d2 even, d2 odd
 shared uint bmax[XMAX / 32u];   // per 32-element block: bits of max |x| (>= 0: ordered as uint)
-shared int bsum[XMAX / 8u / BR]; // per batch: sum of 16384 d0 + 128 d1 + d2
+shared int bsum[XMAX / 32u];    // per block: sum of 16384 d0 + 128 d1 + d2
 #else
 shared vec4 xs[XMAX / 4u];
 shared float xsum[XMAX / 8u];
@@ -168,10 +168,10 @@ uint pack2(int a, int b) { return (uint(a) & 0xFFu) | ((uint(b) & 0xFFu) << 8); 
 // Half h of word row r (x k4h..k4h+3 in v): three int8 digits per element
 // against its block's max |x|, OR'ed into the row's packed words (even
 // elements [k0 k2 k4 k6], odd [k1 k3 k5 k7]: this half's two bytes of each),
-// and their sum into the batch's digit sum. From registers: x itself never
+// and their sum into the block's digit sum. From registers: x itself never
 // goes through shared memory.
 void digits(uint r, uint h, vec4 v) {
-    float m = uintBitsToFloat(bmax[r / 4u]);
+    float m = uintBitsToFloat(bmax[r / BR]);
     vec4 a = v * (m > 0.0 ? 127.0 / m : 0.0);
     ivec4 d0 = ivec4(round(a));
     a = (a - vec4(d0)) * 128.0;
@@ -203,8 +203,7 @@ float stage(uint t, uint r0, uint nr) {
                                  0.00390625, 0.000244140625, 0.0000152587890625);
     float ss = 0.0;
 #ifdef R1_DP
-    for (uint i = l; i < XMAX / 8u / BR; i += 256u) bsum[i] = 0;
-    for (uint i = l; i < XMAX / 32u; i += 256u) bmax[i] = 0u;
+    for (uint i = l; i < XMAX / 32u; i += 256u) bmax[i] = 0u, bsum[i] = 0;
     for (uint i = l; i < XMAX / 8u * 6u; i += 256u) xq[i] = 0u;
     barrier();
 #endif
@@ -286,9 +285,10 @@ vec4 stream(uint r0, uint rs, uint re, uint n, uint rowq, uint N4, bool live, uv
                 s2[j] += sudot(xq[r + 4u], lo[j], 0) + sudot(xq[r + 5u], hi[j], 0);
             }
         }
-        float xscale = uintBitsToFloat(bmax[(b - r0) / 4u]) * (1.0 / 127.0);
+        uint blk = (b - r0) / BR;
+        float xscale = uintBitsToFloat(bmax[blk]) * (1.0 / 127.0);
         vec4 dq = xscale * (vec4(s0) + vec4(s1) * (1.0 / 128.0) + vec4(s2) * (1.0 / 16384.0));
-        float sx = xscale * float(bsum[(b - r0) / BR]) * (1.0 / 16384.0);
+        float sx = xscale * float(bsum[blk]) * (1.0 / 16384.0);
 #else
         vec4 dq = vec4(0.0);
         float sx = 0.0;

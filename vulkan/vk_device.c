@@ -185,11 +185,6 @@ static int find_queue(VkPhysicalDevice pd, uint32_t *fam, int *stamps) {
     return found;
 }
 
-static int env_off(const char *name) {
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 /* Reads what the shaders may use; R1_VK_NO_FP16 / R1_VK_NO_SUBGROUP force fallbacks. */
 static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t ne,
                            VkPhysicalDeviceFeatures2 *f2, VkPhysicalDevice16BitStorageFeatures *s16,
@@ -215,13 +210,13 @@ static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t n
     f2->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
     f2->pNext = idp_ok ? (void *)idp : (void *)s16;
     vkGetPhysicalDeviceFeatures2(c->pd, f2);
-    c->f.int_dot = idp_ok && idp->shaderIntegerDotProduct && !env_off("R1_VK_NO_DP");
+    c->f.int_dot = idp_ok && idp->shaderIntegerDotProduct && !r1vk_env_flag("R1_VK_NO_DP");
     c->f.storage16 = s16->storageBuffer16BitAccess;
-    c->f.fp16 = f16_ok && f16->shaderFloat16 && !env_off("R1_VK_NO_FP16");
+    c->f.fp16 = f16_ok && f16->shaderFloat16 && !r1vk_env_flag("R1_VK_NO_FP16");
     c->f.subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                           (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
                           (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
-                          !env_off("R1_VK_NO_SUBGROUP");
+                          !r1vk_env_flag("R1_VK_NO_SUBGROUP");
     c->f.subgroup_size = sg.subgroupSize;
     /* Importing the mmap only pays where device memory is host memory (integrated
      * GPUs, CPU devices): a discrete GPU would read the weights over PCIe, and
@@ -230,7 +225,7 @@ static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t n
     int uma = c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
               c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     c->f.host_import =
-        import && !env_off("R1_VK_NO_IMPORT") && (force ? strcmp(force, "0") != 0 : uma);
+        import && !r1vk_env_flag("R1_VK_NO_IMPORT") && (force ? strcmp(force, "0") != 0 : uma);
     c->f.import_align = hp.minImportedHostPointerAlignment;
     c->f.mem_budget = has_ext(e, ne, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 }
@@ -257,7 +252,7 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
     uint32_t nu = 0;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         int stats = !strcmp(want[i], VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
-        if (stats && !env_off("R1_VK_STATS")) continue; /* a tuning aid, off by default */
+        if (stats && !r1vk_env_flag("R1_VK_STATS")) continue; /* a tuning aid, off by default */
         if (!has_ext(e, ne, want[i])) continue;
         use[nu++] = want[i];
         if (stats) c->f.exec_stats = 1;
@@ -320,7 +315,7 @@ r1_status r1vk_device_open(vk_ctx *c, int device, r1_error *err) {
         return r1__err(err, R1_E_DEVICE, "vulkan: %s supports Vulkan %u.%u; 1.1 is needed",
                        c->props.deviceName, VK_API_VERSION_MAJOR(c->props.apiVersion),
                        VK_API_VERSION_MINOR(c->props.apiVersion));
-    /* The largest shader workgroup (attention, 27 KB) fits the 32 KB that every
+    /* The largest shader workgroup (decode attention, 31 KB) fits the 32 KB that every
      * desktop and laptop GPU offers (Apple's through MoltenVK included). */
     if (c->props.limits.maxComputeSharedMemorySize < 32768)
         return r1__err(err, R1_E_DEVICE,

@@ -14,9 +14,17 @@
 #define R1_VK_INTERNAL_H
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <vulkan/vulkan.h>
 
 #include "backend.h"
+
+/* An environment switch (R1_VK_NO_DP=1 ...): set, non-empty and not "0". */
+static inline int r1vk_env_flag(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
 
 /* Descriptor layout shared by every pipeline: binding 0 holds the per-call run
  * parameters (n_tokens, pos, n_out, RoPE tables), bindings 1..VK_NBIND-1 the

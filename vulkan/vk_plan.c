@@ -136,11 +136,6 @@ static void attn_dec(planner *pl, const r1_node *n, const r1_node *rq, const r1_
     d->groups[1] = (uint32_t)n->i1;
 }
 
-static int env_set(const char *name) {
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 /* ROPE q, ROPE k, KV_STORE, ATTN of one decode step, when the rotated q and k
  * are read by nothing else (attn_dec.comp rotates them itself). */
 static int fuse_rope_attn(const planner *pl, const r1_node *nodes, int i, int n) {
@@ -148,7 +143,7 @@ static int fuse_rope_attn(const planner *pl, const r1_node *nodes, int i, int n)
     return pl->var == VK_DECODE && at->op == R1_OP_ATTN && attn_split(at) && at->i2 % 8 == 0 &&
            at->src[0] == a->dst && at->kv[0] == c->kv[0] && at->kv[1] == c->kv[1] &&
            a->i2 == at->i2 && !read_elsewhere(nodes, i, n, a->dst, i, i + 4) &&
-           !read_elsewhere(nodes, i, n, b->dst, i, i + 4) && !env_set("R1_VK_NO_ROPE_ATTN");
+           !read_elsewhere(nodes, i, n, b->dst, i, i + 4) && !r1vk_env_flag("R1_VK_NO_ROPE_ATTN");
 }
 
 static void attn(planner *pl, const r1_node *n) {

@@ -39,10 +39,28 @@ static void q4_split(const vk_ctx *c, int K, int N, uint32_t *ks, uint32_t *rps)
  * tiles x 2 splits): 46.8 -> 42.2 us; down (80 x 4) was slower with 2 per
  * workgroup (27.3 -> 29.7 us), hence the two-wave threshold. */
 static uint32_t q4_tpw(const vk_ctx *c, uint32_t tiles, uint32_t ks) {
-    uint32_t t = 1;
     if (!c->wg_slots || tiles * ks <= 2 * c->wg_slots) return 1;
+    uint32_t t = 1;
     while (t < 64 && ((tiles + t - 1) / t) * ks > c->wg_slots) t++;
     return t;
+}
+
+/* The grid of a split-K matvec dispatch (tiles x ks x T) and its scratch:
+ * with several splits the partials, counters and sums of squares up to
+ * scratch_end; tiles per workgroup in the flags word, the multi-tile variant
+ * where a workgroup takes more than one. */
+static void split_grid(planner *pl, vk_disp *d, uint32_t tiles, uint32_t ks, uint32_t T,
+                       VkDeviceSize scratch_end) {
+    if (ks > 1) {
+        pl->s->scratch_elems = scratch_end;
+        d->scratch = 8;
+    }
+    uint32_t tpw = q4_tpw(pl->c, tiles, ks);
+    d->push[3] |= tpw << 8; /* flags: tiles per workgroup */
+    if (tpw > 1) d->pipe = VKP_Q4_MATVEC_MT;
+    d->groups[0] = cdiv(tiles, tpw);
+    d->groups[1] = ks;
+    d->groups[2] = T;
 }
 
 /* Nodes fused into a transposed-layout matvec (decode): a preceding RMSNORM or
@@ -203,16 +221,7 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
                f && f->silu ? 2u : 0u);
     push(d, 1u); /* one matrix: the merged fields stay zero */
     for (int i = 0; i < Q4_MERGED_WORDS - 1; i++) push(d, 0u);
-    if (ks > 1) {
-        pl->s->scratch_elems = ssoff + (f && f->norm ? (VkDeviceSize)T * tiles * ks : 0);
-        d->scratch = 8;
-    }
-    uint32_t tpw = q4_tpw(pl->c, tiles, ks);
-    d->push[3] |= tpw << 8; /* flags: tiles per workgroup */
-    if (tpw > 1) d->pipe = VKP_Q4_MATVEC_MT;
-    d->groups[0] = cdiv(tiles, tpw);
-    d->groups[1] = ks;
-    d->groups[2] = T;
+    split_grid(pl, d, tiles, ks, T, ssoff + (f && f->norm ? (VkDeviceSize)T * tiles * ks : 0));
 }
 
 /* Size of the weight block that holds buf (0: not a block, e.g. an import). */
@@ -309,16 +318,7 @@ static void matmul_q4_merged(planner *pl, const r1_node *const *ms, int cnt, con
         push(d, q && q->bias ? block_elem(q->bias) : 0u);
         push(d, q ? (uint32_t)q->N : 0u);
     }
-    if (ks > 1) {
-        pl->s->scratch_elems = ssoff + (VkDeviceSize)T * tiles * ks;
-        d->scratch = 8;
-    }
-    uint32_t tpw = q4_tpw(pl->c, tiles, ks);
-    d->push[3] |= tpw << 8; /* flags: tiles per workgroup */
-    if (tpw > 1) d->pipe = VKP_Q4_MATVEC_MT;
-    d->groups[0] = cdiv(tiles, tpw);
-    d->groups[1] = ks;
-    d->groups[2] = T;
+    split_grid(pl, d, tiles, ks, T, ssoff + (VkDeviceSize)T * tiles * ks);
 }
 
 void r1vk_plan_matmul_q4(planner *pl, const r1_node *n) {
