@@ -17,6 +17,9 @@ layout(push_constant) uniform P {
     uint flags;
     uint qoff, soff, zoff, boff; // element offsets of the weights in their bindings
     uint btype;                  // bias dtype
+#ifdef Q4_PUSH_EXTRA
+    Q4_PUSH_EXTRA                // a shader's own trailing fields
+#endif
 } p;
 
 float q4_scale(uint g, uint n) {

@@ -295,11 +295,13 @@ static void settings(vk_ctx *c) {
 }
 
 static void describe(const vk_ctx *c) {
-    fprintf(stderr, "vulkan: %s; subgroup %u%s, fp16 %s, int8 dot %s, import %s; shaders:",
+    fprintf(stderr,
+            "vulkan: %s; subgroup %u%s, fp16 %s, int8 dot %s, coopmat %s, import %s; shaders:",
             c->props.deviceName, c->f.subgroup_size, c->f.subgroup_arith ? " (arithmetic)" : "",
-            c->f.fp16 ? "yes" : "no", c->f.int_dot ? "yes" : "no",
+            c->f.fp16 ? "yes" : "no", c->f.int_dot ? "yes" : "no", c->f.coopmat ? "yes" : "no",
             c->f.host_import && c->use_import ? "yes" : "no");
-    for (int i = 0; i < VKP_COUNT; i++) fprintf(stderr, " %s", c->pipe_variant[i]);
+    for (int i = 0; i < VKP_COUNT; i++)
+        if (c->pipe_variant[i]) fprintf(stderr, " %s", c->pipe_variant[i]);
     fputc('\n', stderr);
 }
 

@@ -230,6 +230,44 @@ static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t n
     c->f.mem_budget = has_ext(e, ne, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 }
 
+/* Tensor-core prompt GEMM (gemm_cm.comp): VK_NV_cooperative_matrix with 16x16x16
+ * fp16 x fp16 + fp32 products in subgroups of 32, fp16 arithmetic, the Vulkan
+ * memory model (the cooperative loads use it) and 38 KB of shared memory (two
+ * stages of operands). R1_VK_NO_CM=1 turns it off.
+ * (GL_KHR_cooperative_matrix, vendor-neutral, needs a newer glslang than Debian 12's.) */
+static int query_coopmat(vk_ctx *c, const VkExtensionProperties *e, uint32_t ne) {
+    if (!has_ext(e, ne, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) || r1vk_env_flag("R1_VK_NO_CM") ||
+        !c->f.fp16 || c->f.subgroup_size != 32 || c->props.apiVersion < VK_API_VERSION_1_2 ||
+        c->props.limits.maxComputeSharedMemorySize < 38912)
+        return 0;
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDeviceVulkanMemoryModelFeatures mm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES, .pNext = &cm};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                                    .pNext = &mm};
+    vkGetPhysicalDeviceFeatures2(c->pd, &f2);
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
+        (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)vkGetInstanceProcAddr(
+            c->inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+    if (!cm.cooperativeMatrix || !mm.vulkanMemoryModel || !get) return 0;
+    uint32_t n = 0;
+    if (get(c->pd, &n, NULL) != VK_SUCCESS || !n) return 0;
+    VkCooperativeMatrixPropertiesNV *p = calloc(n, sizeof *p);
+    int ok = 0;
+    for (uint32_t i = 0; p && i < n; i++)
+        p[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    if (p && get(c->pd, &n, p) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !ok; i++)
+            ok = p[i].MSize == 16 && p[i].NSize == 16 && p[i].KSize == 16 &&
+                 p[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                 p[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                 p[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                 p[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV && p[i].scope == VK_SCOPE_SUBGROUP_NV;
+    free(p);
+    return ok;
+}
+
 static r1_status device_new(vk_ctx *c, r1_error *err) {
     uint32_t ne = 0;
     vkEnumerateDeviceExtensionProperties(c->pd, NULL, &ne, NULL);
@@ -241,18 +279,21 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
     VkPhysicalDeviceShaderFloat16Int8Features f16 = {0};
     VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR idp = {0};
     query_features(c, e, ne, &f2, &s16, &f16, &idp);
+    c->f.coopmat = query_coopmat(c, e, ne);
     const char *want[] = {VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME,
                           VK_KHR_EXTERNAL_MEMORY_EXTENSION_NAME,
                           VK_EXT_MEMORY_BUDGET_EXTENSION_NAME,
                           VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME,
                           VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME,
                           "VK_KHR_portability_subset",
-                          VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME};
-    const char *use[8];
+                          VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME,
+                          VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME};
+    const char *use[9];
     uint32_t nu = 0;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         int stats = !strcmp(want[i], VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
         if (stats && !r1vk_env_flag("R1_VK_STATS")) continue; /* a tuning aid, off by default */
+        if (!strcmp(want[i], VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) && !c->f.coopmat) continue;
         if (!has_ext(e, ne, want[i])) continue;
         use[nu++] = want[i];
         if (stats) c->f.exec_stats = 1;
@@ -282,6 +323,17 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
     if (c->f.exec_stats) {
         enst.pNext = en.pNext;
         en.pNext = &enst;
+    }
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV encm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+        .cooperativeMatrix = VK_TRUE};
+    VkPhysicalDeviceVulkanMemoryModelFeatures enmm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
+        .pNext = &encm,
+        .vulkanMemoryModel = VK_TRUE};
+    if (c->f.coopmat) {
+        encm.pNext = en.pNext;
+        en.pNext = &enmm;
     }
     en.features.shaderInt16 = f2.features.shaderInt16;
     float prio = 1.0f;

@@ -73,6 +73,8 @@ typedef enum vk_pipe {
     VKP_Q4_MATVEC_MT, /* several tiles per workgroup (large decode matvecs) */
     VKP_Q4_MATVEC_SIMPLE,
     VKP_Q4_GEMM,
+    VKP_Q4_PREP_CM, /* fp16 operands of the tensor-core prompt GEMM */
+    VKP_GEMM_CM,
     VKP_Q4T_MATVEC,
     VKP_Q4T_GEMM,
     VKP_DENSE_MATVEC,
@@ -97,6 +99,7 @@ typedef struct vk_features {
     VkDeviceSize import_align;
     int mem_budget; /* VK_EXT_memory_budget */
     int timestamps; /* the queue can time dispatches (R1_VK_PROFILE) */
+    int coopmat;    /* VK_NV_cooperative_matrix 16x16x16 fp16 (the tensor-core prompt GEMM) */
     int exec_stats; /* R1_VK_STATS=1 and VK_KHR_pipeline_executable_properties: print each
                        pipeline's compiler statistics (registers, ...) */
 } vk_features;
@@ -149,6 +152,9 @@ typedef struct vk_ctx {
     VkPipeline pipe[VKP_COUNT];
     const char *pipe_variant[VKP_COUNT];
     int use_fp16; /* fp16-arithmetic shader variants chosen */
+    /* Prompt GEMM on tensor cores (VK_NV_cooperative_matrix), opt-in: R1_VK_CM=1 fp16
+     * operands (1), R1_VK_CM=exact operands split for float32 accuracy (2); 0 off. */
+    int cm;
     vk_buf dummy; /* bound to unused descriptor slots */
     char cache_path[512];
 } vk_ctx;

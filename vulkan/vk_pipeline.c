@@ -15,6 +15,7 @@
 static const struct {
     const char *base;
     int sg, f16, dp; /* has a subgroup / fp16 / integer dot product variant */
+    int cm;          /* tensor-core prompt GEMM: only with coopmat, "_exact" variant */
 } PIPES[VKP_COUNT] = {
     [VKP_RMSNORM] = {"rmsnorm", 1, 0},
     [VKP_ADD_RMSNORM] = {"add_rmsnorm", 1, 0},
@@ -22,6 +23,8 @@ static const struct {
     [VKP_Q4_MATVEC_MT] = {"q4_matvec_mt", 1, 0, 1},
     [VKP_Q4_MATVEC_SIMPLE] = {"q4_matvec_simple", 0, 0},
     [VKP_Q4_GEMM] = {"q4_gemm", 0, 0},
+    [VKP_Q4_PREP_CM] = {"q4_prep_cm", 0, 0, 0, 1},
+    [VKP_GEMM_CM] = {"gemm_cm", 0, 0, 0, 1},
     [VKP_Q4T_MATVEC] = {"q4t_matvec", 1, 0},
     [VKP_Q4T_GEMM] = {"q4t_gemm", 0, 0},
     [VKP_DENSE_MATVEC] = {"dense_matvec", 1, 0},
@@ -44,6 +47,10 @@ static const r1vk_shader *find_shader(const char *name) {
 static const r1vk_shader *choose(const vk_ctx *c, int i) {
     char name[64];
     const r1vk_shader *s = NULL;
+    if (PIPES[i].cm) {
+        snprintf(name, sizeof name, "%s%s", PIPES[i].base, c->cm == 2 ? "_exact" : "");
+        return find_shader(name);
+    }
     int want_f16 = PIPES[i].f16 && c->f.fp16, want_sg = PIPES[i].sg && c->f.subgroup_arith;
     int want_dp = PIPES[i].dp && c->f.int_dot;
     for (int pass = 0; pass < 8 && !s; pass++) {
@@ -174,6 +181,8 @@ static void print_stats(vk_ctx *c, VkPipeline pipe, const char *name) {
 }
 
 static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
+    if (PIPES[i].cm && !c->cm)
+        return R1_OK; /* not asked for, or the device cannot: never planned */
     const r1vk_shader *s = choose(c, i);
     if (!s) return r1__err(err, R1_E_DEVICE, "vulkan: shader %s is not built in", PIPES[i].base);
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
@@ -221,6 +230,8 @@ r1_status r1vk_pipelines_create(vk_ctx *c, r1_error *err) {
     }
     free(data);
     c->use_fp16 = c->f.fp16;
+    const char *cm = getenv("R1_VK_CM");
+    c->cm = !c->f.coopmat || !r1vk_env_flag("R1_VK_CM") ? 0 : !strcmp(cm, "exact") ? 2 : 1;
     for (int i = 0; i < VKP_COUNT && !st; i++) st = pipeline(c, i, err);
     if (!st) cache_write(c, n);
     return st;

@@ -229,6 +229,27 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
     return 1;
 }
 
+/* One scratch region for the tensor-core prompt GEMM's fp16 operands, sized for
+ * the largest GPTQ matmul with more than one row and reused by all of them. */
+static void cm_region(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
+    VkDeviceSize w = 0, x = 0, np = c->cm == 2 ? 2 : 1;
+    s->cm_w = s->cm_x = 0;
+    s->cm = 0;
+    for (int i = 0; i < seg->n_nodes && c->cm; i++) {
+        const r1_node *n = &seg->nodes[i];
+        if (n->op != R1_OP_MATMUL_Q4 || n->dst->ne[0] < 2) continue;
+        VkDeviceSize nw = (VkDeviceSize)n->q->K * (VkDeviceSize)n->q->N / 2 * np;
+        VkDeviceSize nx = (VkDeviceSize)n->dst->ne[0] * (VkDeviceSize)n->q->K / 2 * np;
+        if (nw > w) w = nw;
+        if (nx > x) x = nx;
+    }
+    if (!w) return;
+    s->cm = 1;
+    s->cm_w = (s->scratch_elems + 3) & ~(VkDeviceSize)3; /* uvec4 reads */
+    s->cm_x = s->cm_w + w;
+    s->scratch_elems = s->cm_x + x;
+}
+
 r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) {
     /* RoPE tables need a row per token: ROPE works on all n_tokens rows, so its
      * tensor has the graph's n_batch rows */
@@ -248,8 +269,10 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
     }
     s->attn_part = part;
     s->scratch_elems = part + cnt;
+    cm_region(c, seg, s);
     for (int v = 0; v < VK_NVAR; v++) {
-        s->d[v] = calloc((size_t)seg->n_nodes + 1, sizeof *s->d[v]);
+        /* at most two dispatches per node (the tensor-core GEMM's) */
+        s->d[v] = calloc(2 * (size_t)seg->n_nodes + 1, sizeof *s->d[v]);
         if (!s->d[v]) return r1__err(err, R1_E_NOMEM, "out of memory");
         planner pl = {c, s, v, err, R1_OK};
         s->n_ropes = 0; /* both plans assign the same slots */

@@ -175,10 +175,64 @@ static void push_split(vk_disp *d, uint32_t ks, uint32_t rps, VkDeviceSize poff,
     push(d, (uint32_t)ssoff);
 }
 
+/* A prompt GEMM on tensor cores: q4_prep_cm writes the fp16 operands (the
+ * weight dequantized, x in the weight's K order) to the segment's scratch
+ * region, gemm_cm multiplies them. */
+static void matmul_q4_cm(planner *pl, const r1_node *n) {
+    const r1_qlinear *q = n->q;
+    vk_seg *s = pl->s;
+    VkBuffer sb = (VkBuffer)(uintptr_t)s; /* the scratch region's access key */
+    VkDeviceSize np = pl->c->cm == 2 ? 2 : 1, T = rows(pl, n->dst);
+    VkDeviceSize wn = (VkDeviceSize)q->K * (uint32_t)q->N / 2 * np,
+                 xn = T * (uint32_t)q->K / 2 * np;
+    vk_disp *d = disp_new(pl, VKP_Q4_PREP_CM);
+    act(pl, d, 1, n->src[0], 0);
+    uint32_t qoff = weight(pl, d, 3, q->qweight), soff = weight(pl, d, 4, q->scales);
+    uint32_t zoff = weight(pl, d, 5, q->qzeros);
+    int perm = q->act_order && q->g_idx;
+    if (perm) weight(pl, d, 6, q->g_idx);
+    uint32_t v[] = {(uint32_t)q->K,
+                    (uint32_t)q->N,
+                    (uint32_t)q->G,
+                    (q->zeros_v2 ? 2u : 0u) | (perm ? 4u : 0u),
+                    qoff,
+                    soff,
+                    zoff,
+                    0,
+                    0,
+                    (uint32_t)s->cm_w,
+                    (uint32_t)s->cm_x};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) push(d, v[i]);
+    if (d) {
+        d->scratch = 8;
+        d->acc[d->n_acc++] = (vk_access){sb, s->cm_w, wn, 1};
+        d->acc[d->n_acc++] = (vk_access){sb, s->cm_x, xn, 1};
+        d->groups[0] = cdiv((uint64_t)q->K / 8 * (uint32_t)q->N / 2 + T * (uint32_t)q->K / 8, 256);
+    }
+    d = disp_new(pl, VKP_GEMM_CM);
+    act(pl, d, 2, n->dst, 1);
+    uint32_t boff = q->bias ? weight(pl, d, 7, q->bias) : 0;
+    uint32_t g[] = {(uint32_t)q->K,
+                    (uint32_t)q->N,
+                    q->bias ? 1u : 0u,
+                    boff,
+                    q->bias ? (uint32_t)q->bias->type : 0u,
+                    (uint32_t)s->cm_x,
+                    (uint32_t)s->cm_w};
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) push(d, g[i]);
+    if (!d) return;
+    d->scratch = 8;
+    d->acc[d->n_acc++] = (vk_access){sb, s->cm_w, wn, 0};
+    d->acc[d->n_acc++] = (vk_access){sb, s->cm_x, xn, 0};
+    d->groups[0] = cdiv(T, pl->c->cm == 2 ? 64 : 128); /* gemm_cm.comp's TM */
+    d->groups[1] = cdiv((uint32_t)q->N, 128);
+}
+
 static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
     const r1_qlinear *q = n->q;
     int dec = pl->var == VK_DECODE;
     if (is_t(n)) return matmul_q4t(pl, n, f);
+    if (!dec && !f && pl->s->cm) return matmul_q4_cm(pl, n);
     int fast = fast_ok(pl, q);
     vk_disp *d = disp_new(pl, !dec ? VKP_Q4_GEMM : fast ? VKP_Q4_MATVEC : VKP_Q4_MATVEC_SIMPLE);
     const r1_node *pro = f ? (f->norm ? f->norm : f->silu) : NULL;

@@ -53,6 +53,8 @@ typedef struct vk_seg {
     vk_buf scratch;             /* split-K partial sums and counters (zeroed once) */
     VkDeviceSize scratch_elems; /* 4-byte elements the plans need */
     VkDeviceSize attn_part;     /* decode attention partials at scratch 0.., counters after */
+    VkDeviceSize cm_w, cm_x;    /* tensor-core GEMM operands: W and X regions in scratch */
+    int cm;                     /* prompt GPTQ matmuls use the tensor-core GEMM (2 dispatches) */
     VkQueryPool qpool[VK_NVAR]; /* R1_VK_PROFILE: a timestamp after every dispatch */
     double prof_ns[VKP_COUNT], prof_total_ns, prof_host_ns;
     int prof_n[VKP_COUNT], prof_calls;
