@@ -10,7 +10,7 @@
 #define TM 64u
 #define TN 128u
 #define TK 32u
-#define XL (TM * TK / 256u) // x elements loaded per invocation and step
+#define XV (TM * TK / 4u / 256u) // x vec4s loaded per invocation and step
 layout(local_size_x = 256) in;
 #include "common.glsl"
 #include "q4.glsl"
@@ -21,34 +21,39 @@ layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 shared vec4 xs[TK][TM / 4u + 1u]; // [k][m], padded against bank conflicts on the stores
 shared vec4 ws[TK][TN / 4u];      // [k][n], dequantized
 
-// Step k0's x (rows m0.., zeros past T) and weight words of this invocation:
-// columns c = l % TN, word rows l / TN and l / TN + 2 of the step's four.
-void load_step(uint k0, uint m0, uint n0, out float xr[XL], out uint w0, out uint w1,
-               out vec2 s, out vec2 z) {
+// Step k0's x and weights for this invocation, stored as whole vec4s: x of
+// rows 4 m4 .. 4 m4 + 3 at one k (XV of them), and for invocations below 128
+// one word row r of four columns 4 cq .. 4 cq + 3 with their scales and zeros.
+void load_step(uint k0, uint m0, uint n0, out vec4 xr[XV], out uvec4 w, out vec4 s,
+               out vec4 z) {
     uint l = gl_LocalInvocationIndex, T = run.n_tokens;
     bool pm = (p.flags & Q4_PERM) != 0u;
-    for (uint i = 0u; i < XL; i++) {
-        uint e = l + i * 256u, m = e / TK, k = k0 + e % TK;
-        xr[i] = m0 + m < T && k < p.K ? x[(m0 + m) * p.K + (pm ? perm[k] : k)] : 0.0;
+    for (uint i = 0u; i < XV; i++) {
+        uint e = l + i * 256u, m = m0 + 4u * (e / TK), k = k0 + e % TK;
+        uint kx = pm && k < p.K ? perm[k] : k;
+        for (uint q = 0u; q < 4u; q++)
+            xr[i][q] = m + q < T && k < p.K ? x[(m + q) * p.K + kx] : 0.0;
     }
-    uint n = n0 + l % TN, r = k0 / 8u + l / TN, R = p.K / 8u;
-    bool ok0 = n < p.N && r < R, ok1 = n < p.N && r + 2u < R; // rows past K: zeros
-    w0 = ok0 ? qw[p.qoff + r * p.N + n] : 0u;
-    w1 = ok1 ? qw[p.qoff + (r + 2u) * p.N + n] : 0u;
-    uint g0 = r * 8u / p.G, g1 = (r + 2u) * 8u / p.G; // G may be below 32
-    s = vec2(ok0 ? q4_scale(g0, n) : 0.0, ok1 ? q4_scale(g1, n) : 0.0);
-    z = vec2(ok0 ? q4_zero(g0, n) : 0.0, ok1 ? q4_zero(g1, n) : 0.0);
+    uint r = k0 / 8u + (l / 32u) % 4u, n = n0 + 4u * (l % 32u), R = p.K / 8u;
+    uint g = r * 8u / p.G;
+    for (uint q = 0u; q < 4u; q++) {
+        bool ok = l < 128u && r < R && n + q < p.N; // rows past K, columns past N: zeros
+        w[q] = ok ? qw[p.qoff + r * p.N + n + q] : 0u;
+        s[q] = ok ? q4_scale(g, n + q) : 0.0;
+        z[q] = ok ? q4_zero(g, n + q) : 0.0;
+    }
 }
 
-void store_step(float xr[XL], uint w0, uint w1, vec2 s, vec2 z) {
-    uint l = gl_LocalInvocationIndex, c = l % TN, r = l / TN;
-    for (uint i = 0u; i < XL; i++) {
-        uint e = l + i * 256u, m = e / TK, kk = e % TK;
-        xs[kk][m >> 2][m & 3u] = xr[i];
+void store_step(vec4 xr[XV], uvec4 w, vec4 s, vec4 z) {
+    uint l = gl_LocalInvocationIndex;
+    for (uint i = 0u; i < XV; i++) {
+        uint e = l + i * 256u;
+        xs[e % TK][e / TK] = xr[i];
     }
-    for (uint j = 0u; j < 8u; j++) {
-        ws[r * 8u + j][c >> 2][c & 3u] = s.x * (float((w0 >> (4u * j)) & 15u) - z.x);
-        ws[(r + 2u) * 8u + j][c >> 2][c & 3u] = s.y * (float((w1 >> (4u * j)) & 15u) - z.y);
+    if (l < 128u) {
+        uint r = l / 32u, cq = l % 32u;
+        for (uint j = 0u; j < 8u; j++)
+            ws[r * 8u + j][cq] = s * (vec4((w >> (4u * j)) & 15u) - z);
     }
 }
 
@@ -59,14 +64,13 @@ void main() {
     if (m0 >= T) return; // uniform across the workgroup
     vec4 acc[4][2];
     for (uint i = 0u; i < 4u; i++) acc[i][0] = acc[i][1] = vec4(0.0);
-    float xr[XL];
-    uint w0, w1;
-    vec2 s, z;
-    load_step(0u, m0, n0, xr, w0, w1, s, z);
+    vec4 xr[XV], s, z;
+    uvec4 w;
+    load_step(0u, m0, n0, xr, w, s, z);
     for (uint k0 = 0u; k0 < p.K; k0 += TK) {
-        store_step(xr, w0, w1, s, z);
+        store_step(xr, w, s, z);
         barrier();
-        if (k0 + TK < p.K) load_step(k0 + TK, m0, n0, xr, w0, w1, s, z); // in flight meanwhile
+        if (k0 + TK < p.K) load_step(k0 + TK, m0, n0, xr, w, s, z); // in flight meanwhile
         for (uint kk = 0u; kk < TK; kk++) {
             vec4 a = xs[kk][ty], b0 = ws[kk][tx], b1 = ws[kk][16u + tx];
             for (uint i = 0u; i < 4u; i++) {
