@@ -233,7 +233,8 @@ static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t n
 /* Tensor-core prompt GEMM (gemm_cm.comp): VK_NV_cooperative_matrix with 16x16x16
  * fp16 x fp16 + fp32 products in subgroups of 32, fp16 arithmetic, the Vulkan
  * memory model (the cooperative loads use it) and 38 KB of shared memory (two
- * stages of operands). R1_VK_NO_CM=1 turns it off.
+ * stages of operands). Detected here, used only when R1_VK_CM asks for it (on the
+ * H200 it is slower than the default GEMM); R1_VK_NO_CM=1 skips the detection.
  * (GL_KHR_cooperative_matrix, vendor-neutral, needs a newer glslang than Debian 12's.) */
 static int query_coopmat(vk_ctx *c, const VkExtensionProperties *e, uint32_t ne) {
     if (!has_ext(e, ne, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) || r1vk_env_flag("R1_VK_NO_CM") ||
