@@ -36,6 +36,7 @@ set(R1_SHADER_VARIANTS
   "rope_kv|rope.comp|R1_KV"
   "kv_store|kv_store.comp|"
   "attn|attn.comp|"
+  "attn_tiled|attn_tiled.comp|R1_SUBGROUP"
   "eltwise|eltwise.comp|"
   "membw|membw.comp|"
 )

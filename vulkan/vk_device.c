@@ -218,6 +218,8 @@ static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t n
                           (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
                           !r1vk_env_flag("R1_VK_NO_SUBGROUP");
     c->f.subgroup_size = sg.subgroupSize;
+    c->f.shuffle = c->f.subgroup_arith && sg.subgroupSize >= 4 &&
+                   (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
     /* Importing the mmap only pays where device memory is host memory (integrated
      * GPUs, CPU devices): a discrete GPU would read the weights over PCIe, and
      * NVIDIA's driver refuses file-backed pages and then fails later allocations. */

@@ -83,6 +83,7 @@ typedef enum vk_pipe {
     VKP_ROPE_KV,
     VKP_KV_STORE,
     VKP_ATTN,
+    VKP_ATTN_TILED, /* prompt attention, four invocations a row (subgroup shuffles) */
     VKP_ATTN_DEC,
     VKP_ELTWISE,
     VKP_MEMBW, /* the bandwidth probe, not a graph op */
@@ -93,6 +94,7 @@ typedef struct vk_features {
     int fp16;           /* shaderFloat16 (arithmetic) */
     int storage16;      /* storageBuffer16BitAccess */
     int subgroup_arith; /* subgroup arithmetic in compute shaders */
+    int shuffle;        /* ... and subgroup shuffles */
     int int_dot; /* packed 4x8-bit integer dot products (VK_KHR_shader_integer_dot_product) */
     uint32_t subgroup_size;
     int host_import; /* VK_EXT_external_memory_host */

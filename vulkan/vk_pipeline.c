@@ -12,10 +12,13 @@
 #include "vk_internal.h"
 #include "vk_shaders.h"
 
+enum { OPT_CM = 1, OPT_SHUFFLE = 2 };
+
 static const struct {
     const char *base;
     int sg, f16, dp; /* has a subgroup / fp16 / integer dot product variant */
-    int cm;          /* tensor-core prompt GEMM: only with coopmat, "_exact" variant */
+    int opt;         /* optional, never planned without: 1 the tensor-core GEMM (R1_VK_CM, "_exact"
+                        variant), 2 subgroup shuffles */
 } PIPES[VKP_COUNT] = {
     [VKP_RMSNORM] = {"rmsnorm", 1, 0},
     [VKP_ADD_RMSNORM] = {"add_rmsnorm", 1, 0},
@@ -23,8 +26,8 @@ static const struct {
     [VKP_Q4_MATVEC_MT] = {"q4_matvec_mt", 1, 0, 1},
     [VKP_Q4_MATVEC_SIMPLE] = {"q4_matvec_simple", 0, 0},
     [VKP_Q4_GEMM] = {"q4_gemm", 0, 0},
-    [VKP_Q4_PREP_CM] = {"q4_prep_cm", 0, 0, 0, 1},
-    [VKP_GEMM_CM] = {"gemm_cm", 0, 0, 0, 1},
+    [VKP_Q4_PREP_CM] = {"q4_prep_cm", 0, 0, 0, OPT_CM},
+    [VKP_GEMM_CM] = {"gemm_cm", 0, 0, 0, OPT_CM},
     [VKP_Q4T_MATVEC] = {"q4t_matvec", 1, 0},
     [VKP_Q4T_GEMM] = {"q4t_gemm", 0, 0},
     [VKP_DENSE_MATVEC] = {"dense_matvec", 1, 0},
@@ -33,6 +36,7 @@ static const struct {
     [VKP_ROPE_KV] = {"rope_kv", 0, 0},
     [VKP_KV_STORE] = {"kv_store", 0, 0},
     [VKP_ATTN] = {"attn", 0, 0},
+    [VKP_ATTN_TILED] = {"attn_tiled", 0, 0, 0, OPT_SHUFFLE},
     [VKP_ATTN_DEC] = {"attn_dec", 0, 0},
     [VKP_ELTWISE] = {"eltwise", 0, 0},
     [VKP_MEMBW] = {"membw", 0, 0},
@@ -47,8 +51,9 @@ static const r1vk_shader *find_shader(const char *name) {
 static const r1vk_shader *choose(const vk_ctx *c, int i) {
     char name[64];
     const r1vk_shader *s = NULL;
-    if (PIPES[i].cm) {
-        snprintf(name, sizeof name, "%s%s", PIPES[i].base, c->cm == 2 ? "_exact" : "");
+    if (PIPES[i].opt) {
+        snprintf(name, sizeof name, "%s%s", PIPES[i].base,
+                 PIPES[i].opt == OPT_CM && c->cm == 2 ? "_exact" : "");
         return find_shader(name);
     }
     int want_f16 = PIPES[i].f16 && c->f.fp16, want_sg = PIPES[i].sg && c->f.subgroup_arith;
@@ -181,7 +186,7 @@ static void print_stats(vk_ctx *c, VkPipeline pipe, const char *name) {
 }
 
 static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
-    if (PIPES[i].cm && !c->cm)
+    if ((PIPES[i].opt == OPT_CM && !c->cm) || (PIPES[i].opt == OPT_SHUFFLE && !c->f.shuffle))
         return R1_OK; /* not asked for, or the device cannot: never planned */
     const r1vk_shader *s = choose(c, i);
     if (!s) return r1__err(err, R1_E_DEVICE, "vulkan: shader %s is not built in", PIPES[i].base);

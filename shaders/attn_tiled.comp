@@ -1,0 +1,87 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+// Causal GQA attention for prompts with an online softmax, where the device has
+// subgroup shuffles (attn.comp is the fallback). A workgroup takes QB
+// query rows of one kv head g, flattened as t*R + r (R = H / KV), four
+// invocations per row, each holding a quarter of the row's q (pre-scaled) and
+// of its output in registers. Keys and values come through shared memory in
+// tiles of KB; each invocation's partial dot products are summed over its four
+// by xor shuffles (the same sum in all four, a + b being b + a), and the
+// softmax state is kept by all four alike.
+#define QB 64u
+#define KB 16u
+#define HDMAX 128u
+#define QV (HDMAX / 16u) // vec4s of q (and of the output) per invocation, at most
+layout(local_size_x = 256) in;
+#include "common.glsl"
+
+layout(std430, binding = 1) readonly buffer Q { float q[]; };
+layout(std430, binding = 2) readonly buffer KC { vec4 kc[]; };
+layout(std430, binding = 3) readonly buffer VC { vec4 vc[]; };
+layout(std430, binding = 4) writeonly buffer O { float o[]; };
+
+layout(push_constant) uniform P {
+    uint H, KV, hd;
+} p;
+
+shared vec4 k_s[KB * HDMAX / 4u];
+shared vec4 v_s[KB * HDMAX / 4u];
+
+void main() {
+    uint l = gl_LocalInvocationIndex, hd = p.hd, R = p.H / p.KV, g = gl_WorkGroupID.y;
+    uint T = run.n_tokens, f0 = gl_WorkGroupID.x * QB;
+    if (f0 >= T * R) return; // uniform across the workgroup
+    uint f = f0 + l / 4u, nv = hd / 16u, h4 = hd / 4u, d0 = (l % 4u) * nv; // vec4 range
+    bool live = f < T * R;
+    int lim = live ? int(run.pos + f / R) : -1; // last key this row sees
+    uint qo = ((f / R) * p.H + g * R + f % R) * hd;
+    float scale = 1.0 / sqrt(float(hd));
+    vec4 qv[QV], acc[QV];
+    for (uint i = 0u; i < QV; i++) {
+        uint d = (d0 + i) * 4u;
+        qv[i] = live && i < nv ? vec4(q[qo + d], q[qo + d + 1u], q[qo + d + 2u], q[qo + d + 3u]) * scale
+                               : vec4(0.0);
+        acc[i] = vec4(0.0);
+    }
+    float m = -1e30, lsum = 0.0;
+    uint kmax = run.pos + (min(f0 + QB, T * R) - 1u) / R, row4 = p.KV * h4;
+    for (uint k0 = 0u; k0 <= kmax; k0 += KB) {
+        barrier(); // the previous tile is used up
+        for (uint e = l; e < KB * h4; e += 256u) {
+            uint j = e / h4, d = e % h4, key = k0 + j, at = key * row4 + g * h4 + d;
+            k_s[j * (HDMAX / 4u) + d] = key <= kmax ? kc[at] : vec4(0.0);
+            v_s[j * (HDMAX / 4u) + d] = key <= kmax ? vc[at] : vec4(0.0);
+        }
+        barrier();
+        float s[KB];
+        float mx = m;
+        for (uint j = 0u; j < KB; j++) {
+            float a = 0.0;
+            for (uint i = 0u; i < QV; i++)
+                if (i < nv) a += dot(qv[i], k_s[j * (HDMAX / 4u) + d0 + i]);
+            a += subgroupShuffleXor(a, 1u);
+            s[j] = a + subgroupShuffleXor(a, 2u);
+            if (int(k0 + j) <= lim) mx = max(mx, s[j]);
+        }
+        float c = exp(m - mx), sum = 0.0;
+        for (uint j = 0u; j < KB; j++) {
+            s[j] = int(k0 + j) <= lim ? exp(s[j] - mx) : 0.0;
+            sum += s[j];
+        }
+        lsum = lsum * c + sum;
+        m = mx;
+        for (uint i = 0u; i < QV; i++) {
+            vec4 a = acc[i] * c;
+            for (uint j = 0u; j < KB; j++)
+                if (i < nv) a += s[j] * v_s[j * (HDMAX / 4u) + d0 + i];
+            acc[i] = a;
+        }
+    }
+    if (!live) return;
+    for (uint i = 0u; i < nv; i++) {
+        uint d = qo + (d0 + i) * 4u;
+        vec4 r = acc[i] / lsum;
+        o[d] = r.x, o[d + 1u] = r.y, o[d + 2u] = r.z, o[d + 3u] = r.w;
+    }
+}
