@@ -5,7 +5,8 @@
 
 #include "vk_internal.h"
 
-#define BLOCK_BYTES (256ull << 20)
+#define BLOCK_BYTES (256ull << 20)      /* smallest weight block */
+#define BLOCK_MAX_BYTES (2048ull << 20) /* largest (less where the device binds less) */
 
 /* Activation/KV memory of one session and the refs bound into it. */
 typedef struct vk_actbuf {
@@ -287,11 +288,12 @@ static void settings(vk_ctx *c) {
                                       .pNext = &m3};
     vkGetPhysicalDeviceProperties2(c->pd, &p2);
     max_alloc = m3.maxMemoryAllocationSize;
-    c->block_size = BLOCK_BYTES;
-    if (max_alloc && c->block_size > max_alloc) c->block_size = max_alloc;
     /* blocks bindable whole, so that merged matvecs can read several tensors of one */
     VkDeviceSize range = c->props.limits.maxStorageBufferRange & ~(VkDeviceSize)0xFFFF;
-    if (range && c->block_size > range) c->block_size = range;
+    c->block_max = BLOCK_MAX_BYTES;
+    if (max_alloc && c->block_max > max_alloc) c->block_max = max_alloc;
+    if (range && c->block_max > range) c->block_max = range;
+    c->block_size = BLOCK_BYTES < c->block_max ? BLOCK_BYTES : c->block_max;
 }
 
 static void describe(const vk_ctx *c) {

@@ -140,9 +140,9 @@ typedef struct vk_ctx {
 
     /* weights */
     vk_block *blocks;
-    VkDeviceSize block_size;
-    vk_ref *refs;    /* every vk_ref made for weights (freed with the backend) */
-    vk_buf *imports; /* one buffer per imported weight range */
+    VkDeviceSize block_size, block_max; /* weight blocks: smallest and largest size */
+    vk_ref *refs;                       /* every vk_ref made for weights (freed with the backend) */
+    vk_buf *imports;                    /* one buffer per imported weight range */
     int n_imports, cap_imports;
     int use_import; /* R1_VK_IMPORT=0 turns host-pointer import off */
     uint64_t bytes_device, bytes_imported;
