@@ -24,13 +24,11 @@
 #define TK 16u
 #define FM 2u // 16-row fragments per subgroup
 #define NP 2u // operand planes: hi, lo
-#define NS 2u // shared-memory stages
 #else
 #define TM 128u
 #define TK 32u
 #define FM 4u
 #define NP 1u
-#define NS 2u
 #endif
 #define TN 128u
 #define FN 2u                // 16-column fragments per subgroup
@@ -55,7 +53,7 @@ layout(push_constant) uniform P {
     uint xoff, woff; // word offsets of X and W in scratch (multiples of 4)
 } p;
 
-shared uvec4 sm[NS * STAGE]; // fp16 operands; the epilogue reuses it for float results
+shared uvec4 sm[2u * STAGE]; // fp16 operands; the epilogue reuses it for float results
 
 #define HALF fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 #define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
@@ -109,12 +107,8 @@ void main() {
     store_step(0u, ra, rb);
     barrier();
     uint st = 0u;
-    for (uint k0 = 0u; k0 < p.K; k0 += TK, st = (st + 1u) % NS) {
+    for (uint k0 = 0u; k0 < p.K; k0 += TK, st ^= 1u) {
         bool more = k0 + TK < p.K;
-        if (NS == 1u && k0 > 0u) { // one stage: refill it once every subgroup is done with it
-            store_step(0u, ra, rb);
-            barrier();
-        }
         if (more) load_step(k0 + TK, m0, n0, ra, rb); // in flight during the products
         uint a0 = st * STAGE, b0 = a0 + NP * A_SZ;
         [[unroll]] for (uint kk = 0u; kk < TK; kk += 16u) {
@@ -136,7 +130,7 @@ void main() {
 #endif
                 }
         }
-        if (more && NS == 2u) store_step(st ^ 1u, ra, rb);
+        if (more) store_step(st ^ 1u, ra, rb);
         barrier();
     }
     // Epilogue: each subgroup stages one 16 x 16 fragment at a time in its own

@@ -129,9 +129,7 @@ static void attn_dec(planner *pl, const r1_node *n, const r1_node *rq, const r1_
     push(d, kv ? 1u : 0u);
     push(d, kv ? rope_slot(pl, rq) : 0u);
     if (!d) return;
-    d->scratch = 5;
-    if (d->n_acc < VK_MAX_ACCESS)
-        d->acc[d->n_acc++] = (vk_access){(VkBuffer)(uintptr_t)pl->s, 0, pl->s->attn_part, 1};
+    scratch_use(pl, d, 5, 0, pl->s->attn_part, 1);
     d->groups[0] = nmax;
     d->groups[1] = (uint32_t)n->i1;
 }
@@ -234,14 +232,13 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
 /* One scratch region for the tensor-core prompt GEMM's fp16 operands, sized for
  * the largest GPTQ matmul with more than one row and reused by all of them. */
 static void cm_region(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
-    VkDeviceSize w = 0, x = 0, np = c->cm == 2 ? 2 : 1;
+    VkDeviceSize w = 0, x = 0, nw, nx;
     s->cm_w = s->cm_x = 0;
     s->cm = 0;
     for (int i = 0; i < seg->n_nodes && c->cm; i++) {
         const r1_node *n = &seg->nodes[i];
         if (n->op != R1_OP_MATMUL_Q4 || n->dst->ne[0] < 2) continue;
-        VkDeviceSize nw = (VkDeviceSize)n->q->K * (VkDeviceSize)n->q->N / 2 * np;
-        VkDeviceSize nx = (VkDeviceSize)n->dst->ne[0] * (VkDeviceSize)n->q->K / 2 * np;
+        cm_words(c, n->q, (VkDeviceSize)n->dst->ne[0], &nw, &nx);
         if (nw > w) w = nw;
         if (nx > x) x = nx;
     }

@@ -56,6 +56,25 @@ static inline void act(planner *pl, vk_disp *d, int slot, const r1_tensor *t, in
     if (d->n_acc < VK_MAX_ACCESS) d->acc[d->n_acc++] = (vk_access){r->buf, r->off, r->size, write};
 }
 
+/* The segment's scratch buffer at binding `slot`, recording the access to its
+ * elements [off, off + n) (keyed by the segment) for the barrier placement. */
+static inline void scratch_use(planner *pl, vk_disp *d, int slot, VkDeviceSize off, VkDeviceSize n,
+                               int write) {
+    if (!d) return;
+    d->scratch = slot;
+    if (d->n_acc < VK_MAX_ACCESS)
+        d->acc[d->n_acc++] = (vk_access){(VkBuffer)(uintptr_t)pl->s, off, n, write};
+}
+
+/* 4-byte words of the tensor-core GEMM's fp16 operands for a GPTQ linear and
+ * `rows` tokens: the weight (*w) and x (*x), remainder planes included. */
+static inline void cm_words(const vk_ctx *c, const r1_qlinear *q, VkDeviceSize rows,
+                            VkDeviceSize *w, VkDeviceSize *x) {
+    VkDeviceSize np = c->cm == 2 ? 2 : 1; /* exact: hi and lo planes */
+    *w = (VkDeviceSize)q->K * (VkDeviceSize)q->N / 2 * np;
+    *x = rows * (VkDeviceSize)q->K / 2 * np;
+}
+
 /* A weight: bound from an aligned offset, its element offset returned. */
 static inline uint32_t weight(planner *pl, vk_disp *d, int slot, r1_tensor *w) {
     if (!d) return 0;

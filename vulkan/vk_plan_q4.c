@@ -181,10 +181,8 @@ static void push_split(vk_disp *d, uint32_t ks, uint32_t rps, VkDeviceSize poff,
 static void matmul_q4_cm(planner *pl, const r1_node *n) {
     const r1_qlinear *q = n->q;
     vk_seg *s = pl->s;
-    VkBuffer sb = (VkBuffer)(uintptr_t)s; /* the scratch region's access key */
-    VkDeviceSize np = pl->c->cm == 2 ? 2 : 1, T = rows(pl, n->dst);
-    VkDeviceSize wn = (VkDeviceSize)q->K * (uint32_t)q->N / 2 * np,
-                 xn = T * (uint32_t)q->K / 2 * np;
+    VkDeviceSize T = rows(pl, n->dst), wn, xn;
+    cm_words(pl->c, q, T, &wn, &xn);
     vk_disp *d = disp_new(pl, VKP_Q4_PREP_CM);
     act(pl, d, 1, n->src[0], 0);
     uint32_t qoff = weight(pl, d, 3, q->qweight), soff = weight(pl, d, 4, q->scales);
@@ -203,12 +201,10 @@ static void matmul_q4_cm(planner *pl, const r1_node *n) {
                     (uint32_t)s->cm_w,
                     (uint32_t)s->cm_x};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) push(d, v[i]);
-    if (d) {
-        d->scratch = 8;
-        d->acc[d->n_acc++] = (vk_access){sb, s->cm_w, wn, 1};
-        d->acc[d->n_acc++] = (vk_access){sb, s->cm_x, xn, 1};
+    scratch_use(pl, d, 8, s->cm_w, wn, 1);
+    scratch_use(pl, d, 8, s->cm_x, xn, 1);
+    if (d)
         d->groups[0] = cdiv((uint64_t)q->K / 8 * (uint32_t)q->N / 2 + T * (uint32_t)q->K / 8, 256);
-    }
     d = disp_new(pl, VKP_GEMM_CM);
     act(pl, d, 2, n->dst, 1);
     uint32_t boff = q->bias ? weight(pl, d, 7, q->bias) : 0;
@@ -220,10 +216,9 @@ static void matmul_q4_cm(planner *pl, const r1_node *n) {
                     (uint32_t)s->cm_x,
                     (uint32_t)s->cm_w};
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) push(d, g[i]);
+    scratch_use(pl, d, 8, s->cm_w, wn, 0);
+    scratch_use(pl, d, 8, s->cm_x, xn, 0);
     if (!d) return;
-    d->scratch = 8;
-    d->acc[d->n_acc++] = (vk_access){sb, s->cm_w, wn, 0};
-    d->acc[d->n_acc++] = (vk_access){sb, s->cm_x, xn, 0};
     d->groups[0] = cdiv(T, pl->c->cm == 2 ? 64 : 128); /* gemm_cm.comp's TM */
     d->groups[1] = cdiv((uint32_t)q->N, 128);
 }
