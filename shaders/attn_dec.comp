@@ -131,9 +131,14 @@ void main() {
         if (k + SUB < kend) load_step(k + SUB, g, pos, kr, vr); // in flight meanwhile
         for (uint i = 0u; i < SC; i++) {
             uint e = l + i * WG, r = e / SUB, j = e % SUB;
-            float s = 0.0;
-            for (uint d = 0u; d < HD4; d++) s += dot(q_s[r * HD4 + d], k_s[j * KP4 + d]);
-            s_s[e] = k + j < kend ? s : -1e30;
+            if (r >= R) break; // padding rows: no score to compute (e grows with i)
+            vec4 s4 = vec4(0.0); // four independent sums: a quarter of the dependent chain
+            for (uint d = 0u; d < HD4; d += 4u)
+                s4 += vec4(dot(q_s[r * HD4 + d], k_s[j * KP4 + d]),
+                           dot(q_s[r * HD4 + d + 1u], k_s[j * KP4 + d + 1u]),
+                           dot(q_s[r * HD4 + d + 2u], k_s[j * KP4 + d + 2u]),
+                           dot(q_s[r * HD4 + d + 3u], k_s[j * KP4 + d + 3u]));
+            s_s[e] = k + j < kend ? (s4.x + s4.y) + (s4.z + s4.w) : -1e30;
         }
         barrier();
         if (l < R) { // online softmax: new max, rescale of what came before

@@ -45,6 +45,9 @@
 layout(local_size_x = 256) in;
 #include "common.glsl"
 #include "reduce.glsl"
+#if defined(R1_DP) && defined(R1_SUBGROUP)
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 #ifdef R1_DP
 #extension GL_EXT_spirv_intrinsics : require
 // OpSUDot, packed 4x8-bit: signed bytes of a . unsigned bytes of b
@@ -166,18 +169,23 @@ void finish(uint t, uint c, float v, float ss) {
 #ifdef R1_DP
 uint pack2(int a, int b) { return (uint(a) & 0xFFu) | ((uint(b) & 0xFFu) << 8); }
 
+// Three int8 digits of v against its block's max |x| m.
+void split3(vec4 v, float m, out ivec4 d0, out ivec4 d1, out ivec4 d2) {
+    vec4 a = v * (m > 0.0 ? 127.0 / m : 0.0);
+    d0 = ivec4(round(a));
+    a = (a - vec4(d0)) * 128.0;
+    d1 = ivec4(round(a));
+    d2 = ivec4(round((a - vec4(d1)) * 128.0));
+}
+
 // Half h of word row r (x k4h..k4h+3 in v): three int8 digits per element
 // against its block's max |x|, OR'ed into the row's packed words (even
 // elements [k0 k2 k4 k6], odd [k1 k3 k5 k7]: this half's two bytes of each),
 // and their sum into the block's digit sum. From registers: x itself never
 // goes through shared memory.
 void digits(uint r, uint h, vec4 v) {
-    float m = uintBitsToFloat(bmax[r / BR]);
-    vec4 a = v * (m > 0.0 ? 127.0 / m : 0.0);
-    ivec4 d0 = ivec4(round(a));
-    a = (a - vec4(d0)) * 128.0;
-    ivec4 d1 = ivec4(round(a));
-    ivec4 d2 = ivec4(round((a - vec4(d1)) * 128.0));
+    ivec4 d0, d1, d2;
+    split3(v, uintBitsToFloat(bmax[r / BR]), d0, d1, d2);
     uint sh = 16u * h;
     atomicOr(xq[r * 6u], pack2(d0.x, d0.z) << sh);
     atomicOr(xq[r * 6u + 1u], pack2(d0.y, d0.w) << sh);
@@ -196,22 +204,12 @@ void load_batch(uint b, uint n, uint rowq, uint N4, out uvec4 w[BR], out vec4 s,
     group_sz(b * 8u / p.G, n, s, z);
 }
 
-// Stages the K split's x (rows [r0, r0 + nr) of token t) in shared memory for
-// every tile of the workgroup; returns the norm prologue's sum of squares.
-float stage(uint t, uint r0, uint nr) {
-    uint l = gl_LocalInvocationIndex, xo = t * p.K;
-    const float sc[8] = float[8](1.0, 0.0625, 0.00390625, 0.000244140625, 0.0000152587890625,
-                                 0.00390625, 0.000244140625, 0.0000152587890625);
-    float ss = 0.0;
-#ifdef R1_DP
-    for (uint i = l; i < XMAX / 32u; i += 256u) bmax[i] = 0u, bsum[i] = 0;
-    for (uint i = l; i < XMAX / 8u * 6u; i += 256u) xq[i] = 0u;
-    barrier();
-#endif
-    // Every load of the staging first (trip counts known at compile time: one
-    // memory round trip instead of one per iteration), then the arithmetic.
+// The staging's loads of x and of the prologue's second input for elements
+// [4i, 4i + 4) of the K split, i = l + it * WG: every load first (trip counts
+// known at compile time: one memory round trip instead of one per iteration).
+void stage_load(uint t, uint r0, uint nr, uint l, out vec4 xv[XIT], out vec4 uv[XIT]) {
+    uint xo = t * p.K;
     bool pm = (p.flags & Q4_PERM) != 0u;
-    vec4 xv[XIT], uv[XIT];
     [[unroll]] for (uint it = 0u; it < XIT; it++) {
         uint i = l + it * WG, k = r0 * 8u + (i < nr * 2u ? i : 0u) * 4u;
         uvec4 kk = pm ? uvec4(perm[k], perm[k + 1u], perm[k + 2u], perm[k + 3u])
@@ -226,16 +224,94 @@ float stage(uint t, uint r0, uint nr) {
             uv[it] = pm ? vec4(pb[xo + kk.x], pb[xo + kk.y], pb[xo + kk.z], pb[xo + kk.w])
                         : pb4[(xo + k) >> 2];
     }
+}
+
+// x through the prologue (norm: times its weight, the sum of squares kept;
+// gate: silu(x) * up).
+vec4 prologue(vec4 v, vec4 u, inout float ss) {
+    if (p.pro == PRO_NORM) {
+        ss += dot(v, v);
+        v *= u;
+    } else if (p.pro == PRO_SILU) {
+        v = v / (1.0 + exp(-v)) * u;
+    }
+    return v;
+}
+
+#if defined(R1_DP) && defined(R1_SUBGROUP)
+// Subgroup form (subgroups of 8 or more invocations with shuffles): element
+// group i is invocation i of its subgroups' numbering, so a 32-element block
+// is 8 neighbouring lanes and its max |x| and digit sum are xor-shuffle
+// reductions, and each packed word is written whole by one lane of a pair: no
+// shared atomics, no zeroing, one barrier instead of four. (H200: dispatch
+// times as with atomics, tg64 +1%; the staging as a whole, knocked out, is
+// worth 2-6 us a matvec: its loads and barriers, not the atomics.)
+uint max8(uint v) {
+    v = max(v, subgroupShuffleXor(v, 1u));
+    v = max(v, subgroupShuffleXor(v, 2u));
+    return max(v, subgroupShuffleXor(v, 4u));
+}
+int add8(int v) {
+    v += subgroupShuffleXor(v, 1u);
+    v += subgroupShuffleXor(v, 2u);
+    return v + subgroupShuffleXor(v, 4u);
+}
+
+// Stages the K split's x (rows [r0, r0 + nr) of token t) in shared memory for
+// every tile of the workgroup; returns the norm prologue's sum of squares.
+float stage(uint t, uint r0, uint nr) {
+    uint l = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
+    vec4 xv[XIT], uv[XIT];
+    stage_load(t, r0, nr, l, xv, uv);
+    float ss = 0.0;
+    [[unroll]] for (uint it = 0u; it < XIT; it++) {
+        uint i = l + it * WG;
+        bool on = i < nr * 2u; // whole blocks: nr is a multiple of 4 rows
+        vec4 v = prologue(on ? xv[it] : vec4(0.0), uv[it], ss), av = abs(v);
+        uint mb = max8(floatBitsToUint(max(max(av.x, av.y), max(av.z, av.w))));
+        ivec4 d0, d1, d2;
+        split3(v, uintBitsToFloat(mb), d0, d1, d2);
+        // per digit: this half's even-element bytes (low 16 bits) and odd ones
+        uvec3 pw3 = uvec3(pack2(d0.x, d0.z) | pack2(d0.y, d0.w) << 16,
+                          pack2(d1.x, d1.z) | pack2(d1.y, d1.w) << 16,
+                          pack2(d2.x, d2.z) | pack2(d2.y, d2.w) << 16);
+        uvec3 qw3 = subgroupShuffleXor(pw3, 1u); // the other half of the row
+        ivec4 ds = d0 * 16384 + d1 * 128 + d2;
+        int bs = add8(ds.x + ds.y + ds.z + ds.w);
+        if (on) {
+            uint r = i / 2u;
+            if ((i & 1u) == 0u)
+                [[unroll]] for (uint j = 0u; j < 3u; j++)
+                    xq[r * 6u + 2u * j] = (pw3[j] & 0xFFFFu) | (qw3[j] << 16);
+            else
+                [[unroll]] for (uint j = 0u; j < 3u; j++)
+                    xq[r * 6u + 2u * j + 1u] = (qw3[j] >> 16) | (pw3[j] & 0xFFFF0000u);
+            if ((i & 7u) == 0u) bmax[i / 8u] = mb, bsum[i / 8u] = bs;
+        }
+    }
+    if (p.pro == PRO_NORM) ss = wg_sum(ss); // uniform branch: every invocation reduces
+    barrier();
+    return ss;
+}
+#else
+// Stages the K split's x (rows [r0, r0 + nr) of token t) in shared memory for
+// every tile of the workgroup; returns the norm prologue's sum of squares.
+float stage(uint t, uint r0, uint nr) {
+    uint l = gl_LocalInvocationIndex;
+    const float sc[8] = float[8](1.0, 0.0625, 0.00390625, 0.000244140625, 0.0000152587890625,
+                                 0.00390625, 0.000244140625, 0.0000152587890625);
+    float ss = 0.0;
+#ifdef R1_DP
+    for (uint i = l; i < XMAX / 32u; i += 256u) bmax[i] = 0u, bsum[i] = 0;
+    for (uint i = l; i < XMAX / 8u * 6u; i += 256u) xq[i] = 0u;
+    barrier();
+#endif
+    vec4 xv[XIT], uv[XIT];
+    stage_load(t, r0, nr, l, xv, uv);
     [[unroll]] for (uint it = 0u; it < XIT; it++) {
         uint i = l + it * WG;
         if (i >= nr * 2u) break;
-        vec4 v = xv[it];
-        if (p.pro == PRO_NORM) {
-            ss += dot(v, v);
-            v *= uv[it];
-        } else if (p.pro == PRO_SILU) {
-            v = v / (1.0 + exp(-v)) * uv[it];
-        }
+        vec4 v = prologue(xv[it], uv[it], ss);
 #ifdef R1_DP
         xv[it] = v; // digits once the block maxima are known
         vec4 av = abs(v);
@@ -263,6 +339,7 @@ float stage(uint t, uint r0, uint nr) {
     barrier();
     return ss;
 }
+#endif
 
 // This invocation's 4 columns over word rows [rs, re) of its slice; wa, sa, za
 // hold the first batch, already loaded (the loads of the next batch are issued

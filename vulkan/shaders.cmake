@@ -62,6 +62,14 @@ foreach(v ${R1_SHADER_VARIANTS})
       endforeach()
     endif()
   endif()
+  # R1_SHADER_DEFS (comma list): extra defines for every shader, for
+  # experiment builds (knock-outs, variants) without editing the list above.
+  if(R1_SHADER_DEFS)
+    string(REPLACE "," ";" xl "${R1_SHADER_DEFS}")
+    foreach(d ${xl})
+      list(APPEND defs "-D${d}")
+    endforeach()
+  endif()
   set(out ${R1_SPV_DIR}/${name}.h)
   add_custom_command(
     OUTPUT ${out}

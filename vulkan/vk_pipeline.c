@@ -16,14 +16,15 @@ enum { OPT_CM = 1, OPT_SHUFFLE = 2 };
 
 static const struct {
     const char *base;
-    int sg, f16, dp; /* has a subgroup / fp16 / integer dot product variant */
+    int sg, f16, dp; /* has a subgroup (2: needing shuffles and subgroups of 8 or more) / fp16 /
+                        integer dot product variant */
     int opt;         /* optional, never planned without: 1 the tensor-core GEMM (R1_VK_CM, "_exact"
                         variant), 2 subgroup shuffles */
 } PIPES[VKP_COUNT] = {
     [VKP_RMSNORM] = {"rmsnorm", 1, 0},
     [VKP_ADD_RMSNORM] = {"add_rmsnorm", 1, 0},
-    [VKP_Q4_MATVEC] = {"q4_matvec", 1, 0, 1},
-    [VKP_Q4_MATVEC_MT] = {"q4_matvec_mt", 1, 0, 1},
+    [VKP_Q4_MATVEC] = {"q4_matvec", 2, 0, 1},
+    [VKP_Q4_MATVEC_MT] = {"q4_matvec_mt", 2, 0, 1},
     [VKP_Q4_MATVEC_SIMPLE] = {"q4_matvec_simple", 0, 0},
     [VKP_Q4_GEMM] = {"q4_gemm", 0, 0},
     [VKP_Q4_PREP_CM] = {"q4_prep_cm", 0, 0, 0, OPT_CM},
@@ -57,6 +58,7 @@ static const r1vk_shader *choose(const vk_ctx *c, int i) {
         return find_shader(name);
     }
     int want_f16 = PIPES[i].f16 && c->f.fp16, want_sg = PIPES[i].sg && c->f.subgroup_arith;
+    if (PIPES[i].sg == 2) want_sg = want_sg && c->f.shuffle && c->f.subgroup_size >= 8;
     int want_dp = PIPES[i].dp && c->f.int_dot;
     for (int pass = 0; pass < 8 && !s; pass++) {
         int f16 = want_f16 && !(pass & 2), sg = want_sg && !(pass & 1), dp = want_dp && !(pass & 4);
