@@ -36,8 +36,13 @@
 // after one norm; gate and up): workgroups [0, t1) take the first, [t1, t2)
 // the second, [t2, ...) the third, each with its own offsets into the weight
 // buffer they share and its own output (bindings 2, 6, 10).
-#define TC 16u // column invocations (x 4 columns)
+#ifdef R1_MT
+#define TC 64u // column invocations (x 4 columns): 256-column tiles
+#define TS 4u  // K slices
+#else
+#define TC 16u // column invocations (x 4 columns): 64-column tiles
 #define TS 16u // K slices
+#endif
 #define BR 4u     // word rows per batch (one 32-element block of x)
 #define XMAX 4096u // x elements of a K split (vk_plan_q4.c Q4_ROWS_PER_SPLIT * 8)
 #define WG 256u
@@ -435,11 +440,15 @@ uint tiles_total() {
     return n0;
 }
 
-// Workgroup (x: 64-column tile, or with R1_MT p.flags >> 8 consecutive tiles;
-// y: K split; z: token row). R1_MT stages x once for all of its tiles, so a
-// large dispatch fits one wave of resident workgroups; it is a variant of its
-// own because the loop over tiles costs registers (occupancy) that the
-// one-tile form does not need.
+// Workgroup (x: a tile, or with R1_MT p.flags >> 8 consecutive tiles; y: K
+// split; z: token row). R1_MT, for large dispatches, has 256-column tiles (64
+// column invocations x 4 K slices, so each slice streams 4x longer without a
+// restart and a warp reads 512 contiguous bytes a row) and may loop over
+// several after one staging of x, so that the dispatch fits one wave of
+// resident workgroups; it is a variant of its own because the loop costs
+// registers (occupancy) that the one-tile form does not need. H200 14b
+// gate+up: 64-column tiles, 4 a workgroup, 40.3 us; 256-column tiles: see
+// vk_plan_q4.c.
 void main() {
     uint l = gl_LocalInvocationIndex, tc = l % TC, ts = l / TC;
     uint ky = gl_WorkGroupID.y, t = gl_WorkGroupID.z;

@@ -14,13 +14,15 @@
 #define Q4_MERGED_WORDS 13
 #define Q4_SLICES 16u
 #define Q4_BATCH 4u
+#define Q4_TILE 64u       /* columns of a workgroup's tile */
+#define Q4_TILE_WIDE 256u /* ... in the multi-tile variant (R1_MT) */
 
 /* K split of a decode matvec: about wg_target workgroups in all (enough to
  * fill the GPU; each invocation streams its slice), at most Q4_ROWS_PER_SPLIT
  * word rows per split, at least one batch per slice; rows per split a multiple
  * of the batch. */
-static void q4_split(const vk_ctx *c, int K, int N, uint32_t *ks, uint32_t *rps) {
-    uint32_t R = (uint32_t)K / 8, tiles = ((uint32_t)N + 63) / 64;
+static void q4_split(const vk_ctx *c, int K, uint32_t tiles, uint32_t *ks, uint32_t *rps) {
+    uint32_t R = (uint32_t)K / 8;
     uint32_t kmin = (R + Q4_ROWS_PER_SPLIT - 1) / Q4_ROWS_PER_SPLIT;
     uint32_t kmax = R / (Q4_SLICES * Q4_BATCH);
     uint32_t k = (c->wg_target + tiles - 1) / tiles;
@@ -50,17 +52,26 @@ static uint32_t q4_tpw(const vk_ctx *c, uint32_t tiles, uint32_t ks) {
  * scratch_end; tiles per workgroup in the flags word, the multi-tile variant
  * where a workgroup takes more than one. */
 static void split_grid(planner *pl, vk_disp *d, uint32_t tiles, uint32_t ks, uint32_t T,
-                       VkDeviceSize scratch_end) {
+                       VkDeviceSize scratch_end, int wide) {
     if (ks > 1) {
         pl->s->scratch_elems = scratch_end;
         d->scratch = 8;
     }
-    uint32_t tpw = q4_tpw(pl->c, tiles, ks);
+    uint32_t tpw = wide ? q4_tpw(pl->c, tiles, ks) : 1;
     d->push[3] |= tpw << 8; /* flags: tiles per workgroup */
-    if (tpw > 1) d->pipe = VKP_Q4_MATVEC_MT;
+    if (wide) d->pipe = VKP_Q4_MATVEC_MT;
     d->groups[0] = cdiv(tiles, tpw);
     d->groups[1] = ks;
     d->groups[2] = T;
+}
+
+/* Tile width of a decode matvec whose matrices have tiles64 64-column tiles in
+ * all: the multi-tile variant's 256-column tiles where 64-column ones would take
+ * more than two waves of resident workgroups (H200 14b: gate+up only). */
+static uint32_t q4_tile(const vk_ctx *c, int K, uint32_t tiles64) {
+    uint32_t ks, rps;
+    q4_split(c, K, tiles64, &ks, &rps);
+    return q4_tpw(c, tiles64, ks) > 1 ? Q4_TILE_WIDE : Q4_TILE;
 }
 
 /* Nodes fused into a transposed-layout matvec (decode): a preceding RMSNORM or
@@ -262,15 +273,17 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
         d->groups[1] = dec ? T : cdiv(T, 64);
         return;
     }
-    uint32_t ks, rps, tiles = cdiv((uint64_t)q->N, 64);
-    q4_split(pl->c, q->K, q->N, &ks, &rps);
+    uint32_t tw = q4_tile(pl->c, q->K, cdiv((uint64_t)q->N, Q4_TILE));
+    uint32_t ks, rps, tiles = cdiv((uint64_t)q->N, tw);
+    q4_split(pl->c, q->K, tiles, &ks, &rps);
     VkDeviceSize poff = pl->s->scratch_elems, coff = poff + (VkDeviceSize)T * ks * (uint32_t)q->N;
     VkDeviceSize ssoff = coff + (VkDeviceSize)T * tiles;
     push_split(d, ks, rps, poff, coff, ssoff, f && f->norm ? f->norm : NULL, woff,
                f && f->silu ? 2u : 0u);
     push(d, 1u); /* one matrix: the merged fields stay zero */
     for (int i = 0; i < Q4_MERGED_WORDS - 1; i++) push(d, 0u);
-    split_grid(pl, d, tiles, ks, T, ssoff + (f && f->norm ? (VkDeviceSize)T * tiles * ks : 0));
+    split_grid(pl, d, tiles, ks, T, ssoff + (f && f->norm ? (VkDeviceSize)T * tiles * ks : 0),
+               tw == Q4_TILE_WIDE);
 }
 
 /* Size of the weight block that holds buf (0: not a block, e.g. an import). */
@@ -335,14 +348,17 @@ static void matmul_q4_merged(planner *pl, const r1_node *const *ms, int cnt, con
     uint32_t woff = weight(pl, d, 9, norm->w), T = 1, tiles = 0, first[3], all = 0;
     uint32_t flags = q0->zeros_v2 ? 2u : 0u;
     const r1_tensor *bt = NULL;
+    for (int m = 0; m < cnt; m++) tiles += cdiv((uint64_t)ms[m]->q->N, Q4_TILE);
+    uint32_t tw = q4_tile(pl->c, q0->K, tiles);
+    tiles = 0;
     for (int m = 0; m < cnt; m++) {
         first[m] = tiles;
-        tiles += cdiv((uint64_t)ms[m]->q->N, 64);
+        tiles += cdiv((uint64_t)ms[m]->q->N, tw);
         all += (uint32_t)ms[m]->q->N;
         if (ms[m]->q->bias) flags |= m == 0 ? 1u : m == 1 ? 16u : 32u, bt = ms[m]->q->bias;
     }
     uint32_t ks, rps;
-    q4_split(pl->c, q0->K, (int)(tiles * 64), &ks, &rps);
+    q4_split(pl->c, q0->K, tiles, &ks, &rps);
     VkDeviceSize poff = pl->s->scratch_elems, coff = poff + (VkDeviceSize)T * ks * all;
     VkDeviceSize ssoff = coff + (VkDeviceSize)T * tiles;
     const r1_qlinear *q;
@@ -367,7 +383,7 @@ static void matmul_q4_merged(planner *pl, const r1_node *const *ms, int cnt, con
         push(d, q && q->bias ? block_elem(q->bias) : 0u);
         push(d, q ? (uint32_t)q->N : 0u);
     }
-    split_grid(pl, d, tiles, ks, T, ssoff + (VkDeviceSize)T * tiles * ks);
+    split_grid(pl, d, tiles, ks, T, ssoff + (VkDeviceSize)T * tiles * ks, tw == Q4_TILE_WIDE);
 }
 
 void r1vk_plan_matmul_q4(planner *pl, const r1_node *n) {
