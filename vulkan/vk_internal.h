@@ -8,6 +8,7 @@
  * vk_plan.c      graph nodes -> dispatches (shader, bindings, push constants, barriers)
  * vk_plan_q4.c   ... of GPTQ matmuls, with the decode fusions and merged matvecs
  * vk_record.c    per-segment state: descriptor sets, recorded command buffers, compute
+ * vk_readback.c  a segment's outputs copied to host memory inside the decode pass
  * vk_membw.c     device memory bandwidth probe (r1run bench's GPU roofline)
  * vk_backend.c   the r1_backend_i glue */
 #ifndef R1_VK_INTERNAL_H
@@ -50,6 +51,10 @@ typedef struct vk_ref {
     int imported;      /* memory is the mmap itself (VK_EXT_external_memory_host) */
     int layout_t;      /* GPTQ qweight/scales in the transposed layout (vk_qlinear.c) */
     const void *host;  /* pending: the host bytes to upload */
+    /* A host copy of the first mirror_bytes bytes as the last forward pass left them
+     * (vk_readback.c), or NULL: owned by the segment, valid until its next pass. */
+    const void *mirror;
+    VkDeviceSize mirror_bytes;
     struct vk_ref *next;
 } vk_ref;
 
@@ -122,12 +127,16 @@ typedef struct vk_ctx {
     PFN_vkGetMemoryHostPointerPropertiesEXT get_host_ptr_props;
     uint64_t timeout_ns;
     int verbose;
-    int profile;        /* R1_VK_PROFILE=1: time every dispatch; 2: also list one layer's */
+    int profile;          /* R1_VK_PROFILE=1: time every dispatch; 2: also list one layer's */
+    double prof_io_ns[2]; /* ... and host time in tensor_set [0] and tensor_get [1] */
+    int prof_io_n[2];
     uint32_t wg_target; /* workgroups a decode matvec aims for (K split) */
     uint32_t wg_slots;  /* decode matvec workgroups resident at once (tiles per workgroup) */
     int layout_t;       /* repack GPTQ linears to the transposed layout (discrete GPUs) */
     int fuse;           /* fuse neighbouring nodes into one dispatch (R1_VK_NO_FUSE=0) */
     int merge;          /* matvecs of one input in one dispatch (R1_VK_NO_MERGE=1: not) */
+    int act_unmapped;   /* R1_VK_UNMAPPED=1: activations used as if not host-visible (tests the
+                           staged transfers and readbacks of discrete GPUs on lavapipe) */
 
     /* transfers */
     VkCommandPool pool;
@@ -181,6 +190,7 @@ void r1vk_buf_free(vk_ctx *c, vk_buf *b);
 r1_status r1vk_upload(vk_ctx *c, VkBuffer dst, VkDeviceSize off, void *dst_map, const void *src,
                       VkDeviceSize n, r1_error *err);
 r1_status r1vk_flush_uploads(vk_ctx *c, r1_error *err);
+r1_status r1vk_uploads_cb(vk_ctx *c, int *any, r1_error *err);
 r1_status r1vk_download(vk_ctx *c, VkBuffer src, VkDeviceSize off, void *dst, VkDeviceSize n,
                         r1_error *err);
 r1_status r1vk_weight_alloc(vk_ctx *c, VkDeviceSize size, vk_ref **out, r1_error *err);

@@ -90,15 +90,36 @@ void r1vk_buf_free(vk_ctx *c, vk_buf *b) {
     memset(b, 0, sizeof *b);
 }
 
-/* Submits the recorded staging copies and waits for them. */
-r1_status r1vk_flush_uploads(vk_ctx *c, r1_error *err) {
-    if (!c->n_copies) return R1_OK;
+/* Records the pending staging copies into the transfer command buffer, left
+ * open (*any: whether there were some). */
+static r1_status record_uploads(vk_ctx *c, int *any, r1_error *err) {
+    *any = c->n_copies > 0;
+    if (!*any) return R1_OK;
     r1_status st = r1vk_xfer_begin(c, err);
     for (int i = 0; i < c->n_copies && !st; i++)
         vkCmdCopyBuffer(c->xfer_cb, c->staging.buf, c->copies[i].dst, 1, &c->copies[i].region);
-    if (!st) st = r1vk_xfer_submit(c, err);
     c->n_copies = 0;
     c->staging_used = 0;
+    return st;
+}
+
+/* Submits the recorded staging copies and waits for them. */
+r1_status r1vk_flush_uploads(vk_ctx *c, r1_error *err) {
+    int any;
+    r1_status st = record_uploads(c, &any, err);
+    return !st && any ? r1vk_xfer_submit(c, err) : st;
+}
+
+/* The pending staging copies as the ended transfer command buffer, for the
+ * caller to submit ahead of its own in one submission (and to wait for before
+ * staging is written again); *any: whether there were some. Saves a forward
+ * pass a separate submit and wait for its input. */
+r1_status r1vk_uploads_cb(vk_ctx *c, int *any, r1_error *err) {
+    r1_status st = record_uploads(c, any, err);
+    if (!st && *any) {
+        r1vk_barrier_all(c->xfer_cb);
+        st = r1vk_check(vkEndCommandBuffer(c->xfer_cb), "vkEndCommandBuffer", err);
+    }
     return st;
 }
 

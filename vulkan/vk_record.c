@@ -76,6 +76,7 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
     }
     free(pend);
     r1vk_barrier_all(cb); /* results visible to transfers and the host */
+    if (v == VK_DECODE) r1vk_readback_record(s, cb);
     return r1vk_check(vkEndCommandBuffer(cb), "vkEndCommandBuffer", err);
 }
 
@@ -158,6 +159,7 @@ r1_status r1vk_segment_init(vk_ctx *c, r1_segment *seg, r1_error *err) {
     if (!st) st = r1vk_flush_uploads(c, err); /* weights must be there before the first run */
     if (!st) st = run_buffer(c, s, err);
     if (!st) st = scratch_buffer(c, s, err);
+    if (!st) st = r1vk_readback_init(c, seg, s, err);
     if (!st && !s->run.map)
         st = r1__err(err, R1_E_DEVICE, "vulkan: the run parameter buffer is not host-visible");
     if (!st) st = write_sets(c, s, err);
@@ -241,8 +243,10 @@ void r1vk_segment_free(vk_ctx *c, r1_segment *seg) {
     if (c->profile) profile_print(c, s, seg);
     for (int v = 0; v < VK_NVAR; v++)
         if (s->qpool[v]) vkDestroyQueryPool(c->dev, s->qpool[v], NULL);
+    r1vk_readback_publish(s, 0);
     r1vk_buf_free(c, &s->run);
     r1vk_buf_free(c, &s->scratch);
+    r1vk_buf_free(c, &s->readback);
     for (int v = 0; v < VK_NVAR; v++) free(s->d[v]);
     free(s);
     seg->state = NULL;
@@ -280,15 +284,17 @@ r1_status r1vk_compute(vk_ctx *c, r1_segment *seg, const r1_run *run, r1_error *
     h[2] = (uint32_t)run->n_out;
     h[3] = 0;
     rope_tables(s, run);
-    r1_status st = r1vk_flush_uploads(c, err);
-    int v = run->n_tokens == 1 ? VK_DECODE : VK_BATCH;
+    int v = run->n_tokens == 1 ? VK_DECODE : VK_BATCH, up = 0;
+    r1_status st = r1vk_uploads_cb(c, &up, err); /* the input's copy: same submission */
+    VkCommandBuffer cbs[2] = {c->xfer_cb, s->cb[v]};
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-                       .commandBufferCount = 1,
-                       .pCommandBuffers = &s->cb[v]};
+                       .commandBufferCount = up ? 2 : 1,
+                       .pCommandBuffers = up ? cbs : &s->cb[v]};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!st) st = r1vk_check(vkQueueSubmit(c->queue, 1, &si, s->fence), "vkQueueSubmit", err);
     if (!st) st = r1vk_wait(c, s->fence, "a forward pass", err);
+    r1vk_readback_publish(s, !st && v == VK_DECODE);
     if (!st && s->qpool[v]) {
         clock_gettime(CLOCK_MONOTONIC, &t1);
         s->prof_host_ns +=

@@ -8,6 +8,7 @@
 #define VK_MAX_ACCESS 10
 #define VK_MAX_ROPES 4
 #define VK_PROF_DISP 32 /* R1_VK_PROFILE=2: decode dispatches timed one by one */
+#define VK_MAX_EXPORTS 4
 
 typedef struct vk_bind {
     VkBuffer buf;
@@ -64,10 +65,25 @@ typedef struct vk_seg {
     VkCommandBuffer cb[VK_NVAR];
     VkFence fence;
     int n_barriers[VK_NVAR];
+    /* vk_readback.c: outputs (first row) copied at the end of the decode pass */
+    struct {
+        vk_ref *r;
+        VkDeviceSize off, bytes; /* in readback */
+    } exp[VK_MAX_EXPORTS];
+    int n_exp;
+    vk_buf readback; /* host-visible */
 } vk_seg;
 
 /* vk_record.c: points every binding of set at b[0..VK_NBIND). */
 void r1vk_set_write(vk_ctx *c, VkDescriptorSet set, const vk_bind *b);
+
+/* vk_readback.c: finds the segment's outputs that are not host-mapped and a
+ * host buffer for their first rows; records their copy at the end of the
+ * decode command buffer; after a pass, points each output's mirror at its copy
+ * (decode) or clears it (batch). */
+r1_status r1vk_readback_init(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err);
+void r1vk_readback_record(const vk_seg *s, VkCommandBuffer cb);
+void r1vk_readback_publish(vk_seg *s, int decode);
 
 /* vk_plan.c: fills seg->d / seg->nd / seg->ropes from the nodes. */
 r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err);
