@@ -135,6 +135,7 @@ typedef struct vk_ctx {
     int layout_t;       /* repack GPTQ linears to the transposed layout (discrete GPUs) */
     int fuse;           /* fuse neighbouring nodes into one dispatch (R1_VK_NO_FUSE=0) */
     int merge;          /* matvecs of one input in one dispatch (R1_VK_NO_MERGE=1: not) */
+    int spin;           /* poll the fence near a pass's expected end (R1_VK_SPIN=0: not) */
     int act_unmapped;   /* R1_VK_UNMAPPED=1: activations used as if not host-visible (tests the
                            staged transfers and readbacks of discrete GPUs on lavapipe) */
 
@@ -178,6 +179,7 @@ void r1vk_device_close(vk_ctx *c);
 const char *r1vk_result_str(VkResult r);
 r1_status r1vk_check(VkResult r, const char *what, r1_error *err);
 r1_status r1vk_wait(vk_ctx *c, VkFence f, const char *what, r1_error *err);
+r1_status r1vk_wait_expect(vk_ctx *c, VkFence f, double expect_ns, const char *what, r1_error *err);
 r1_status r1vk_xfer_begin(vk_ctx *c, r1_error *err);
 r1_status r1vk_xfer_submit(vk_ctx *c, r1_error *err);
 void r1vk_barrier_all(VkCommandBuffer cb);

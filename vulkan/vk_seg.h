@@ -64,6 +64,7 @@ typedef struct vk_seg {
     VkDescriptorPool pool;
     VkCommandBuffer cb[VK_NVAR];
     VkFence fence;
+    double last_ns[VK_NVAR]; /* host time of the last pass (decode), for the wait */
     int n_barriers[VK_NVAR];
     /* vk_readback.c: outputs (first row) copied at the end of the decode pass */
     struct {

@@ -4,6 +4,8 @@
  * device becomes an R1_E_DEVICE error, never a hang. */
 #include <stdio.h>
 
+#include <time.h>
+
 #include "vk_internal.h"
 
 const char *r1vk_result_str(VkResult r) {
@@ -58,6 +60,31 @@ r1_status r1vk_wait(vk_ctx *c, VkFence f, const char *what, r1_error *err) {
                        "vulkan: %s did not finish within %.0f s (GPU hung or far too slow; "
                        "R1_VK_TIMEOUT sets the limit in seconds)",
                        what, (double)c->timeout_ns / 1e9);
+    r1_status st = r1vk_check(r, what, err);
+    if (!st) st = r1vk_check(vkResetFences(c->dev, 1, &f), "vkResetFences", err);
+    return st;
+}
+
+/* Waits for a pass expected to take about expect_ns (the last one's time):
+ * asleep until SPIN_MARGIN_NS before then, then polling the fence, so that the
+ * thread resumes when the GPU finishes rather than when the driver's sleep
+ * ends (H200 14b decode: see README). At most SPIN_MAX_NS of polling, then the
+ * plain wait; R1_VK_SPIN=0 turns the polling off. */
+#define SPIN_MARGIN_NS 300e3
+#define SPIN_MAX_NS 2e6
+r1_status r1vk_wait_expect(vk_ctx *c, VkFence f, double expect_ns, const char *what,
+                           r1_error *err) {
+    if (!c->spin || expect_ns < 2 * SPIN_MARGIN_NS) return r1vk_wait(c, f, what, err);
+    VkResult r = vkWaitForFences(c->dev, 1, &f, VK_TRUE, (uint64_t)(expect_ns - SPIN_MARGIN_NS));
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (double dt = 0; r == VK_TIMEOUT && dt < SPIN_MAX_NS;) {
+        r = vkGetFenceStatus(c->dev, f);
+        if (r == VK_NOT_READY) r = VK_TIMEOUT;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        dt = (double)(t.tv_sec - t0.tv_sec) * 1e9 + (double)(t.tv_nsec - t0.tv_nsec);
+    }
+    if (r == VK_TIMEOUT) return r1vk_wait(c, f, what, err);
     r1_status st = r1vk_check(r, what, err);
     if (!st) st = r1vk_check(vkResetFences(c->dev, 1, &f), "vkResetFences", err);
     return st;
