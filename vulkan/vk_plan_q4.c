@@ -67,11 +67,12 @@ static void split_grid(planner *pl, vk_disp *d, uint32_t tiles, uint32_t ks, uin
 
 /* Tile width of a decode matvec whose matrices have tiles64 64-column tiles in
  * all: the multi-tile variant's 256-column tiles where 64-column ones would take
- * more than two waves of resident workgroups (H200 14b: gate+up only). */
+ * more than one wave of resident workgroups (H200 14b: gate+up, and down's 80 x
+ * 4, which becomes 20 x 7). */
 static uint32_t q4_tile(const vk_ctx *c, int K, uint32_t tiles64) {
     uint32_t ks, rps;
     q4_split(c, K, tiles64, &ks, &rps);
-    return q4_tpw(c, tiles64, ks) > 1 ? Q4_TILE_WIDE : Q4_TILE;
+    return c->wg_slots && tiles64 * ks > c->wg_slots ? Q4_TILE_WIDE : Q4_TILE;
 }
 
 /* Nodes fused into a transposed-layout matvec (decode): a preceding RMSNORM or
