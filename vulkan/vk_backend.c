@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "vk_internal.h"
 
@@ -28,12 +27,6 @@ static vk_ctx *enter(r1_backend *be) {
 
 static void leave(vk_ctx *c) {
     pthread_mutex_unlock(&c->lock);
-}
-
-static double now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
 }
 
 static void vk_free(r1_backend *be) {
@@ -128,11 +121,11 @@ static r1_status vk_tensor_set(r1_backend *be, r1_tensor *t, const void *src, si
     if (!r || off + n > r->size)
         return r1__err(err, R1_E_INVAL, "vulkan: tensor_set outside tensor %s", t->name);
     vk_ctx *c = enter(be);
-    double t0 = c->profile ? now_ns() : 0;
+    double t0 = c->profile ? r1vk_now_ns() : 0;
     r->mirror = NULL; /* the last pass's copy is stale now */
     r1_status st =
         r1vk_upload(c, r->buf, r->off + off, r->map ? (char *)r->map + off : NULL, src, n, err);
-    if (c->profile) c->prof_io_ns[0] += now_ns() - t0, c->prof_io_n[0]++;
+    if (c->profile) c->prof_io_ns[0] += r1vk_now_ns() - t0, c->prof_io_n[0]++;
     leave(c);
     return st;
 }
@@ -143,7 +136,7 @@ static r1_status vk_tensor_get(r1_backend *be, const r1_tensor *t, void *dst, si
     if (!r || off + n > r->size)
         return r1__err(err, R1_E_INVAL, "vulkan: tensor_get outside tensor %s", t->name);
     vk_ctx *c = enter(be);
-    double t0 = c->profile ? now_ns() : 0;
+    double t0 = c->profile ? r1vk_now_ns() : 0;
     r1_status st;
     if (r->map) {
         st = r1vk_flush_uploads(c, err);
@@ -154,7 +147,7 @@ static r1_status vk_tensor_get(r1_backend *be, const r1_tensor *t, void *dst, si
     } else {
         st = r1vk_download(c, r->buf, r->off + off, dst, n, err);
     }
-    if (c->profile) c->prof_io_ns[1] += now_ns() - t0, c->prof_io_n[1]++;
+    if (c->profile) c->prof_io_ns[1] += r1vk_now_ns() - t0, c->prof_io_n[1]++;
     leave(c);
     return st;
 }

@@ -179,6 +179,7 @@ void r1vk_device_close(vk_ctx *c);
 const char *r1vk_result_str(VkResult r);
 r1_status r1vk_check(VkResult r, const char *what, r1_error *err);
 r1_status r1vk_wait(vk_ctx *c, VkFence f, const char *what, r1_error *err);
+double r1vk_now_ns(void); /* CLOCK_MONOTONIC */
 r1_status r1vk_wait_expect(vk_ctx *c, VkFence f, double expect_ns, const char *what, r1_error *err);
 r1_status r1vk_xfer_begin(vk_ctx *c, r1_error *err);
 r1_status r1vk_xfer_submit(vk_ctx *c, r1_error *err);

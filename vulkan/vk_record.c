@@ -290,13 +290,11 @@ r1_status r1vk_compute(vk_ctx *c, r1_segment *seg, const r1_run *run, r1_error *
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
                        .commandBufferCount = up ? 2 : 1,
                        .pCommandBuffers = up ? cbs : &s->cb[v]};
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = r1vk_now_ns();
     if (!st) st = r1vk_check(vkQueueSubmit(c->queue, 1, &si, s->fence), "vkQueueSubmit", err);
     if (!st) st = r1vk_wait_expect(c, s->fence, s->last_ns[v], "a forward pass", err);
     r1vk_readback_publish(s, !st && v == VK_DECODE);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double dt = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+    double dt = r1vk_now_ns() - t0;
     s->last_ns[v] = v == VK_DECODE ? dt : 0; /* batch passes vary with their length */
     if (!st && s->qpool[v]) {
         s->prof_host_ns += dt;

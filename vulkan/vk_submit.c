@@ -65,6 +65,12 @@ r1_status r1vk_wait(vk_ctx *c, VkFence f, const char *what, r1_error *err) {
     return st;
 }
 
+double r1vk_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
 /* Waits for a pass expected to take about expect_ns (the last one's time):
  * asleep until SPIN_MARGIN_NS before then, then polling the fence, so that the
  * thread resumes when the GPU finishes rather than when the driver's sleep
@@ -76,13 +82,9 @@ r1_status r1vk_wait_expect(vk_ctx *c, VkFence f, double expect_ns, const char *w
                            r1_error *err) {
     if (!c->spin || expect_ns < 2 * SPIN_MARGIN_NS) return r1vk_wait(c, f, what, err);
     VkResult r = vkWaitForFences(c->dev, 1, &f, VK_TRUE, (uint64_t)(expect_ns - SPIN_MARGIN_NS));
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (double dt = 0; r == VK_TIMEOUT && dt < SPIN_MAX_NS;) {
+    for (double t0 = r1vk_now_ns(); r == VK_TIMEOUT && r1vk_now_ns() - t0 < SPIN_MAX_NS;) {
         r = vkGetFenceStatus(c->dev, f);
         if (r == VK_NOT_READY) r = VK_TIMEOUT;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        dt = (double)(t.tv_sec - t0.tv_sec) * 1e9 + (double)(t.tv_nsec - t0.tv_nsec);
     }
     if (r == VK_TIMEOUT) return r1vk_wait(c, f, what, err);
     r1_status st = r1vk_check(r, what, err);
