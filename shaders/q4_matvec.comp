@@ -452,7 +452,9 @@ uint tiles_total() {
 void main() {
     uint l = gl_LocalInvocationIndex, tc = l % TC, ts = l / TC;
     uint ky = gl_WorkGroupID.y, t = gl_WorkGroupID.z;
-    if (t >= run.n_tokens) return; // uniform across the workgroup
+    // uniform across the workgroup; a one-row grid (decode) skips the run buffer,
+    // whose load would hold back the weight loads by a memory round trip
+    if (gl_NumWorkGroups.z > 1u && t >= run.n_tokens) return;
     uint ntile = tiles_total();
 #ifdef R1_MT
     uint tpw = max(1u, p.flags >> 8), gt = gl_WorkGroupID.x * tpw;
