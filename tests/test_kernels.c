@@ -456,7 +456,8 @@ static double prepare_set(const r1_cpu_kernels *k, qcase **set, int n) {
 static void bench_decode(const r1_cpu_kernels *k, const probe *pr, int nth, int reps,
                          double min_bytes, int act) {
     static const shape shapes[] = {
-        {"14b q/o 5120x5120", 5120, 5120},      {"14b gate/up 5120x13824", 5120, 13824},
+        {"14b k/v 5120x1024", 5120, 1024},      {"14b q/o 5120x5120", 5120, 5120},
+        {"14b gate/up 5120x13824", 5120, 13824},
         {"14b down 13824x5120", 13824, 5120},   {"1.5b q/o 1536x1536", 1536, 1536},
         {"1.5b gate/up 1536x8960", 1536, 8960}, {"1.5b down 8960x1536", 8960, 1536}};
     static const char *names[] = {"q4_matmul, checkpoint layout", "F32 prepared", "I8X3 prepared",
