@@ -279,10 +279,12 @@ static void op_elementwise(const r1_node *n, const r1_run *run) {
     size_t total = (size_t)run->n_tokens * (size_t)n->dst->ne[1];
     const float *a = n->src[0]->data, *b = n->src[1]->data;
     float *y = n->dst->data;
-    long nb = (long)((total + 4095) / 4096);
+    /* 1024-element chunks: a decode row (1.5b: 8960 gate values) splits evenly
+     * enough over the threads; 4096 left one thread two of three chunks */
+    long nb = (long)((total + 1023) / 1024);
 #pragma omp for schedule(static) nowait
     for (long c = 0; c < nb; c++) {
-        size_t i0 = (size_t)c * 4096, i1 = i0 + 4096 > total ? total : i0 + 4096;
+        size_t i0 = (size_t)c * 1024, i1 = i0 + 1024 > total ? total : i0 + 1024;
         if (n->op == R1_OP_ADD) {
             for (size_t i = i0; i < i1; i++) y[i] = a[i] + b[i];
         } else {
