@@ -39,6 +39,10 @@ set(R1_SHADER_VARIANTS
   "attn_tiled|attn_tiled.comp|R1_SUBGROUP"
   "eltwise|eltwise.comp|"
   "membw|membw.comp|"
+  "mma_probe|mma_probe.comp|"
+  "mma_probe1|mma_probe.comp|ACC_N=1u"
+  "mma_probe_h|mma_probe.comp|R1_ACC16"
+  "mma_probe_s|mma_probe.comp|R1_SHARED"
 )
 
 set(R1_SPV_DIR ${CMAKE_CURRENT_BINARY_DIR}/r1spv)

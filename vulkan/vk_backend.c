@@ -352,6 +352,7 @@ r1_status r1__vulkan_backend_new(int device, r1_backend **out, r1_error *err) {
         return st;
     }
     if (c->verbose) describe(c);
+    if (c->pipe[VKP_MMA_PROBE]) r1vk_mma_probe(c);
     *out = be;
     return R1_OK;
 }

@@ -10,6 +10,7 @@
  * vk_record.c    per-segment state: descriptor sets, recorded command buffers, compute
  * vk_readback.c  a segment's outputs copied to host memory inside the decode pass
  * vk_membw.c     device memory bandwidth probe (r1run bench's GPU roofline)
+ * vk_mma_probe.c tensor-core throughput probe (R1_VK_MMA_PROBE=1, a diagnostic)
  * vk_backend.c   the r1_backend_i glue */
 #ifndef R1_VK_INTERNAL_H
 #define R1_VK_INTERNAL_H
@@ -91,7 +92,11 @@ typedef enum vk_pipe {
     VKP_ATTN_TILED, /* prompt attention, four invocations a row (subgroup shuffles) */
     VKP_ATTN_DEC,
     VKP_ELTWISE,
-    VKP_MEMBW, /* the bandwidth probe, not a graph op */
+    VKP_MEMBW,     /* the bandwidth probe, not a graph op */
+    VKP_MMA_PROBE, /* tensor-core throughput probes (R1_VK_MMA_PROBE), not graph ops */
+    VKP_MMA_PROBE1,
+    VKP_MMA_PROBE_H,
+    VKP_MMA_PROBE_S,
     VKP_COUNT
 } vk_pipe;
 
@@ -205,6 +210,8 @@ uint64_t r1vk_free_memory(vk_ctx *c);
 
 /* vk_membw.c: bytes/s a compute shader reads from device memory, 0 if unknown */
 double r1vk_membw(vk_ctx *c);
+/* vk_mma_probe.c: prints the cooperative-matrix product rate of each probe variant */
+void r1vk_mma_probe(vk_ctx *c);
 
 /* vk_pipeline.c */
 r1_status r1vk_pipelines_create(vk_ctx *c, r1_error *err);

@@ -12,14 +12,15 @@
 #include "vk_internal.h"
 #include "vk_shaders.h"
 
-enum { OPT_CM = 1, OPT_SHUFFLE = 2 };
+enum { OPT_CM = 1, OPT_SHUFFLE = 2, OPT_PROBE = 3 };
 
 static const struct {
     const char *base;
     int sg, f16, dp; /* has a subgroup (2: needing shuffles and subgroups of 8 or more) / fp16 /
                         integer dot product variant */
     int opt;         /* optional, never planned without: 1 the tensor-core GEMM (R1_VK_CM, "_exact"
-                        variant), 2 subgroup shuffles */
+                        variant), 2 subgroup shuffles, 3 the tensor-core probe (R1_VK_CM and
+                        R1_VK_MMA_PROBE) */
 } PIPES[VKP_COUNT] = {
     [VKP_RMSNORM] = {"rmsnorm", 1, 0},
     [VKP_ADD_RMSNORM] = {"add_rmsnorm", 1, 0},
@@ -41,6 +42,10 @@ static const struct {
     [VKP_ATTN_DEC] = {"attn_dec", 0, 0},
     [VKP_ELTWISE] = {"eltwise", 0, 0},
     [VKP_MEMBW] = {"membw", 0, 0},
+    [VKP_MMA_PROBE] = {"mma_probe", 0, 0, 0, OPT_PROBE},
+    [VKP_MMA_PROBE1] = {"mma_probe1", 0, 0, 0, OPT_PROBE},
+    [VKP_MMA_PROBE_H] = {"mma_probe_h", 0, 0, 0, OPT_PROBE},
+    [VKP_MMA_PROBE_S] = {"mma_probe_s", 0, 0, 0, OPT_PROBE},
 };
 
 static const r1vk_shader *find_shader(const char *name) {
@@ -52,6 +57,7 @@ static const r1vk_shader *find_shader(const char *name) {
 static const r1vk_shader *choose(const vk_ctx *c, int i) {
     char name[64];
     const r1vk_shader *s = NULL;
+    if (PIPES[i].opt == OPT_PROBE) return find_shader(PIPES[i].base);
     if (PIPES[i].opt) {
         snprintf(name, sizeof name, "%s%s", PIPES[i].base,
                  PIPES[i].opt == OPT_CM && c->cm == 2 ? "_exact" : "");
@@ -188,7 +194,8 @@ static void print_stats(vk_ctx *c, VkPipeline pipe, const char *name) {
 }
 
 static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
-    if ((PIPES[i].opt == OPT_CM && !c->cm) || (PIPES[i].opt == OPT_SHUFFLE && !c->f.shuffle))
+    if ((PIPES[i].opt == OPT_CM && !c->cm) || (PIPES[i].opt == OPT_SHUFFLE && !c->f.shuffle) ||
+        (PIPES[i].opt == OPT_PROBE && (!c->cm || !r1vk_env_flag("R1_VK_MMA_PROBE"))))
         return R1_OK; /* not asked for, or the device cannot: never planned */
     const r1vk_shader *s = choose(c, i);
     if (!s) return r1__err(err, R1_E_DEVICE, "vulkan: shader %s is not built in", PIPES[i].base);
