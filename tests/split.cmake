@@ -26,7 +26,8 @@ if(R1_HAVE_VULKAN)
   # resident workgroups assumed (R1_VK_SLOTS), each decode matvec workgroup
   # streams several tiles after one staging of x; activations not host-mapped
   # (R1_VK_UNMAPPED), so inputs go through staging and the decode pass copies
-  # its outputs (logits, or the hidden state of a split) to host memory itself
+  # its outputs (logits, or the hidden state of a split) to host memory itself;
+  # the decode fence polled near its expected end (R1_VK_SPIN=1, as on GPUs)
   foreach(entry hd128-g128:all small-asym-tied-sharded:all small-actorder-g128:1)
     string(REPLACE ":" ";" parts ${entry})
     list(GET parts 0 case)
@@ -35,6 +36,6 @@ if(R1_HAVE_VULKAN)
       COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case}
               ${R1_TEST_DATA}/golden/${case} 1e-4 --gpu-layers ${ngl})
     set_tests_properties(golden_vulkan_blocks_${case}_ngl${ngl} PROPERTIES SKIP_RETURN_CODE 77
-      LABELS vulkan ENVIRONMENT "R1_VK_NO_IMPORT=1;R1_VK_SLOTS=3;R1_VK_UNMAPPED=1")
+      LABELS vulkan ENVIRONMENT "R1_VK_NO_IMPORT=1;R1_VK_SLOTS=3;R1_VK_UNMAPPED=1;R1_VK_SPIN=1")
   endforeach()
 endif()

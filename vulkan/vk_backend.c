@@ -297,8 +297,9 @@ static void settings(vk_ctx *c) {
     c->merge = c->fuse && !(nm && *nm && strcmp(nm, "0") != 0);
     c->act_unmapped = r1vk_env_flag("R1_VK_UNMAPPED");
     const char *sp = getenv("R1_VK_SPIN");
-    /* not on a CPU device (lavapipe): its shaders run on the cores a poll would take */
-    c->spin = !(sp && !strcmp(sp, "0")) && c->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
+    /* by default not on a CPU device (lavapipe), whose shaders run on the cores a poll
+     * would take; R1_VK_SPIN=1 forces it (tests), =0 turns it off */
+    c->spin = sp && *sp ? strcmp(sp, "0") != 0 : c->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
     VkDeviceSize max_alloc = 0;
     VkPhysicalDeviceMaintenance3Properties m3 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
