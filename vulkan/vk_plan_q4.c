@@ -35,11 +35,12 @@ static void q4_split(const vk_ctx *c, int K, uint32_t tiles, uint32_t *ks, uint3
     *ks = (R + *rps - 1) / *rps;
 }
 
-/* Tiles per workgroup of a decode matvec that would otherwise take more than
- * two waves of resident workgroups: the fewest that fit one wave, so x is
- * staged once per workgroup instead of once per tile. H200 14b, gate+up (432
- * tiles x 2 splits): 46.8 -> 42.2 us; down (80 x 4) was slower with 2 per
- * workgroup (27.3 -> 29.7 us), hence the two-wave threshold. */
+/* Tiles per workgroup (of the multi-tile variant) where one each would take
+ * more than two waves of resident workgroups: the fewest that fit one wave, so
+ * x is staged once per workgroup instead of once per tile. H200 14b with 64-
+ * column tiles: gate+up (432 x 2 splits) 46.8 -> 42.2 us, down (80 x 4) slower
+ * with 2 a workgroup (27.3 -> 29.7 us), hence two waves; with 256-column tiles
+ * (q4_tile) neither needs more than one. */
 static uint32_t q4_tpw(const vk_ctx *c, uint32_t tiles, uint32_t ks) {
     if (!c->wg_slots || tiles * ks <= 2 * c->wg_slots) return 1;
     uint32_t t = 1;
