@@ -115,6 +115,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
         } else if (!strcmp(a, "--gpu-mem")) {
             if (parse_size(v, &o->gpu_mem)) return usage("--gpu-mem: expects a size like 4GiB");
         } else if (!strcmp(a, "--lm-head")) {
+            if (!v || (strcmp(v, "q8") && strcmp(v, "f16")))
+                return usage("--lm-head: expects q8 or f16");
             o->lm_head_q8 = !strcmp(v, "q8");
         } else
             return usage(a);

@@ -62,7 +62,8 @@ void r1cli_usage(FILE *f) {
         "  --gpu-layers N|all|auto  layers on the GPU (default 0)\n"
         "  --gpu-device N           GPU index in the Vulkan device list (default: best)\n"
         "  --gpu-mem SIZE           GPU budget for --gpu-layers auto, e.g. 12G (default: free)\n"
-        "  --lm-head-q8             requantize the output head to 8 bit (lossy, faster)\n"
+        "  --lm-head q8|f16         q8: requantize the output head to 8 bit at load (lossy,\n"
+        "                           faster; also --lm-head-q8); f16: the published head (default)\n"
         "\n"
         "Tokenizer (these load only the tokenizer, not the weights)\n"
         "  --tokenize TEXT          print TEXT's ids as a JSON array (no BOS added)\n"
@@ -210,6 +211,11 @@ static int int_flag(r1cli_opts *o, const char *a, const char *v) {
     if (!strcmp(a, "--chunks")) return parse_int(a, v, 1, 1 << 30, &o->chunks);
     if (!strcmp(a, "--gpu-device")) return parse_int(a, v, 0, 1024, &o->gpu_device);
     if (!strcmp(a, "--gpu-mem")) return parse_size(a, v, &o->gpu_mem);
+    if (!strcmp(a, "--lm-head")) { /* as r1run bench spells it; --lm-head-q8 too */
+        if (v && (!strcmp(v, "q8") || !strcmp(v, "f16")))
+            return o->lm_head_q8 = !strcmp(v, "q8"), 0;
+        return r1cli_bad(a, "expects q8 or f16");
+    }
     if (!strcmp(a, "--stop")) {
         if (!v || !*v) return r1cli_bad(a, "expects non-empty text");
         if (o->n_stops == R1CLI_MAX_STOPS) return r1cli_bad(a, "at most 16 stop strings");

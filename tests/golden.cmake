@@ -8,6 +8,11 @@ foreach(case ${R1_GOLDEN_CASES})
   add_test(NAME golden_cpu_scalar_${case}
     COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case} ${R1_TEST_DATA}/golden/${case} 1e-4)
   set_tests_properties(golden_cpu_scalar_${case} PROPERTIES ENVIRONMENT R1_CPU=scalar)
+  # the 8-bit head (opt-in): logits within 1.5% of max|logit| (measured 0.67-0.86%),
+  # greedy tokens up to the first step whose margin is within twice that
+  add_test(NAME golden_cpu_q8head_${case}
+    COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case} ${R1_TEST_DATA}/golden/${case} 1.5e-2
+            --lm-head q8)
 endforeach()
 add_test(NAME golden_cpu_kjv
   COMMAND test_golden $<TARGET_FILE:r1run> ${R1_SOURCE_ROOT}/models/kjv-tiny ${R1_TEST_DATA}/kjv 1e-4)

@@ -474,7 +474,7 @@ static void test_flags(void) {
                            "--gpu-layers",
                            "--gpu-device",
                            "--gpu-mem",
-                           "--lm-head-q8",
+                           "--lm-head q8|f16",
                            "--tokenize",
                            "--tokenize-file",
                            "--detokenize",
@@ -503,6 +503,7 @@ static void test_flags(void) {
     expect_bad("think-budget", 2, "--think-budget",
                run("-m", KJV, "-p", "x", "--think-budget", "-2"));
     expect_bad("gpu-mem", 2, "--gpu-mem", run("-m", KJV, "-p", "x", "--gpu-mem", "12Q"));
+    expect_bad("lm-head", 2, "--lm-head", run("-m", KJV, "-p", "x", "--lm-head", "q4"));
     expect_bad("two modes", 2, "choose one",
                run("-m", KJV, "--tokenize", "a", "--detokenize", "1"));
     expect_bad("-f outside perplexity", 2, "-f", run("-m", KJV, "-p", "x", "-f", "a.txt"));
