@@ -9,7 +9,13 @@
 // Weights are dequantized exactly as the reference does, s * (q - z) in float.
 // The loops over registers carry [[unroll]] (H200: 115 -> 111 registers, the
 // GEMM 502 -> 475 ms on a 512-token 14b prompt).
+// Short prompts (few 64-row tiles, so few workgroups) also split K over
+// gl_WorkGroupID.z: up to p.ksplit parts when one row tile is live, fewer as
+// rows grow (none from p.ksplit row tiles on); the splits write partial tiles
+// to scratch and the last to finish (an atomic counter) adds them in order,
+// so results do not depend on scheduling.
 // (The transposed layout's GEMM is q4t_gemm.comp.)
+#define Q4_PUSH_EXTRA uint ksplit, poff, coff;
 #define TM 64u
 #define TN 128u
 #define TK 32u
@@ -20,14 +26,17 @@ layout(local_size_x = 256) in;
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, binding = 8) coherent buffer SP { float part[]; };
+layout(std430, binding = 8) coherent buffer SN { uint cnt[]; };
 
 shared vec4 xs[TK][TM / 4u + 1u]; // [k][m], padded against bank conflicts on the stores
 shared vec4 ws[TK][TN / 4u];      // [k][n], dequantized
+shared bool last_s;
 
 // Step k0's x and weights for this invocation, stored as whole vec4s: x of
 // rows 4 m4 .. 4 m4 + 3 at one k (XV of them), and for invocations below 128
 // one word row r of four columns 4 cq .. 4 cq + 3 with their scales and zeros.
-void load_step(uint k0, uint m0, uint n0, out vec4 xr[XV], out uvec4 w, out vec4 s,
+void load_step(uint k0, uint ke, uint m0, uint n0, out vec4 xr[XV], out uvec4 w, out vec4 s,
                out vec4 z) {
     uint l = gl_LocalInvocationIndex, T = run.n_tokens;
     bool pm = (p.flags & Q4_PERM) != 0u;
@@ -35,9 +44,9 @@ void load_step(uint k0, uint m0, uint n0, out vec4 xr[XV], out uvec4 w, out vec4
         uint e = l + i * 256u, m = m0 + 4u * (e / TK), k = k0 + e % TK;
         uint kx = pm && k < p.K ? perm[k] : k;
         for (uint q = 0u; q < 4u; q++)
-            xr[i][q] = m + q < T && k < p.K ? x[(m + q) * p.K + kx] : 0.0;
+            xr[i][q] = m + q < T && k < ke ? x[(m + q) * p.K + kx] : 0.0;
     }
-    uint r = k0 / 8u + (l / 32u) % 4u, n = n0 + 4u * (l % 32u), R = p.K / 8u;
+    uint r = k0 / 8u + (l / 32u) % 4u, n = n0 + 4u * (l % 32u), R = ke / 8u;
     uint g = r * 8u / p.G;
     for (uint q = 0u; q < 4u; q++) {
         bool ok = l < 128u && r < R && n + q < p.N; // rows past K, columns past N: zeros
@@ -60,21 +69,65 @@ void store_step(vec4 xr[XV], uvec4 w, vec4 s, vec4 z) {
     }
 }
 
+// This workgroup's K range [kb, ke) and the number of splits ks (uniform).
+void k_range(uint T, out uint kb, out uint ke, out uint ks) {
+    uint rt = (T + TM - 1u) / TM, want = max(1u, p.ksplit / rt);
+    uint kc = ((p.K + TK - 1u) / TK + want - 1u) / want * TK; // a multiple of TK
+    ks = (p.K + kc - 1u) / kc;                                // every split non-empty
+    kb = min(p.K, gl_WorkGroupID.z * kc);
+    ke = min(p.K, kb + kc);
+}
+
+// Split ks > 1: this tile's partial sums to scratch; the last split to finish
+// adds all of them in split order. Returns whether this workgroup holds the
+// sums in acc (uniform).
+bool reduce_splits(uint T, uint ks, uint m0, uint n0, inout vec4 acc[4][2]) {
+    uint l = gl_LocalInvocationIndex, tx = l % 16u, ty = l / 16u, kz = gl_WorkGroupID.z;
+    [[unroll]] for (uint i = 0u; i < 4u; i++)
+        [[unroll]] for (uint h = 0u; h < 2u; h++)
+            [[unroll]] for (uint j = 0u; j < 4u; j++) {
+                uint m = m0 + ty * 4u + i, n = n0 + h * 64u + tx * 4u + j;
+                if (m < T && n < p.N) part[p.poff + (kz * T + m) * p.N + n] = acc[i][h][j];
+            }
+    memoryBarrierBuffer();
+    barrier();
+    uint tile = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    if (l == 0u) {
+        uint prev = atomicAdd(cnt[p.coff + tile], 1u);
+        last_s = prev == ks - 1u;
+        if (last_s) cnt[p.coff + tile] = 0u; // ready for the next call
+    }
+    barrier();
+    if (!last_s) return false;
+    memoryBarrierBuffer();
+    [[unroll]] for (uint i = 0u; i < 4u; i++)
+        [[unroll]] for (uint h = 0u; h < 2u; h++)
+            [[unroll]] for (uint j = 0u; j < 4u; j++) {
+                uint m = m0 + ty * 4u + i, n = n0 + h * 64u + tx * 4u + j;
+                float v = 0.0;
+                if (m < T && n < p.N)
+                    for (uint k = 0u; k < ks; k++) v += part[p.poff + (k * T + m) * p.N + n];
+                acc[i][h][j] = v;
+            }
+    return true;
+}
+
 void main() {
     uint l = gl_LocalInvocationIndex, tx = l % 16u, ty = l / 16u;
     uint n0 = gl_WorkGroupID.x * TN, m0 = gl_WorkGroupID.y * TM;
-    uint T = run.n_tokens;
-    if (m0 >= T) return; // uniform across the workgroup
+    uint T = run.n_tokens, kb, ke, ks;
+    k_range(T, kb, ke, ks);
+    if (m0 >= T || gl_WorkGroupID.z >= ks) return; // uniform across the workgroup
     vec4 acc[4][2];
     [[unroll]] for (uint i = 0u; i < 4u; i++) acc[i][0] = acc[i][1] = vec4(0.0);
 
     vec4 xr[XV], s, z;
     uvec4 w;
-    load_step(0u, m0, n0, xr, w, s, z);
-    for (uint k0 = 0u; k0 < p.K; k0 += TK) {
+    load_step(kb, ke, m0, n0, xr, w, s, z);
+    for (uint k0 = kb; k0 < ke; k0 += TK) {
         store_step(xr, w, s, z);
         barrier();
-        if (k0 + TK < p.K) load_step(k0 + TK, m0, n0, xr, w, s, z); // in flight meanwhile
+        if (k0 + TK < ke) load_step(k0 + TK, ke, m0, n0, xr, w, s, z); // in flight meanwhile
         [[unroll]] for (uint kk = 0u; kk < TK; kk++) {
             vec4 a = xs[kk][ty], b0 = ws[kk][tx], b1 = ws[kk][16u + tx];
             [[unroll]] for (uint i = 0u; i < 4u; i++) {
@@ -84,6 +137,7 @@ void main() {
         }
         barrier();
     }
+    if (ks > 1u && !reduce_splits(T, ks, m0, n0, acc)) return;
     [[unroll]] for (uint i = 0u; i < 4u; i++)
         [[unroll]] for (uint h = 0u; h < 2u; h++)
             [[unroll]] for (uint j = 0u; j < 4u; j++) {

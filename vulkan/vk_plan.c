@@ -249,6 +249,26 @@ static void cm_region(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
     s->scratch_elems = s->cm_x + x;
 }
 
+/* Scratch regions for the prompt GEMM's K-split partials and counters, sized
+ * for the largest GPTQ matmul with more than one row and taken in turn by all
+ * of them (their dispatches record the access: two on one region never
+ * overlap). */
+static void gemm_region(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
+    VkDeviceSize part = 0, cnt = 0;
+    for (int i = 0; i < seg->n_nodes; i++) {
+        const r1_node *n = &seg->nodes[i];
+        if (n->op != R1_OP_MATMUL_Q4 || n->dst->ne[0] < 2) continue;
+        VkDeviceSize ks = gemm_splits(c, n->q->K, n->q->N), N = (VkDeviceSize)n->q->N;
+        if (ks < 2) continue;
+        if (ks * 64 * N > part) part = ks * 64 * N;
+        if (ks * ((N + 127) / 128) > cnt) cnt = ks * ((N + 127) / 128);
+    }
+    s->gk_psz = part, s->gk_csz = cnt;
+    s->gk_part = s->scratch_elems;
+    s->gk_cnt = s->gk_part + GK_REGIONS * part;
+    s->scratch_elems = s->gk_cnt + GK_REGIONS * cnt;
+}
+
 r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) {
     /* RoPE tables need a row per token: ROPE works on all n_tokens rows, so its
      * tensor has the graph's n_batch rows */
@@ -269,11 +289,12 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
     s->attn_part = part;
     s->scratch_elems = part + cnt;
     cm_region(c, seg, s);
+    gemm_region(c, seg, s);
     for (int v = 0; v < VK_NVAR; v++) {
         /* at most two dispatches per node (the tensor-core GEMM's) */
         s->d[v] = calloc(2 * (size_t)seg->n_nodes + 1, sizeof *s->d[v]);
         if (!s->d[v]) return r1__err(err, R1_E_NOMEM, "out of memory");
-        planner pl = {c, s, v, err, R1_OK};
+        planner pl = {c, s, v, err, R1_OK, 0};
         s->n_ropes = 0; /* both plans assign the same slots */
         for (int i = 0; i < seg->n_nodes && !pl.st;)
             i += plan_node(&pl, seg->nodes, i, seg->n_nodes);

@@ -188,6 +188,22 @@ static void push_split(vk_disp *d, uint32_t ks, uint32_t rps, VkDeviceSize poff,
     push(d, (uint32_t)ssoff);
 }
 
+/* The prompt GEMM's K split (grid z; the shader uses fewer splits as rows
+ * grow) and its shared scratch regions. */
+static void gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
+    const vk_seg *s = pl->s;
+    uint32_t ks = gemm_splits(pl->c, q->K, q->N), r = (uint32_t)(pl->gk_next % GK_REGIONS);
+    VkDeviceSize part = s->gk_part + r * s->gk_psz, cnt = s->gk_cnt + r * s->gk_csz;
+    push(d, ks);
+    push(d, (uint32_t)part);
+    push(d, (uint32_t)cnt);
+    if (ks < 2) return;
+    pl->gk_next++;
+    scratch_use(pl, d, 8, part, (VkDeviceSize)ks * 64 * (uint32_t)q->N, 1);
+    scratch_use(pl, d, 8, cnt, (VkDeviceSize)ks * cdiv((uint64_t)q->N, 128), 1);
+    d->groups[2] = ks;
+}
+
 /* A prompt GEMM on tensor cores: q4_prep_cm writes the fp16 operands (the
  * weight dequantized, x in the weight's K order) to the segment's scratch
  * region, gemm_cm multiplies them. */
@@ -273,6 +289,7 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
                 r1__err(pl->err, R1_E_UNSUPPORTED, "vulkan: fused nodes need the split-K matvec");
         d->groups[0] = cdiv((uint64_t)q->N, dec ? 32 : 128); /* q4_gemm: 64 x 128 tiles */
         d->groups[1] = dec ? T : cdiv(T, 64);
+        if (!dec) gemm_split_grid(pl, d, q);
         return;
     }
     uint32_t tw = q4_tile(pl->c, q->K, cdiv((uint64_t)q->N, Q4_TILE));

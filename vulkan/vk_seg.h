@@ -49,14 +49,16 @@ typedef struct vk_seg {
     int nd[VK_NVAR];
     vk_rope ropes[VK_MAX_ROPES];
     int n_ropes;
-    int max_rows;               /* rows of the RoPE tables (graph n_batch) */
-    vk_buf run;                 /* run parameters, host-visible */
-    vk_buf scratch;             /* split-K partial sums and counters (zeroed once) */
-    VkDeviceSize scratch_elems; /* 4-byte elements the plans need */
-    VkDeviceSize attn_part;     /* decode attention partials at scratch 0.., counters after */
-    VkDeviceSize cm_w, cm_x;    /* tensor-core GEMM operands: W and X regions in scratch */
-    int cm;                     /* prompt GPTQ matmuls use the tensor-core GEMM (2 dispatches) */
-    VkQueryPool qpool[VK_NVAR]; /* R1_VK_PROFILE: a timestamp after every dispatch */
+    int max_rows;                 /* rows of the RoPE tables (graph n_batch) */
+    vk_buf run;                   /* run parameters, host-visible */
+    vk_buf scratch;               /* split-K partial sums and counters (zeroed once) */
+    VkDeviceSize scratch_elems;   /* 4-byte elements the plans need */
+    VkDeviceSize attn_part;       /* decode attention partials at scratch 0.., counters after */
+    VkDeviceSize cm_w, cm_x;      /* tensor-core GEMM operands: W and X regions in scratch */
+    VkDeviceSize gk_part, gk_cnt; /* prompt GEMM K-split partials and counters in scratch: */
+    VkDeviceSize gk_psz, gk_csz;  /* GK_REGIONS regions of each, these sizes apart */
+    int cm;                       /* prompt GPTQ matmuls use the tensor-core GEMM (2 dispatches) */
+    VkQueryPool qpool[VK_NVAR];   /* R1_VK_PROFILE: a timestamp after every dispatch */
     double prof_ns[VKP_COUNT], prof_total_ns, prof_host_ns;
     int prof_n[VKP_COUNT], prof_calls;
     double prof_disp[VK_PROF_DISP]; /* ns per decode dispatch, from dispatch prof_first */
