@@ -210,6 +210,17 @@ uint64_t r1vk_free_memory(vk_ctx *c);
 
 /* vk_membw.c: bytes/s a compute shader reads from device memory, 0 if unknown */
 double r1vk_membw(vk_ctx *c);
+/* ... and what probes share: a timestamp query pair and a descriptor set with
+ * buf at slot (dummies elsewhere); open returns 0 on failure (close is still
+ * safe); time is the GPU seconds of one dispatch of pipe with one push word. */
+typedef struct vk_probe {
+    VkQueryPool qp;
+    VkDescriptorPool pool;
+    VkDescriptorSet set;
+} vk_probe;
+int r1vk_probe_open(vk_ctx *c, int slot, const vk_buf *buf, vk_probe *pr);
+void r1vk_probe_close(vk_ctx *c, vk_probe *pr);
+double r1vk_probe_time(vk_ctx *c, const vk_probe *pr, int pipe, uint32_t word, uint32_t groups);
 /* vk_mma_probe.c: prints the cooperative-matrix product rate of each probe variant */
 void r1vk_mma_probe(vk_ctx *c);
 
