@@ -3,11 +3,12 @@
  *
  * Weights are carved out of a few large blocks (each sized to the weights still
  * to come, 256 MiB to 2 GiB, or one block for a tensor larger than that) so that
- * a 14B model needs a handful of allocations, not thousands. Where the device can read host memory
- * (VK_EXT_external_memory_host: lavapipe, integrated GPUs) a large weight is imported from the mmap
- * instead of copied, so the weights are not held twice. Uploads to device-local memory go through a
- * staging buffer and are batched: copies are recorded until the staging buffer is full or something
- * needs the data. */
+ * a 14B model needs a handful of allocations, not thousands. Where the device
+ * can read host memory (VK_EXT_external_memory_host: lavapipe, integrated GPUs)
+ * a large weight is imported from the mmap instead of copied, so the weights are
+ * not held twice. Uploads to device-local memory go through a staging buffer and
+ * are batched: copies are recorded until the staging buffer is full or something
+ * needs the data (a forward pass submits its input's copies with itself). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -229,39 +229,33 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
     return 1;
 }
 
-/* One scratch region for the tensor-core prompt GEMM's fp16 operands, sized for
- * the largest GPTQ matmul with more than one row and reused by all of them. */
-static void cm_region(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
-    VkDeviceSize w = 0, x = 0, nw, nx;
-    s->cm_w = s->cm_x = 0;
-    s->cm = 0;
-    for (int i = 0; i < seg->n_nodes && c->cm; i++) {
-        const r1_node *n = &seg->nodes[i];
-        if (n->op != R1_OP_MATMUL_Q4 || n->dst->ne[0] < 2) continue;
-        cm_words(c, n->q, (VkDeviceSize)n->dst->ne[0], &nw, &nx);
-        if (nw > w) w = nw;
-        if (nx > x) x = nx;
-    }
-    if (!w) return;
-    s->cm = 1;
-    s->cm_w = (s->scratch_elems + 3) & ~(VkDeviceSize)3; /* uvec4 reads */
-    s->cm_x = s->cm_w + w;
-    s->scratch_elems = s->cm_x + x;
+static void grow(VkDeviceSize *max, VkDeviceSize v) {
+    if (v > *max) *max = v;
 }
 
-/* Scratch regions for the prompt GEMM's K-split partials and counters, sized
- * for the largest GPTQ matmul with more than one row and taken in turn by all
- * of them (their dispatches record the access: two on one region never
- * overlap). */
-static void gemm_region(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
-    VkDeviceSize part = 0, cnt = 0;
+/* Scratch regions of the prompt GEMMs (GPTQ matmuls of more than one row),
+ * sized for the largest and shared by all: the tensor-core GEMM's fp16
+ * operands (one region), and the K-split partials and counters (GK_REGIONS of
+ * each, taken in turn; dispatches on one region record the access, so they
+ * never overlap). */
+static void prompt_regions(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
+    VkDeviceSize w = 0, x = 0, part = 0, cnt = 0, a, b;
     for (int i = 0; i < seg->n_nodes; i++) {
         const r1_node *n = &seg->nodes[i];
         if (n->op != R1_OP_MATMUL_Q4 || n->dst->ne[0] < 2) continue;
-        VkDeviceSize ks = gemm_splits(c, n->q->K, n->q->N), N = (VkDeviceSize)n->q->N;
-        if (ks < 2) continue;
-        if (ks * 64 * N > part) part = ks * 64 * N;
-        if (ks * ((N + 127) / 128) > cnt) cnt = ks * ((N + 127) / 128);
+        if (c->cm) {
+            cm_words(c, n->q, (VkDeviceSize)n->dst->ne[0], &a, &b);
+            grow(&w, a), grow(&x, b);
+        }
+        gemm_splits(c, n->q, &a, &b);
+        grow(&part, a), grow(&cnt, b);
+    }
+    s->cm = w > 0;
+    s->cm_w = s->cm_x = 0;
+    if (s->cm) {
+        s->cm_w = (s->scratch_elems + 3) & ~(VkDeviceSize)3; /* uvec4 reads */
+        s->cm_x = s->cm_w + w;
+        s->scratch_elems = s->cm_x + x;
     }
     s->gk_psz = part, s->gk_csz = cnt;
     s->gk_part = s->scratch_elems;
@@ -288,8 +282,7 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
     }
     s->attn_part = part;
     s->scratch_elems = part + cnt;
-    cm_region(c, seg, s);
-    gemm_region(c, seg, s);
+    prompt_regions(c, seg, s);
     for (int v = 0; v < VK_NVAR; v++) {
         /* at most two dispatches per node (the tensor-core GEMM's) */
         s->d[v] = calloc(2 * (size_t)seg->n_nodes + 1, sizeof *s->d[v]);

@@ -67,19 +67,24 @@ static inline void scratch_use(planner *pl, vk_disp *d, int slot, VkDeviceSize o
         d->acc[d->n_acc++] = (vk_access){(VkBuffer)(uintptr_t)pl->s, off, n, write};
 }
 
-/* K splits of the prompt GEMM (q4_gemm.comp) of a K x N linear when one 64-row
+/* K splits of the prompt GEMM (q4_gemm.comp) of GPTQ linear q when one 64-row
  * tile is live: enough 128-column tiles x splits for two resident workgroups
  * per wg_target (one per SM on the H200), each split at least 256 inputs, at
- * most 16. Its partials need splits x 64 x N floats, its counters splits x
- * N / 128: GK_REGIONS regions of each, taken in turn, so that GEMMs that may
- * run together (q, k, v; gate, up) do not share one and need no barrier. */
+ * most 16. With two or more, *part and *cnt are the scratch elements of its
+ * partials (splits x 64 x N) and counters (splits x N / 128), else 0: the
+ * segment holds GK_REGIONS regions of each, taken in turn, so that GEMMs that
+ * may run together (q, k, v; gate, up) do not share one and need no barrier. */
 #define GK_REGIONS 4
-static inline uint32_t gemm_splits(const vk_ctx *c, int K, int N) {
-    uint32_t tiles = ((uint32_t)N + 127) / 128, want = (2 * c->wg_target + tiles - 1) / tiles;
-    uint32_t most = (uint32_t)K / 256;
+static inline uint32_t gemm_splits(const vk_ctx *c, const r1_qlinear *q, VkDeviceSize *part,
+                                   VkDeviceSize *cnt) {
+    uint32_t tiles = ((uint32_t)q->N + 127) / 128, want = (2 * c->wg_target + tiles - 1) / tiles;
+    uint32_t most = (uint32_t)q->K / 256;
     if (want > most) want = most;
     if (want > 16) want = 16;
-    return want ? want : 1;
+    if (want < 2) want = 1;
+    *part = want > 1 ? (VkDeviceSize)want * 64 * (uint32_t)q->N : 0;
+    *cnt = want > 1 ? (VkDeviceSize)want * tiles : 0;
+    return want;
 }
 
 /* 4-byte words of the tensor-core GEMM's fp16 operands for a GPTQ linear and

@@ -192,15 +192,16 @@ static void push_split(vk_disp *d, uint32_t ks, uint32_t rps, VkDeviceSize poff,
  * grow) and its shared scratch regions. */
 static void gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
     const vk_seg *s = pl->s;
-    uint32_t ks = gemm_splits(pl->c, q->K, q->N), r = (uint32_t)(pl->gk_next % GK_REGIONS);
+    VkDeviceSize np, nc;
+    uint32_t ks = gemm_splits(pl->c, q, &np, &nc), r = (uint32_t)(pl->gk_next % GK_REGIONS);
     VkDeviceSize part = s->gk_part + r * s->gk_psz, cnt = s->gk_cnt + r * s->gk_csz;
     push(d, ks);
     push(d, (uint32_t)part);
     push(d, (uint32_t)cnt);
     if (ks < 2) return;
     pl->gk_next++;
-    scratch_use(pl, d, 8, part, (VkDeviceSize)ks * 64 * (uint32_t)q->N, 1);
-    scratch_use(pl, d, 8, cnt, (VkDeviceSize)ks * cdiv((uint64_t)q->N, 128), 1);
+    scratch_use(pl, d, 8, part, np, 1);
+    scratch_use(pl, d, 8, cnt, nc, 1);
     d->groups[2] = ks;
 }
 
