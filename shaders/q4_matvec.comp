@@ -159,11 +159,18 @@ void group_sz(uint g, uint n, out vec4 s, out vec4 z) {
     z = vec4((p.flags & Q4_V2) != 0u ? zq : (zq + 1u) & 15u);
 }
 
-// Column c's result from its full sum (and the norm prologue's sum of squares).
-void finish(uint t, uint c, float v, float ss) {
+// What column c adds to its sum: bias and residual, loaded before the weights
+// stream so that the finishing workgroup's epilogue waits for no load.
+float addend(uint t, uint c) {
+    if (c >= mN) return 0.0;
+    return bias_of(c) + ((p.flags & Q4_EPI) != 0u ? er[t * mN + c] : 0.0);
+}
+
+// Column c's result from its full sum (and the norm prologue's sum of squares)
+// and its addend.
+void finish(uint t, uint c, float v, float ss, float add) {
     if (p.pro == PRO_NORM) v *= 1.0 / sqrt(ss / float(p.K) + p.eps);
-    v += bias_of(c);
-    if ((p.flags & Q4_EPI) != 0u) v += er[t * mN + c];
+    v += add;
     if (mIdx == 0u)
         y[t * mN + c] = v;
     else if (mIdx == 1u)
@@ -392,10 +399,24 @@ vec4 stream(uint r0, uint rs, uint re, uint n, uint rowq, uint N4, bool live, uv
     return acc;
 }
 
+// part[o + k * stride] summed for k = 0 .. ksplit - 1 in order, eight loads
+// issued before the first is added (a plain loop waits for each in turn: one
+// memory round trip per split).
+float sum_parts(uint o, uint stride) {
+    float s = 0.0;
+    for (uint k0 = 0u; k0 < p.ksplit; k0 += 8u) {
+        float v[8];
+        [[unroll]] for (uint j = 0u; j < 8u; j++)
+            v[j] = k0 + j < p.ksplit ? part[o + (k0 + j) * stride] : 0.0;
+        [[unroll]] for (uint j = 0u; j < 8u; j++) s += v[j];
+    }
+    return s;
+}
+
 // Sums the slices of one tile and, with several K splits, the splits: the last
 // workgroup of the tile to finish (an atomic counter) adds the partials in
 // order, so results do not depend on scheduling. Uniform control flow.
-void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4 acc) {
+void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4 acc, float add) {
     uint l = gl_LocalInvocationIndex, tc = l % TC, ts = l / TC;
     red[ts][tc * 4u] = acc.x;
     red[ts][tc * 4u + 1u] = acc.y;
@@ -407,7 +428,7 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
     if (l < TC * 4u)
         [[unroll]] for (uint i = 0u; i < TS; i++) v += red[i][l];
     if (p.ksplit == 1u) {
-        if (l < TC * 4u && c < mN) finish(t, c, v, ss);
+        if (l < TC * 4u && c < mN) finish(t, c, v, ss, add);
         barrier(); // red[] is rewritten by the next tile
         return;
     }
@@ -424,12 +445,8 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
     if (!last_s) return; // uniform: last_s is shared
     memoryBarrierBuffer();
     if (l < TC * 4u && c < mN) {
-        float s = 0.0, sst = 0.0;
-        for (uint k = 0u; k < p.ksplit; k++)
-            s += part[p.poff + (t * p.ksplit + k) * mAll + mCol + c];
-        if (p.pro == PRO_NORM)
-            for (uint k = 0u; k < p.ksplit; k++) sst += part[p.ssoff + (t * ntile + gt) * p.ksplit + k];
-        finish(t, c, s, sst);
+        uint po = p.poff + t * p.ksplit * mAll + mCol + c, so = p.ssoff + (t * ntile + gt) * p.ksplit;
+        finish(t, c, sum_parts(po, mAll), p.pro == PRO_NORM ? sum_parts(so, 1u) : 0.0, add);
     }
 }
 
@@ -474,8 +491,9 @@ void main() {
         vec4 sa = vec4(0.0), za = vec4(0.0);
         [[unroll]] for (uint j = 0u; j < BR; j++) wa[j] = uvec4(0u);
         if (live) load_batch(rs, n, rowq, N4, wa, sa, za); // in flight during the staging
+        float add = l < TC * 4u ? addend(t, tile * (TC * 4u) + l) : 0.0;
         if (i == 0u) ss = stage(t, r0, nr);
         vec4 acc = stream(r0, rs, re, n, rowq, N4, live, wa, sa, za);
-        reduce_tile(t, ky, gt + i, tile, ntile, ss, acc);
+        reduce_tile(t, ky, gt + i, tile, ntile, ss, acc, add);
     }
 }

@@ -690,7 +690,10 @@ static int bench_main(int argc, char **argv) {
     if (all || !strcmp(what, "decode")) bench_decode(k, &pr, nth, reps, 1.5e9, act);
     if (!strcmp(what, "decode-hot"))
         bench_decode(k, &pr, nth, reps, 0, act); /* one copy: from cache */
-    if (all || !strcmp(what, "head")) bench_head(k, &pr, nth, reps, 152064, 5120);
+    if (all || !strcmp(what, "head")) { /* the 14b and 1.5b heads */
+        bench_head(k, &pr, nth, reps, 152064, 5120);
+        bench_head(k, &pr, nth, reps, 151936, 1536);
+    }
     if (all || !strcmp(what, "pp64")) bench_pp(k, nth, reps, 64);
     if (all || !strcmp(what, "pp512")) bench_pp(k, nth, reps, 512);
     free(pr.a);
