@@ -360,11 +360,14 @@ r1_status r1__cpu_q8_rows_new(const r1_tensor *w, r1_q8_rows **out, r1_error *er
     r1_q8_rows *r = calloc(1, sizeof *r);
     void *mem = NULL;
     size_t qbytes = ((size_t)(N * K) + 63) & ~(size_t)63;
-    if (!r || posix_memalign(&mem, 64, qbytes + (size_t)N * sizeof(float))) {
+    size_t bytes =
+        (qbytes + (size_t)N * sizeof(float) + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+    if (!r || posix_memalign(&mem, 2u << 20, bytes)) {
         free(r);
         return r1__err(err, R1_E_NOMEM, "out of memory for the 8-bit copy of %s (%zu bytes)",
-                       w->name ? w->name : "tensor", qbytes + (size_t)N * sizeof(float));
+                       w->name ? w->name : "tensor", bytes);
     }
+    madvise(mem, bytes, MADV_HUGEPAGE); /* streamed every token: 2 MiB pages, as the int4 repack */
     r->N = N, r->K = K, r->q = mem, r->d = (float *)((char *)mem + qbytes);
 #pragma omp parallel for schedule(dynamic, 256)
     for (int64_t n = 0; n < N; n++) q8_row(w, n, r->q + n * K, r->d + n);

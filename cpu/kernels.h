@@ -123,6 +123,26 @@ size_t r1__q4_act_tail_offset(const r1_qlinear *q, int T, r1_q4_act mode);
 /* The q4_act_bytes rule every table shares: I8/I8X3 need natural or prepared groups. */
 size_t r1__q4_act_bytes_std(const r1_qlinear *q, int T, r1_q4_act mode);
 
+/* ---- work chunks: columns handed to whichever thread is free ---- */
+
+/* Int4 matmuls: 64 columns (or the ISA's alignment), one panel stream each. */
+static inline int r1__cpu_col_chunk(int N, int align) {
+    int c = 64;
+    while (c < align) c *= 2;
+    return c > N ? N : c;
+}
+
+/* Dense rows (the head, fp16 or 8-bit) in chunks of at least 512 KiB: each
+ * chunk restarts the prefetch stream, and 64 short rows (1.5b: 1536 bytes of
+ * 8-bit weights) are too little to amortize that. test_kernels bench head, 2
+ * threads: 1.5b q8 23.0 -> 26.5 GB/s, fp16 23.5 -> 25.0; 14b q8 27.5 -> 29.4,
+ * fp16 +2%. Int4 panels gain nothing from longer chunks. */
+static inline int r1__cpu_row_chunk(int N, size_t row_bytes, int align) {
+    int c = r1__cpu_col_chunk(N, align);
+    while (c < N && (size_t)c * row_bytes < ((size_t)512 << 10) && N / (2 * c) >= 64) c *= 2;
+    return c;
+}
+
 /* ---- 8-bit rows (lm_head) ---- */
 
 void r1__cpu_q8_matmul(const r1_cpu_kernels *k, const r1_q8_rows *w, const float *x, int T,

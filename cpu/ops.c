@@ -39,13 +39,6 @@ static void op_rmsnorm(const r1_node *n, const r1_run *run) {
     }
 }
 
-/* Columns are handed out in chunks so that each thread streams whole weight rows. */
-static int col_chunk(int N, int align) {
-    int c = 64;
-    while (c < align) c *= 2;
-    return c > N ? N : c;
-}
-
 static void add_bias(const r1_tensor *b, float *y, int T, int N, int n0, int n1) {
     if (!b) return;
     for (int t = 0; t < T; t++)
@@ -66,7 +59,8 @@ r1_q4_act r1__cpu_q4_mode(const r1_cpu_seg *cs, const r1_qlinear *q, int T, size
 static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs) {
     const r1_cpu_kernels *k = cs->k;
     const r1_qlinear *q = n->q;
-    int N = q->N, T = run->n_tokens, ch = col_chunk(N, k->col_align), nch = (N + ch - 1) / ch;
+    int N = q->N, T = run->n_tokens, ch = r1__cpu_col_chunk(N, k->col_align),
+        nch = (N + ch - 1) / ch;
     const float *x = n->src[0]->data;
     float *y = n->dst->data;
     if (!k->q4_matmul_act) { /* the scalar reference reads the checkpoint layout directly */
@@ -101,23 +95,12 @@ static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_seg *
     }
 }
 
-/* Dense rows (the head) in chunks of at least 512 KiB: each chunk restarts the
- * prefetch stream, and 64 short rows (1.5b: 1536 bytes of 8-bit weights) are
- * too little to amortize that. test_kernels bench head, 2 threads: 1.5b q8
- * 23.0 -> 26.5 GB/s, fp16 23.5 -> 25.0; 14b q8 27.5 -> 29.4, fp16 +2%. Int4
- * panels gain nothing from longer chunks, so they keep col_chunk's. */
-static int row_chunk(int N, size_t row_bytes, int align) {
-    int c = col_chunk(N, align);
-    while (c < N && (size_t)c * row_bytes < ((size_t)512 << 10) && N / (2 * c) >= 64) c *= 2;
-    return c;
-}
-
 static void op_matmul(const r1_node *n, const r1_run *run, const r1_cpu_kernels *k) {
     int first, T;
     rows_of(n, run, &first, &T);
     const r1_q8_rows *q8 = n->w->cpu_extra; /* --lm-head q8 */
     int N = (int)n->w->ne[0], K = (int)n->w->ne[1];
-    int ch = row_chunk(N, (size_t)K * (q8 ? 1 : r1__dtype_size(n->w->type)), k->col_align);
+    int ch = r1__cpu_row_chunk(N, (size_t)K * (q8 ? 1 : r1__dtype_size(n->w->type)), k->col_align);
     int nch = (N + ch - 1) / ch;
     const float *x = (const float *)n->src[0]->data + (size_t)first * K;
     float *y = n->dst->data;

@@ -336,7 +336,7 @@ static void test_dense(const r1_cpu_kernels **isas, int n_isa) {
  * Weights are replicated until each measured set exceeds the 480 MB L3 of the
  * test machine, so every timed call reads DRAM like a real decode step does.
  * Work is shared the way cpu/ops.c does it: one parallel region, dynamic
- * chunks of 64 columns (rounded up to col_align). */
+ * chunks (r1__cpu_col_chunk, r1__cpu_row_chunk for the head). */
 #ifdef R1_HAVE_OPENBLAS
 #include <cblas.h>
 #endif
@@ -356,12 +356,6 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static int chunk_cols(int N, int align) {
-    int c = 64;
-    while (c < align) c *= 2;
-    return c > N ? N : c;
 }
 
 /* Memory read probes over 1 GiB, each thread summing its share: "probe" is the
@@ -418,7 +412,7 @@ static void run_set(const r1_cpu_kernels *k, qcase **set, int n, const float *x,
 #pragma omp parallel num_threads(nth)
     for (int i = 0; i < n; i++) {
         const r1_qlinear *q = &set[i]->q;
-        int ch = chunk_cols(q->N, k->col_align), nch = (q->N + ch - 1) / ch;
+        int ch = r1__cpu_col_chunk(q->N, k->col_align), nch = (q->N + ch - 1) / ch;
         size_t bytes = mode < 0 ? 0 : r1__cpu_q4_act_bytes(k, q, T, (r1_q4_act)mode);
         if (bytes) {
 #pragma omp for schedule(static)
@@ -456,10 +450,10 @@ static double prepare_set(const r1_cpu_kernels *k, qcase **set, int n) {
 static void bench_decode(const r1_cpu_kernels *k, const probe *pr, int nth, int reps,
                          double min_bytes, int act) {
     static const shape shapes[] = {
-        {"14b k/v 5120x1024", 5120, 1024},      {"14b q/o 5120x5120", 5120, 5120},
-        {"14b gate/up 5120x13824", 5120, 13824},
-        {"14b down 13824x5120", 13824, 5120},   {"1.5b q/o 1536x1536", 1536, 1536},
-        {"1.5b gate/up 1536x8960", 1536, 8960}, {"1.5b down 8960x1536", 8960, 1536}};
+        {"14b k/v 5120x1024", 5120, 1024},       {"14b q/o 5120x5120", 5120, 5120},
+        {"14b gate/up 5120x13824", 5120, 13824}, {"14b down 13824x5120", 13824, 5120},
+        {"1.5b q/o 1536x1536", 1536, 1536},      {"1.5b gate/up 1536x8960", 1536, 8960},
+        {"1.5b down 8960x1536", 8960, 1536}};
     static const char *names[] = {"q4_matmul, checkpoint layout", "F32 prepared", "I8X3 prepared",
                                   "I8 prepared"};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
@@ -520,7 +514,7 @@ static void bench_head(const r1_cpu_kernels *k, const probe *pr, int nth, int re
     if (r1__cpu_q8_rows_new(&w, &q8, &err)) return;
     printf("head %dx%d: 8-bit copy built in %.2f s\n", N, K, now_s() - t0);
     float *x = rand_vec(K), *y = malloc((size_t)N * sizeof(float));
-    int ch = chunk_cols(N, k->col_align), nch = (N + ch - 1) / ch;
+    int ch = 0, nch = 0; /* per mode below, as cpu/ops.c chunks them */
     double gbs[3][32];
     for (int r = 0; r <= reps; r++)
         for (int mode = 0; mode < 3; mode++) {
@@ -528,6 +522,8 @@ static void bench_head(const r1_cpu_kernels *k, const probe *pr, int nth, int re
                 if (r) gbs[2][r - 1] = probe_gbs(pr, nth, 0);
                 continue;
             }
+            ch = r1__cpu_row_chunk(N, (size_t)K * (mode == 0 ? 2 : 1), k->col_align);
+            nch = (N + ch - 1) / ch;
             double t1 = now_s();
 #pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
             for (int c = 0; c < nch; c++) {
@@ -690,7 +686,7 @@ static int bench_main(int argc, char **argv) {
     if (all || !strcmp(what, "decode")) bench_decode(k, &pr, nth, reps, 1.5e9, act);
     if (!strcmp(what, "decode-hot"))
         bench_decode(k, &pr, nth, reps, 0, act); /* one copy: from cache */
-    if (all || !strcmp(what, "head")) { /* the 14b and 1.5b heads */
+    if (all || !strcmp(what, "head")) {          /* the 14b and 1.5b heads */
         bench_head(k, &pr, nth, reps, 152064, 5120);
         bench_head(k, &pr, nth, reps, 151936, 1536);
     }
