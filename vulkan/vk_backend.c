@@ -281,10 +281,14 @@ static void settings(vk_ctx *c) {
     c->use_import = !(im && !strcmp(im, "0"));
     const char *pr = getenv("R1_VK_PROFILE"), *wg = getenv("R1_VK_WGS");
     c->profile = pr && *pr && c->f.timestamps ? (atoi(pr) > 1 ? 2 : atoi(pr) == 1) : 0;
-    /* H200, 14b decode, q4 matvec ms/token: 132 -> 5.72, 264 -> 5.97, 512 -> 6.11 */
-    c->wg_target = wg && atoi(wg) > 0 ? (uint32_t)atoi(wg) : 132;
+    /* One decode matvec workgroup per SM or CU where the driver reports them,
+     * else the H200's 132 (14b decode, q4 matvec ms/token: 132 -> 5.72, 264 ->
+     * 5.97, 512 -> 6.11). */
+    c->wg_target = wg && atoi(wg) > 0   ? (uint32_t)atoi(wg)
+                   : c->f.compute_units ? c->f.compute_units
+                                        : 132;
     /* Workgroups of the decode matvec resident at once: the H200 holds two per
-     * SM (110 registers x 256 invocations); R1_VK_SLOTS=0 turns the sizing off. */
+     * SM (115 registers x 256 invocations); R1_VK_SLOTS=0 turns the sizing off. */
     const char *sl = getenv("R1_VK_SLOTS");
     c->wg_slots = sl && *sl ? (uint32_t)atoi(sl) : 2 * c->wg_target;
     /* The checkpoint's own GPTQ layout is the default: on the H200 its split-K
@@ -317,9 +321,11 @@ static void settings(vk_ctx *c) {
 
 static void describe(const vk_ctx *c) {
     fprintf(stderr,
-            "vulkan: %s; subgroup %u%s, fp16 %s, int8 dot %s, coopmat %s, import %s; shaders:",
-            c->props.deviceName, c->f.subgroup_size, c->f.subgroup_arith ? " (arithmetic)" : "",
-            c->f.fp16 ? "yes" : "no", c->f.int_dot ? "yes" : "no", c->f.coopmat ? "yes" : "no",
+            "vulkan: %s; compute units %u, decode matvec workgroups %u (resident %u); subgroup "
+            "%u%s, fp16 %s, int8 dot %s, coopmat %s, import %s; shaders:",
+            c->props.deviceName, c->f.compute_units, c->wg_target, c->wg_slots, c->f.subgroup_size,
+            c->f.subgroup_arith ? " (arithmetic)" : "", c->f.fp16 ? "yes" : "no",
+            c->f.int_dot ? "yes" : "no", c->f.coopmat ? "yes" : "no",
             c->f.host_import && c->use_import ? "yes" : "no");
     for (int i = 0; i < VKP_COUNT; i++)
         if (c->pipe_variant[i]) fprintf(stderr, " %s", c->pipe_variant[i]);

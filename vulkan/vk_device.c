@@ -194,11 +194,26 @@ static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t n
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceExternalMemoryHostPropertiesEXT hp = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
+    /* streaming multiprocessors / compute units, where the driver says (NVIDIA,
+     * AMD): the decode matvecs size their grids by them */
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
+    VkPhysicalDeviceShaderCorePropertiesAMD amd = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_PROPERTIES_AMD};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
                                       .pNext = &sg};
     int import = has_ext(e, ne, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
-    if (import) sg.pNext = &hp;
+    void **tail = &sg.pNext;
+    if (import) *tail = &hp, tail = &hp.pNext;
+    int has_sm = has_ext(e, ne, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME);
+    int has_amd = has_ext(e, ne, VK_AMD_SHADER_CORE_PROPERTIES_EXTENSION_NAME);
+    if (has_sm) *tail = &sm, tail = &sm.pNext;
+    if (has_amd) *tail = &amd;
     vkGetPhysicalDeviceProperties2(c->pd, &p2);
+    c->f.compute_units = has_sm    ? sm.shaderSMCount
+                         : has_amd ? amd.shaderEngineCount * amd.shaderArraysPerEngineCount *
+                                         amd.computeUnitsPerShaderArray
+                                   : 0;
     int f16_ok = c->props.apiVersion >= VK_API_VERSION_1_2 ||
                  has_ext(e, ne, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME);
     s16->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES;

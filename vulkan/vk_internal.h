@@ -109,8 +109,9 @@ typedef struct vk_features {
     uint32_t subgroup_size;
     int host_import; /* VK_EXT_external_memory_host */
     VkDeviceSize import_align;
-    int mem_budget; /* VK_EXT_memory_budget */
-    int timestamps; /* the queue can time dispatches (R1_VK_PROFILE) */
+    int mem_budget;         /* VK_EXT_memory_budget */
+    uint32_t compute_units; /* SMs (VK_NV_shader_sm_builtins) or CUs (AMD), 0 unknown */
+    int timestamps;         /* the queue can time dispatches (R1_VK_PROFILE) */
     int coopmat;    /* VK_NV_cooperative_matrix 16x16x16 fp16 (the tensor-core prompt GEMM) */
     int exec_stats; /* R1_VK_STATS=1 and VK_KHR_pipeline_executable_properties: print each
                        pipeline's compiler statistics (registers, ...) */
