@@ -140,6 +140,9 @@ static r1_status place_layers(r1_model *m, r1_error *err) {
     if ((st = r1__plan_make(m, free_mem, &m->plan, err))) return st;
     memcpy(m->plan.device, dev, sizeof dev);
     if (m->plan.gpu_layers == 0) close_gpu(m);
+    if (m->params.lm_head_q8 && m->plan.head_on_gpu && !*m->plan.note)
+        snprintf(m->plan.note, sizeof m->plan.note,
+                 "--lm-head q8 applies to a head on the CPU; the GPU's head stays exact (fp16)");
     if (*m->plan.note) fprintf(stderr, "r1run: %s\n", m->plan.note);
     if (m->params.verbose) {
         char buf[1024];

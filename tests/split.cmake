@@ -21,6 +21,11 @@ if(R1_HAVE_VULKAN)
   add_test(NAME golden_vulkan_kjv_ngl3 COMMAND test_golden $<TARGET_FILE:r1run>
     ${R1_SOURCE_ROOT}/models/kjv-tiny ${R1_TEST_DATA}/kjv 1e-4 --gpu-layers 3)
   set_tests_properties(golden_vulkan_kjv_all golden_vulkan_kjv_ngl3 PROPERTIES LABELS vulkan)
+  # --lm-head q8 is a CPU kernel: with the head on the GPU the user is told it stays exact
+  add_test(NAME vulkan_lm_head_q8_note COMMAND r1run -m ${R1_SOURCE_ROOT}/models/kjv-tiny
+    --gpu-layers all --lm-head q8 --tokens 1 -n 1 --print-ids)
+  set_tests_properties(vulkan_lm_head_q8_note PROPERTIES LABELS vulkan
+    PASS_REGULAR_EXPRESSION "lm-head q8 applies to a head on the CPU; the GPU's head stays exact")
   # weights copied into device blocks (as on discrete GPUs) instead of imported from
   # the mmap: q/k/v and gate/up then share one decode dispatch each; with 3
   # resident workgroups assumed (R1_VK_SLOTS), each decode matvec workgroup
