@@ -77,6 +77,7 @@ layout(std430, binding = 9) readonly buffer PB4 { vec4 pb4[]; };
 layout(std430, binding = 10) readonly buffer ER { float er[]; };  // residual
 layout(std430, binding = 6) writeonly buffer Y1 { float y1[]; };  // merged: second output
 layout(std430, binding = 10) writeonly buffer Y2 { float y2[]; }; // merged: third output
+layout(std430, binding = 6) readonly buffer NW { uint nw[]; };     // Q4_XQOUT: next norm weight
 
 #define Q4_BIAS 1u
 #define Q4_V2 2u
@@ -84,6 +85,8 @@ layout(std430, binding = 10) writeonly buffer Y2 { float y2[]; }; // merged: thi
 #define Q4_EPI 8u
 #define Q4_BIAS1 16u // merged matrices 1 and 2 have a bias
 #define Q4_BIAS2 32u
+#define Q4_PREQ 64u   // decode, int8-dot: x's digits are in scratch (written by Q4_XQOUT)
+#define Q4_XQOUT 128u // decode, int8-dot: also write the digits of y * next norm weight
 #define PRO_NORM 1u
 #define PRO_SILU 2u
 
@@ -168,7 +171,7 @@ float addend(uint t, uint c) {
 
 // Column c's result from its full sum (and the norm prologue's sum of squares)
 // and its addend.
-void finish(uint t, uint c, float v, float ss, float add) {
+float finish(uint t, uint c, float v, float ss, float add) {
     if (p.pro == PRO_NORM) v *= 1.0 / sqrt(ss / float(p.K) + p.eps);
     v += add;
     if (mIdx == 0u)
@@ -177,6 +180,7 @@ void finish(uint t, uint c, float v, float ss, float add) {
         y1[t * mN + c] = v;
     else
         y2[t * mN + c] = v;
+    return v;
 }
 
 #ifdef R1_DP
@@ -208,6 +212,96 @@ void digits(uint r, uint h, vec4 v) {
     atomicOr(xq[r * 6u + 5u], pack2(d2.y, d2.w) << sh);
     ivec4 t = d0 * 16384 + d1 * 128 + d2;
     atomicAdd(bsum[r / BR], t.x + t.y + t.z + t.w);
+}
+#endif
+
+#ifdef R1_DP
+// Q4_PREQ (decode): the K split's digits, block maxima and digit sums as the
+// producing matvec wrote them (Q4_XQOUT: x * norm weight, already quantized),
+// and the whole vector's sum of squares from its blocks' parts. Scratch layout
+// at p.woff (words): digits [R][6], maxima [R/4], digit sums [R/4], sums of
+// squares [R/4] (p.ssoff of them, at most WG). All loads issue before the
+// first store.
+#define XQW (XMAX / 8u * 6u / WG)
+float stage_preq(uint r0, uint nr) {
+    uint l = gl_LocalInvocationIndex, R = p.K / 8u, b = p.woff;
+    uint v[XQW];
+    [[unroll]] for (uint j = 0u; j < XQW; j++) {
+        uint i = l + j * WG;
+        v[j] = i < nr * 6u ? cnt[b + r0 * 6u + i] : 0u;
+    }
+    bool blk = l < nr / 4u;
+    uint mx = blk ? cnt[b + R * 6u + r0 / 4u + l] : 0u;
+    uint sm = blk ? cnt[b + R * 6u + R / 4u + r0 / 4u + l] : 0u;
+    float ss = l < p.ssoff ? part[b + R * 6u + R / 2u + l] : 0.0;
+    [[unroll]] for (uint j = 0u; j < XQW; j++) {
+        uint i = l + j * WG;
+        if (i < nr * 6u) xq[i] = v[j];
+    }
+    if (blk) bmax[l] = mx, bsum[l] = int(sm);
+    ss = wg_sum(ss); // uniform; its barriers also publish xq, bmax, bsum
+    return ss;
+}
+
+// Q4_XQOUT (decode, one tile per workgroup): this tile's final outputs h (one
+// per invocation below TC * 4) become the next matvec's staged x: u = h * w
+// (w the next RMSNorm's weight at p.soff1, type p.zoff1) as three int8 digits
+// per element against its 32-element block's max |u|, packed as stage()
+// packs them, plus each block's digit sum and sum of h^2, into the scratch
+// region at p.qoff1 (layout: stage_preq). Uniform control flow. With
+// subgroups of 32 or more a block is 32 lanes: xor-shuffle reductions, no
+// shared memory and no barrier (they sit on the dispatch's tail).
+void emit_digits(uint tile, bool has, float h) {
+    uint l = gl_LocalInvocationIndex, c0 = tile * (TC * 4u), c = c0 + l;
+    uint b = p.qoff1, R = mN / 8u, rows = TC * 4u / 8u, nb = TC * 4u / 32u;
+    float u = has ? h * LOADF(nw, p.soff1 + c, p.zoff1) : 0.0, m = abs(u), hh = h * h;
+    ivec4 d0, d1, d2;
+#if defined(R1_SUBGROUP)
+    if (gl_SubgroupSize >= 32u) { // uniform
+        for (uint s = 1u; s < 32u; s <<= 1) {
+            m = max(m, subgroupShuffleXor(m, s));
+            hh += subgroupShuffleXor(hh, s);
+        }
+        split3(vec4(u, 0.0, 0.0, 0.0), m, d0, d1, d2);
+        int bs = d0.x * 16384 + d1.x * 128 + d2.x;
+        for (uint s = 1u; s < 32u; s <<= 1) bs += subgroupShuffleXor(bs, s);
+        uint sh = 8u * ((l >> 1) & 3u), o = b + (c / 8u) * 6u + (l & 1u);
+        uvec3 w = (uvec3(uint(d0.x), uint(d1.x), uint(d2.x)) & 0xFFu) << sh;
+        w |= subgroupShuffleXor(w, 2u);
+        w |= subgroupShuffleXor(w, 4u);
+        if (has && (l & 6u) == 0u) cnt[o] = w.x, cnt[o + 2u] = w.y, cnt[o + 4u] = w.z;
+        if (has && (l & 31u) == 0u) {
+            cnt[b + R * 6u + c / 32u] = floatBitsToUint(m);
+            cnt[b + R * 6u + R / 4u + c / 32u] = uint(bs);
+            part[b + R * 6u + R / 2u + c / 32u] = hh;
+        }
+        return;
+    }
+#endif
+    barrier(); // red[] was read by the reduction
+    if (l < TC * 4u) red[0][l] = m, red[1][l] = hh;
+    for (uint i = l; i < rows * 6u; i += WG) xq[i] = 0u;
+    if (l < nb) bsum[l] = 0;
+    barrier();
+    if (has) {
+        uint q0 = l & ~31u;
+        m = 0.0, hh = 0.0;
+        for (uint j = 0u; j < 32u; j++) m = max(m, red[0][q0 + j]), hh += red[1][q0 + j];
+        split3(vec4(u, 0.0, 0.0, 0.0), m, d0, d1, d2);
+        uint e = l % 8u, o = (l / 8u) * 6u + (e & 1u), sh = 8u * (e / 2u);
+        atomicOr(xq[o], (uint(d0.x) & 0xFFu) << sh);
+        atomicOr(xq[o + 2u], (uint(d1.x) & 0xFFu) << sh);
+        atomicOr(xq[o + 4u], (uint(d2.x) & 0xFFu) << sh);
+        atomicAdd(bsum[l / 32u], d0.x * 16384 + d1.x * 128 + d2.x);
+        if ((l & 31u) == 0u) {
+            cnt[b + R * 6u + c / 32u] = floatBitsToUint(m);
+            part[b + R * 6u + R / 2u + c / 32u] = hh;
+        }
+    }
+    barrier();
+    uint rl = min(rows, R - min(R, c0 / 8u)); // word rows of this tile inside the vector
+    for (uint i = l; i < rl * 6u; i += WG) cnt[b + (c0 / 8u) * 6u + i] = xq[i];
+    if (l < rl / 4u) cnt[b + R * 6u + R / 4u + c0 / 32u + l] = uint(bsum[l]);
 }
 #endif
 
@@ -427,13 +521,20 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
     float v = 0.0;
     if (l < TC * 4u)
         [[unroll]] for (uint i = 0u; i < TS; i++) v += red[i][l];
+    bool has = l < TC * 4u && c < mN;
+    float h = 0.0;
     if (p.ksplit == 1u) {
-        if (l < TC * 4u && c < mN) finish(t, c, v, ss, add);
+        if (has) h = finish(t, c, v, ss, add);
+#ifdef R1_DP
+        if ((p.flags & Q4_XQOUT) != 0u) emit_digits(tile, has, h);
+#endif
         barrier(); // red[] is rewritten by the next tile
         return;
     }
-    if (l < TC * 4u && c < mN) part[p.poff + (t * p.ksplit + ky) * mAll + mCol + c] = v;
-    if (l == 0u && p.pro == PRO_NORM) part[p.ssoff + (t * ntile + gt) * p.ksplit + ky] = ss;
+    bool preq = (p.flags & Q4_PREQ) != 0u; // then ss is the whole vector's already
+    if (has) part[p.poff + (t * p.ksplit + ky) * mAll + mCol + c] = v;
+    if (l == 0u && p.pro == PRO_NORM && !preq)
+        part[p.ssoff + (t * ntile + gt) * p.ksplit + ky] = ss;
     memoryBarrierBuffer();
     barrier();
     if (l == 0u) {
@@ -444,10 +545,14 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
     barrier();
     if (!last_s) return; // uniform: last_s is shared
     memoryBarrierBuffer();
-    if (l < TC * 4u && c < mN) {
+    if (has) {
         uint po = p.poff + t * p.ksplit * mAll + mCol + c, so = p.ssoff + (t * ntile + gt) * p.ksplit;
-        finish(t, c, sum_parts(po, mAll), p.pro == PRO_NORM ? sum_parts(so, 1u) : 0.0, add);
+        float sst = p.pro != PRO_NORM ? 0.0 : preq ? ss : sum_parts(so, 1u);
+        h = finish(t, c, sum_parts(po, mAll), sst, add);
     }
+#ifdef R1_DP
+    if ((p.flags & Q4_XQOUT) != 0u) emit_digits(tile, has, h);
+#endif
 }
 
 // Tiles of the whole dispatch (all its matrices).
@@ -492,7 +597,11 @@ void main() {
         [[unroll]] for (uint j = 0u; j < BR; j++) wa[j] = uvec4(0u);
         if (live) load_batch(rs, n, rowq, N4, wa, sa, za); // in flight during the staging
         float add = l < TC * 4u ? addend(t, tile * (TC * 4u) + l) : 0.0;
+#ifdef R1_DP
+        if (i == 0u) ss = (p.flags & Q4_PREQ) != 0u ? stage_preq(r0, nr) : stage(t, r0, nr);
+#else
         if (i == 0u) ss = stage(t, r0, nr);
+#endif
         vec4 acc = stream(r0, rs, re, n, rowq, N4, live, wa, sa, za);
         reduce_tile(t, ky, gt + i, tile, ntile, ss, acc, add);
     }

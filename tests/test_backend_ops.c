@@ -18,8 +18,8 @@
 #include "scheduler.h"
 
 #define SKIP 77
-#define MAX_IO 8
-#define MAX_W 24
+#define MAX_IO 12
+#define MAX_W 32
 
 /* ---- random data ------------------------------------------------------------ */
 
@@ -122,7 +122,7 @@ typedef struct gcase {
     int n_batch;
     tdesc t[MAX_IO];
     int n_t;
-    ndesc nd[8];
+    ndesc nd[10];
     int n_nodes;
     int out[MAX_IO]; /* tensors compared; rows: see out_rows */
     int n_out;
@@ -428,42 +428,48 @@ static void case_add_norm(int D, int T) {
 }
 
 /* A decoder-layer-shaped chain: RMSNORM feeding two GPTQ linears, SILU_MUL of
- * their outputs feeding a third, whose output is added to a residual. On the
- * GPU the decode plan fuses the norm into the matvecs, the gate into the last
- * one and the add into its epilogue. */
+ * their outputs feeding a third, whose output is added to a residual, and the
+ * next layer's RMSNORM of that sum feeding a fourth. On the GPU the decode plan
+ * fuses the norm into the matvecs, the gate into the third one and the add into
+ * its epilogue, which also writes the digits of the next norm's output that
+ * the fourth stages as they are (Q4_XQOUT / Q4_PREQ). */
 static void case_chain(int D, int F, int G, int act_order, int T, int no_reuse) {
     if (!wanted("chain")) return;
-    gcase c = {.op = "norm+q4+silu+q4+add", .tol = 2e-5, .n_batch = T, .no_reuse = no_reuse};
+    gcase c = {
+        .op = "norm+q4+silu+q4+add+norm+q4", .tol = 2e-5, .n_batch = T, .no_reuse = no_reuse};
     snprintf(c.name, sizeof c.name, "chain D=%d F=%d G=%d T=%d%s%s", D, F, G, T,
              act_order ? " act-order" : "", no_reuse ? " no-reuse" : "");
     qspec up = {D, F, G, act_order, 1, 0, 0, R1_F16}, dn = {F, D, G, 0, 0, 0, 1, R1_F16};
-    r1_qlinear *qg = qnew(&up), *qu = qnew(&up), *qd = qnew(&dn);
-    r1_tensor *w = wfloat(R1_F16, D, 0, 1.5f);
+    qspec nx = {D, 96, G, 0, 0, 0, 1, R1_F16};
+    r1_qlinear *qg = qnew(&up), *qu = qnew(&up), *qd = qnew(&dn), *qn = qnew(&nx);
+    r1_tensor *w = wfloat(R1_F16, D, 0, 1.5f), *w2 = wfloat(R1_F16, D, 0, 1.5f);
     int x = tadd(&c, T, D, 1, 2.0f), h = tadd(&c, T, D, 0, 0), g = tadd(&c, T, F, 0, 0);
     int u = tadd(&c, T, F, 0, 0), a = tadd(&c, T, F, 0, 0), y = tadd(&c, T, D, 0, 0);
-    int z = tadd(&c, T, D, 0, 0);
+    int z = tadd(&c, T, D, 0, 0), h2 = tadd(&c, T, D, 0, 0), o = tadd(&c, T, 96, 0, 0);
     nadd(&c, (r1_node){.op = R1_OP_RMSNORM, .w = w, .f0 = 1e-6f}, h, x, -1);
     nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qg}, g, h, -1);
     nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qu}, u, h, -1);
     nadd(&c, (r1_node){.op = R1_OP_SILU_MUL}, a, g, u);
     nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qd}, y, a, -1);
     nadd(&c, (r1_node){.op = R1_OP_ADD}, z, x, y);
+    nadd(&c, (r1_node){.op = R1_OP_RMSNORM, .w = w2, .f0 = 1e-6f}, h2, z, -1);
+    nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qn}, o, h2, -1);
     /* the native layout's fused decode drops the norm, gate and matvec outputs
-     * that only the fused nodes read (h, a, y); the transposed one writes them */
+     * that only the fused nodes read (h, a, y, h2); the transposed one writes them */
     const char *lay = getenv("R1_VK_LAYOUT");
     int t_layout = lay && !strcmp(lay, "t");
-    int outs[] = {g, u, z, h, a, y};
-    for (int i = 0; i < (t_layout ? 6 : 3); i++) c.out[c.n_out++] = outs[i];
+    int outs[] = {g, u, z, o, h, a, y, h2};
+    for (int i = 0; i < (t_layout ? 8 : 4); i++) c.out[c.n_out++] = outs[i];
     c.runs[c.n_runs++] = (r1_run){.n_tokens = T};
     c.runs[c.n_runs++] = (r1_run){.n_tokens = 1};
     load_weights();
     r1_error err = {0};
-    r1_qlinear *qs[] = {qg, qu, qd};
-    for (int i = 0; i < 3; i++)
+    r1_qlinear *qs[] = {qg, qu, qd, qn};
+    for (int i = 0; i < 4; i++)
         CHECK_MSG(!be[1]->i->qlinear_prepare(be[1], qs[i], &err), "qlinear_prepare: %s", err.msg);
     run_case(&c);
     free_weights();
-    free(qg), free(qu), free(qd);
+    free(qg), free(qu), free(qd), free(qn);
 }
 
 static void all_cases(void) {

@@ -153,5 +153,8 @@ void r1vk_plan_matmul_q4(planner *pl, const r1_node *n);
 /* Decode fusions of GPTQ matvecs with their neighbours starting at nodes[i];
  * returns the nodes consumed, 0 when none applies. */
 int r1vk_plan_fused_q4(planner *pl, const r1_node *nodes, int i, int n);
+/* After the decode plan: residual-epilogue matvecs write the digits that the
+ * norm-prologue matvecs reading their sum stage directly (R1_VK_NO_PREQ=1: off). */
+void r1vk_plan_preq(const vk_ctx *c, vk_seg *s);
 
 #endif

@@ -3,6 +3,7 @@
  * fusions of norms, gates and residual adds into the matvecs. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vk_plan.h"
 
@@ -484,4 +485,96 @@ static int plan_fused_native(planner *pl, const r1_node *nodes, int i, int n) {
 int r1vk_plan_fused_q4(planner *pl, const r1_node *nodes, int i, int n) {
     int used = plan_fused_q4t(pl, nodes, i, n);
     return used ? used : plan_fused_native(pl, nodes, i, n);
+}
+
+/* ---- x quantized once (decode, int8-dot matvecs) ----
+ * A matvec with a residual epilogue (o, down) whose sum h is read, through an
+ * RMSNorm prologue, by the next matvecs (q/k/v, gate/up) also writes the
+ * digits of h * the norm's weight (Q4_XQOUT), so those stage them as they are
+ * (Q4_PREQ) instead of each workgroup computing them again. */
+
+#define PF_FLAGS 3
+#define PF_PRO 13
+#define PF_WTYPE 14
+#define PF_WOFF 15
+#define PF_SSOFF 17
+#define PF_NMAT 18
+#define PF_XQ 21 /* the producer's (single-matrix) merged fields: region, weight, type */
+#define Q4F_PERM 4u
+#define Q4F_EPI 8u
+#define Q4F_PREQ 64u
+#define Q4F_XQOUT 128u
+
+static int is_dp_matvec(const vk_ctx *c, const vk_disp *d) {
+    if (d->pipe != VKP_Q4_MATVEC && d->pipe != VKP_Q4_MATVEC_MT) return 0;
+    const char *v = c->pipe_variant[d->pipe];
+    return v && strstr(v, "_dp") != NULL;
+}
+
+static int same_bind(const vk_bind *a, const vk_bind *b) {
+    return a->buf == b->buf && a->off == b->off;
+}
+
+static int writes_over(const vk_disp *d, const vk_bind *t) {
+    for (int i = 0; i < d->n_acc; i++)
+        if (d->acc[i].write && d->acc[i].buf == t->buf && d->acc[i].off < t->off + t->range &&
+            t->off < d->acc[i].off + d->acc[i].size)
+            return 1;
+    return 0;
+}
+
+static void add_access(vk_disp *d, const vk_seg *s, VkDeviceSize off, VkDeviceSize n, int w) {
+    d->scratch = 8;
+    d->acc[d->n_acc++] = (vk_access){(VkBuffer)(uintptr_t)s, off, n, w};
+}
+
+/* Consumers of producer d[i]'s output (up to 8); 0 when the pair does not qualify. */
+static int preq_consumers(const vk_ctx *c, vk_disp *d, int nd, int i, int *cons) {
+    const vk_disp *p = &d[i];
+    uint32_t N = p->push[1];
+    if (!is_dp_matvec(c, p) || !(p->push[PF_FLAGS] & Q4F_EPI) || (p->push[PF_FLAGS] & Q4F_PERM) ||
+        p->push[PF_NMAT] != 1 || (p->push[PF_FLAGS] >> 8) > 1 || N % 32 || N / 32 > 256 ||
+        p->groups[2] != 1 || p->n_acc >= VK_MAX_ACCESS)
+        return 0;
+    int n = 0;
+    for (int j = i + 1; j < nd && n < 8; j++) {
+        const vk_disp *q = &d[j];
+        if (same_bind(&q->b[1], &p->b[2]) && is_dp_matvec(c, q) && q->push[PF_PRO] == 1 &&
+            !(q->push[PF_FLAGS] & (Q4F_PERM | Q4F_PREQ)) && q->push[0] == N &&
+            q->n_acc < VK_MAX_ACCESS &&
+            (!n || (same_bind(&q->b[9], &d[cons[0]].b[9]) &&
+                    q->push[PF_WOFF] == d[cons[0]].push[PF_WOFF])))
+            cons[n++] = j;
+        if (writes_over(q, &p->b[2])) break; /* h is rewritten: later readers see another */
+    }
+    return n;
+}
+
+void r1vk_plan_preq(const vk_ctx *c, vk_seg *s) {
+    vk_disp *d = s->d[VK_DECODE];
+    int nd = s->nd[VK_DECODE], cons[8];
+    for (int i = 0; i < nd; i++) {
+        int n = preq_consumers(c, d, nd, i, cons);
+        if (!n) continue;
+        vk_disp *p = &d[i];
+        uint32_t N = p->push[1], R = N / 8, blocks = N / 32;
+        VkDeviceSize region = (s->scratch_elems + 3) & ~(VkDeviceSize)3;
+        VkDeviceSize words = (VkDeviceSize)R * 6 + 3 * blocks; /* layout: stage_preq */
+        s->scratch_elems = region + words;
+        const vk_disp *q0 = &d[cons[0]];
+        p->push[PF_FLAGS] |= Q4F_XQOUT;
+        p->push[PF_XQ] = (uint32_t)region;
+        p->push[PF_XQ + 1] = q0->push[PF_WOFF];  /* the norm weight's element offset */
+        p->push[PF_XQ + 2] = q0->push[PF_WTYPE]; /* ... and dtype */
+        p->b[6] = q0->b[9];
+        add_access(p, s, region, words, 1);
+        s->n_preq++;
+        for (int k = 0; k < n; k++) {
+            vk_disp *q = &d[cons[k]];
+            q->push[PF_FLAGS] |= Q4F_PREQ;
+            q->push[PF_WOFF] = (uint32_t)region;
+            q->push[PF_SSOFF] = blocks;
+            add_access(q, s, region, words, 0);
+        }
+    }
 }

@@ -184,8 +184,8 @@ r1_status r1vk_segment_init(vk_ctx *c, r1_segment *seg, r1_error *err) {
     if (!st && c->verbose)
         fprintf(stderr,
                 "vulkan: segment of %d nodes: %d/%d dispatches, %d/%d barriers "
-                "(decode/batch)\n",
-                seg->n_nodes, s->nd[0], s->nd[1], s->n_barriers[0], s->n_barriers[1]);
+                "(decode/batch), %d matvecs hand their digits on\n",
+                seg->n_nodes, s->nd[0], s->nd[1], s->n_barriers[0], s->n_barriers[1], s->n_preq);
     return st;
 }
 

@@ -68,6 +68,7 @@ typedef struct vk_seg {
     VkFence fence;
     double last_ns[VK_NVAR]; /* host time of the last pass (decode), for the wait */
     int n_barriers[VK_NVAR];
+    int n_preq; /* decode matvecs writing x's digits for the next ones (vk_plan_q4.c) */
     /* vk_readback.c: outputs (first row) copied at the end of the decode pass */
     struct {
         vk_ref *r;
