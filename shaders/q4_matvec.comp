@@ -32,7 +32,10 @@
 //     1/sqrt(mean(src^2) + eps) at the end (each K split adds its share of
 //     sum(src^2) to the scratch; the finishing workgroup sums them in order);
 //   prologue 2 SiLU gate: x is staged as silu(src) * up;
-//   epilogue (Q4_EPI): the residual add that follows, y = sum + res.
+//   epilogue (Q4_EPI): the residual add that follows, y = sum + res;
+//   hand-off (Q4_XQOUT -> Q4_PREQ): a residual epilogue whose y feeds the next
+//     RMSNorm prologue also writes y * its weight as staged digits, which the
+//     next matvecs load instead of staging x themselves (vk_plan_q4.c).
 // A dispatch may also cover up to three matrices with the same input (q, k, v
 // after one norm; gate and up): workgroups [0, t1) take the first, [t1, t2)
 // the second, [t2, ...) the third, each with its own offsets into the weight
