@@ -247,17 +247,17 @@ float stage_preq(uint r0, uint nr) {
 }
 
 // Q4_XQOUT (decode, one tile per workgroup): this tile's final outputs h (one
-// per invocation below TC * 4) become the next matvec's staged x: u = h * w
-// (w the next RMSNorm's weight at p.soff1, type p.zoff1) as three int8 digits
+// per invocation below TC * 4) become the next matvec's staged x: u = h * wn
+// (wn: the next RMSNorm's weight at p.soff1, type p.zoff1) as three int8 digits
 // per element against its 32-element block's max |u|, packed as stage()
 // packs them, plus each block's digit sum and sum of h^2, into the scratch
 // region at p.qoff1 (layout: stage_preq). Uniform control flow. With
 // subgroups of 32 or more a block is 32 lanes: xor-shuffle reductions, no
 // shared memory and no barrier (they sit on the dispatch's tail).
-void emit_digits(uint tile, bool has, float h) {
+void emit_digits(uint tile, bool has, float h, float wn) {
     uint l = gl_LocalInvocationIndex, c0 = tile * (TC * 4u), c = c0 + l;
     uint b = p.qoff1, R = mN / 8u, rows = TC * 4u / 8u, nb = TC * 4u / 32u;
-    float u = has ? h * LOADF(nw, p.soff1 + c, p.zoff1) : 0.0, m = abs(u), hh = h * h;
+    float u = has ? h * wn : 0.0, m = abs(u), hh = h * h;
     ivec4 d0, d1, d2;
 #if defined(R1_SUBGROUP)
     if (gl_SubgroupSize >= 32u) { // uniform
@@ -513,7 +513,8 @@ float sum_parts(uint o, uint stride) {
 // Sums the slices of one tile and, with several K splits, the splits: the last
 // workgroup of the tile to finish (an atomic counter) adds the partials in
 // order, so results do not depend on scheduling. Uniform control flow.
-void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4 acc, float add) {
+void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4 acc, float add,
+                 float wn) {
     uint l = gl_LocalInvocationIndex, tc = l % TC, ts = l / TC;
     red[ts][tc * 4u] = acc.x;
     red[ts][tc * 4u + 1u] = acc.y;
@@ -529,7 +530,7 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
     if (p.ksplit == 1u) {
         if (has) h = finish(t, c, v, ss, add);
 #ifdef R1_DP
-        if ((p.flags & Q4_XQOUT) != 0u) emit_digits(tile, has, h);
+        if ((p.flags & Q4_XQOUT) != 0u) emit_digits(tile, has, h, wn);
 #endif
         barrier(); // red[] is rewritten by the next tile
         return;
@@ -554,7 +555,7 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
         h = finish(t, c, sum_parts(po, mAll), sst, add);
     }
 #ifdef R1_DP
-    if ((p.flags & Q4_XQOUT) != 0u) emit_digits(tile, has, h);
+    if ((p.flags & Q4_XQOUT) != 0u) emit_digits(tile, has, h, wn);
 #endif
 }
 
@@ -599,13 +600,18 @@ void main() {
         vec4 sa = vec4(0.0), za = vec4(0.0);
         [[unroll]] for (uint j = 0u; j < BR; j++) wa[j] = uvec4(0u);
         if (live) load_batch(rs, n, rowq, N4, wa, sa, za); // in flight during the staging
-        float add = l < TC * 4u ? addend(t, tile * (TC * 4u) + l) : 0.0;
+        uint cl = tile * (TC * 4u) + l;
+        float add = l < TC * 4u ? addend(t, cl) : 0.0;
+        // Q4_XQOUT: the next norm's weight of this column, also loaded early
+        float wn = (p.flags & Q4_XQOUT) != 0u && l < TC * 4u && cl < mN
+                       ? LOADF(nw, p.soff1 + cl, p.zoff1)
+                       : 0.0;
 #ifdef R1_DP
         if (i == 0u) ss = (p.flags & Q4_PREQ) != 0u ? stage_preq(r0, nr) : stage(t, r0, nr);
 #else
         if (i == 0u) ss = stage(t, r0, nr);
 #endif
         vec4 acc = stream(r0, rs, re, n, rowq, N4, live, wa, sa, za);
-        reduce_tile(t, ky, gt + i, tile, ntile, ss, acc, add);
+        reduce_tile(t, ky, gt + i, tile, ntile, ss, acc, add, wn);
     }
 }
