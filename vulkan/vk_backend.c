@@ -299,6 +299,7 @@ static void settings(vk_ctx *c) {
     c->fuse = !(nf && *nf && strcmp(nf, "0") != 0);
     const char *nm = getenv("R1_VK_NO_MERGE");
     c->merge = c->fuse && !(nm && *nm && strcmp(nm, "0") != 0);
+    c->preq = c->fuse && !r1vk_env_flag("R1_VK_NO_PREQ");
     c->act_unmapped = r1vk_env_flag("R1_VK_UNMAPPED");
     const char *sp = getenv("R1_VK_SPIN");
     /* by default not on a CPU device (lavapipe), whose shaders run on the cores a poll

@@ -293,7 +293,7 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
             i += plan_node(&pl, seg->nodes, i, seg->n_nodes);
         if (pl.st) return pl.st;
     }
-    if (c->fuse && !r1vk_env_flag("R1_VK_NO_PREQ")) r1vk_plan_preq(c, s);
+    if (c->preq) r1vk_plan_preq(c, s);
     return R1_OK;
 }
 

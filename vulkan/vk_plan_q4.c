@@ -15,6 +15,17 @@
 #define Q4_MERGED_WORDS 13
 #define Q4_SLICES 16u
 #define Q4_BATCH 4u
+/* q4_matvec.comp's flag bits (its Q4_*) and prologue kinds (PRO_*) */
+#define Q4F_BIAS 1u
+#define Q4F_V2 2u
+#define Q4F_PERM 4u
+#define Q4F_EPI 8u
+#define Q4F_BIAS1 16u
+#define Q4F_BIAS2 32u
+#define Q4F_PREQ 64u
+#define Q4F_XQOUT 128u
+#define Q4P_NORM 1u
+#define Q4P_SILU 2u
 #define Q4_TILE 64u       /* columns of a workgroup's tile */
 #define Q4_TILE_WIDE 256u /* ... in the multi-tile variant (R1_MT) */
 
@@ -186,7 +197,7 @@ static void push_split(vk_disp *d, uint32_t ks, uint32_t rps, VkDeviceSize poff,
     push(d, rps);
     push(d, (uint32_t)poff);
     push(d, (uint32_t)coff);
-    push(d, norm ? 1u : pro);
+    push(d, norm ? Q4P_NORM : pro);
     push(d, norm ? (uint32_t)norm->w->type : 0u);
     push(d, woff);
     push(d, fbits(norm ? norm->f0 : 0.0f));
@@ -279,8 +290,8 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
     push(d, (uint32_t)q->K);
     push(d, (uint32_t)q->N);
     push(d, (uint32_t)q->G);
-    push(d, (q->bias ? 1u : 0u) | (q->zeros_v2 ? 2u : 0u) | (perm ? 4u : 0u) |
-                (f && f->add ? 8u : 0u));
+    push(d, (q->bias ? Q4F_BIAS : 0u) | (q->zeros_v2 ? Q4F_V2 : 0u) | (perm ? Q4F_PERM : 0u) |
+                (f && f->add ? Q4F_EPI : 0u));
     push(d, qoff);
     push(d, soff);
     push(d, zoff);
@@ -304,7 +315,7 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
     VkDeviceSize poff = pl->s->scratch_elems, coff = poff + (VkDeviceSize)T * ks * (uint32_t)q->N;
     VkDeviceSize ssoff = coff + (VkDeviceSize)T * tiles;
     push_split(d, ks, rps, poff, coff, ssoff, f && f->norm ? f->norm : NULL, woff,
-               f && f->silu ? 2u : 0u);
+               f && f->silu ? Q4P_SILU : 0u);
     push(d, 1u); /* one matrix: the merged fields stay zero */
     for (int i = 0; i < Q4_MERGED_WORDS - 1; i++) push(d, 0u);
     split_grid(pl, d, tiles, ks, T, ssoff + (f && f->norm ? (VkDeviceSize)T * tiles * ks : 0),
@@ -371,7 +382,7 @@ static void matmul_q4_merged(planner *pl, const r1_node *const *ms, int cnt, con
     for (int m = 0; m < cnt; m++)
         if (ms[m]->q->bias) bind_block(pl, d, 7, ms[m]->q->bias);
     uint32_t woff = weight(pl, d, 9, norm->w), T = 1, tiles = 0, first[3], all = 0;
-    uint32_t flags = q0->zeros_v2 ? 2u : 0u;
+    uint32_t flags = q0->zeros_v2 ? Q4F_V2 : 0u;
     const r1_tensor *bt = NULL;
     for (int m = 0; m < cnt; m++) tiles += cdiv((uint64_t)ms[m]->q->N, Q4_TILE);
     uint32_t tw = q4_tile(pl->c, q0->K, tiles);
@@ -380,7 +391,8 @@ static void matmul_q4_merged(planner *pl, const r1_node *const *ms, int cnt, con
         first[m] = tiles;
         tiles += cdiv((uint64_t)ms[m]->q->N, tw);
         all += (uint32_t)ms[m]->q->N;
-        if (ms[m]->q->bias) flags |= m == 0 ? 1u : m == 1 ? 16u : 32u, bt = ms[m]->q->bias;
+        if (ms[m]->q->bias)
+            flags |= m == 0 ? Q4F_BIAS : m == 1 ? Q4F_BIAS1 : Q4F_BIAS2, bt = ms[m]->q->bias;
     }
     uint32_t ks, rps;
     q4_split(pl->c, q0->K, tiles, &ks, &rps);
@@ -500,10 +512,6 @@ int r1vk_plan_fused_q4(planner *pl, const r1_node *nodes, int i, int n) {
 #define PF_SSOFF 17
 #define PF_NMAT 18
 #define PF_XQ 21 /* the producer's (single-matrix) merged fields: region, weight, type */
-#define Q4F_PERM 4u
-#define Q4F_EPI 8u
-#define Q4F_PREQ 64u
-#define Q4F_XQOUT 128u
 
 static int is_dp_matvec(const vk_ctx *c, const vk_disp *d) {
     if (d->pipe != VKP_Q4_MATVEC && d->pipe != VKP_Q4_MATVEC_MT) return 0;
@@ -516,10 +524,9 @@ static int same_bind(const vk_bind *a, const vk_bind *b) {
 }
 
 static int writes_over(const vk_disp *d, const vk_bind *t) {
+    const vk_access a = {t->buf, t->off, t->range, 0};
     for (int i = 0; i < d->n_acc; i++)
-        if (d->acc[i].write && d->acc[i].buf == t->buf && d->acc[i].off < t->off + t->range &&
-            t->off < d->acc[i].off + d->acc[i].size)
-            return 1;
+        if (d->acc[i].write && r1vk_overlap(&d->acc[i], &a)) return 1;
     return 0;
 }
 
@@ -539,7 +546,7 @@ static int preq_consumers(const vk_ctx *c, vk_disp *d, int nd, int i, int *cons)
     int n = 0;
     for (int j = i + 1; j < nd && n < 8; j++) {
         const vk_disp *q = &d[j];
-        if (same_bind(&q->b[1], &p->b[2]) && is_dp_matvec(c, q) && q->push[PF_PRO] == 1 &&
+        if (same_bind(&q->b[1], &p->b[2]) && is_dp_matvec(c, q) && q->push[PF_PRO] == Q4P_NORM &&
             !(q->push[PF_FLAGS] & (Q4F_PERM | Q4F_PREQ)) && q->push[0] == N &&
             q->n_acc < VK_MAX_ACCESS &&
             (!n || (same_bind(&q->b[9], &d[cons[0]].b[9]) &&

@@ -16,15 +16,11 @@
 
 #define RUN_HEADER 16 /* bytes before run.rope[] */
 
-static int overlap(const vk_access *a, const vk_access *b) {
-    return a->buf == b->buf && a->off < b->off + b->size && b->off < a->off + a->size;
-}
-
 /* Whether d conflicts with the accesses since the last barrier. */
 static int hazard(const vk_disp *d, const vk_access *pend, int n_pend) {
     for (int i = 0; i < d->n_acc; i++)
         for (int j = 0; j < n_pend; j++)
-            if ((d->acc[i].write || pend[j].write) && overlap(&d->acc[i], &pend[j])) return 1;
+            if ((d->acc[i].write || pend[j].write) && r1vk_overlap(&d->acc[i], &pend[j])) return 1;
     return 0;
 }
 

@@ -23,6 +23,10 @@ typedef struct vk_access {
     int write;
 } vk_access;
 
+static inline int r1vk_overlap(const vk_access *a, const vk_access *b) {
+    return a->buf == b->buf && a->off < b->off + b->size && b->off < a->off + a->size;
+}
+
 typedef struct vk_disp {
     vk_pipe pipe;
     uint32_t push[VK_PUSH_BYTES / 4];
