@@ -31,21 +31,25 @@
 layout(local_size_x = 128) in;
 #include "common.glsl"
 
-layout(std430, binding = 1) readonly buffer Q { vec4 q4[]; };
+// Activations are coherent: a chained dispatch (chain.glsl) reads what the one
+// before it wrote with no barrier between them.
+layout(std430, binding = 1) ACT_COHERENT readonly buffer Q { vec4 q4[]; };
 layout(std430, binding = 2) buffer KC { vec4 kc4[]; };
 layout(std430, binding = 3) buffer VC { vec4 vc4[]; };
-layout(std430, binding = 4) writeonly buffer O { vec4 o4[]; };
+layout(std430, binding = 4) ACT_COHERENT writeonly buffer O { vec4 o4[]; };
 layout(std430, binding = 5) coherent buffer SP { float part[]; };
 layout(std430, binding = 5) coherent buffer SN { uint cnt[]; };
-layout(std430, binding = 6) readonly buffer KN { vec4 kn4[]; }; // rope: this token's k
-layout(std430, binding = 7) readonly buffer VN { vec4 vn4[]; }; // rope: this token's v
+layout(std430, binding = 6) ACT_COHERENT readonly buffer KN { vec4 kn4[]; }; // rope: this token's k
+layout(std430, binding = 7) ACT_COHERENT readonly buffer VN { vec4 vn4[]; }; // rope: this token's v
 
 layout(push_constant) uniform P {
     uint H, KV, hd;  // hd % 4 == 0
     uint poff, coff; // scratch: partials (floats, a multiple of 4) and counters (uints)
     uint nmax;       // chunks the dispatch covers (n_ctx / CH)
     uint rope, toff; // rotate q and k (table at toff in the run buffer); hd % 8 == 0
+    layout(offset = 124) uint chain; // chain.glsl
 } p;
+#include "chain.glsl"
 
 shared vec4 q_s[RMAX * HD4];
 shared vec4 k_s[SUB * KP4];
@@ -84,7 +88,11 @@ void main() {
     uint nch = pos / CH + 1u, kend = min(k0 + CH, pos + 1u), stride = hd + 2u;
     float scale = 1.0 / sqrt(float(hd));
     vec4 kr[LD], vr[LD];
+    // chained (chain.glsl): the keys of earlier passes load before the wait;
+    // without rope a KV_STORE dispatch of this pass wrote key pos, so first
+    if (p.rope == 0u) chain_wait();
     load_step(k0, g, pos, kr, vr);
+    if (p.rope != 0u) chain_wait();
     if (p.rope == 0u) {
         for (uint i = 0u; i < QV; i++) {
             uint e = l + i * WG, r = e / HD4, d = e % HD4;
@@ -167,6 +175,7 @@ void main() {
             uint e = l + i * WG, r = e / HD4, d = e % HD4;
             if (r < R && d < h4) o4[(g * R + r) * h4 + d] = acc[i] / l_s[r];
         }
+        chain_signal();
         return;
     }
     uint base = p.poff + (g * p.nmax + c) * R * stride;
@@ -237,4 +246,5 @@ void main() {
         uint e = l + i * WG, r = e / HD4, d = e % HD4;
         if (r < R && d < h4) o4[(g * R + r) * h4 + d] = acc[i] / l_s[r];
     }
+    chain_signal();
 }

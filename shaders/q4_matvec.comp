@@ -64,9 +64,11 @@ spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [
                   id = 4452) int sudot(uint a, uint b, spirv_literal int fmt);
 #endif
 
-layout(std430, binding = 1) readonly buffer X { float x[]; };
-layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; };
-layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+// Activations are coherent: a chained dispatch (chain.glsl) reads what the one
+// before it wrote with no barrier between them.
+layout(std430, binding = 1) ACT_COHERENT readonly buffer X { float x[]; };
+layout(std430, binding = 1) ACT_COHERENT readonly buffer X4 { vec4 x4[]; };
+layout(std430, binding = 2) ACT_COHERENT writeonly buffer Y { float y[]; };
 layout(std430, binding = 3) readonly buffer QW { uvec4 qw4[]; };
 layout(std430, binding = 4) readonly buffer SC { uvec2 sc2[]; };
 layout(std430, binding = 5) readonly buffer QZ { uint qz[]; };
@@ -75,11 +77,11 @@ layout(std430, binding = 7) readonly buffer BI { uint bias[]; };
 layout(std430, binding = 8) coherent buffer SP { float part[]; };
 layout(std430, binding = 8) coherent buffer SN { uint cnt[]; };
 layout(std430, binding = 9) readonly buffer PW { uint pw[]; };    // norm weight (words)
-layout(std430, binding = 9) readonly buffer PB { float pb[]; };   // silu: the up input
-layout(std430, binding = 9) readonly buffer PB4 { vec4 pb4[]; };
-layout(std430, binding = 10) readonly buffer ER { float er[]; };  // residual
-layout(std430, binding = 6) writeonly buffer Y1 { float y1[]; };  // merged: second output
-layout(std430, binding = 10) writeonly buffer Y2 { float y2[]; }; // merged: third output
+layout(std430, binding = 9) ACT_COHERENT readonly buffer PB { float pb[]; }; // silu: the up input
+layout(std430, binding = 9) ACT_COHERENT readonly buffer PB4 { vec4 pb4[]; };
+layout(std430, binding = 10) ACT_COHERENT readonly buffer ER { float er[]; };  // residual
+layout(std430, binding = 6) ACT_COHERENT writeonly buffer Y1 { float y1[]; };  // merged: 2nd output
+layout(std430, binding = 10) ACT_COHERENT writeonly buffer Y2 { float y2[]; }; // merged: 3rd output
 layout(std430, binding = 6) readonly buffer NW { uint nw[]; };     // Q4_XQOUT: next norm weight
 
 #define Q4_BIAS 1u
@@ -106,7 +108,9 @@ layout(push_constant) uniform P {
     uint nmat, t1, t2;                   // merged: matrices, first tile of the 2nd and 3rd
     uint qoff1, soff1, zoff1, boff1, n1; // the 2nd matrix
     uint qoff2, soff2, zoff2, boff2, n2; // the 3rd
+    layout(offset = 124) uint chain;     // chain.glsl
 } p;
+#include "chain.glsl"
 
 // The matrix of this workgroup: columns, offsets, bias, where its columns start
 // among all the dispatch's, and the total (the split partials' row length).
@@ -533,6 +537,7 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
         if ((p.flags & Q4_XQOUT) != 0u) emit_digits(tile, has, h, wn);
 #endif
         barrier(); // red[] is rewritten by the next tile
+        chain_signal();
         return;
     }
     bool preq = (p.flags & Q4_PREQ) != 0u; // then ss is the whole vector's already
@@ -557,6 +562,7 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
 #ifdef R1_DP
     if ((p.flags & Q4_XQOUT) != 0u) emit_digits(tile, has, h, wn);
 #endif
+    chain_signal();
 }
 
 // Tiles of the whole dispatch (all its matrices).
@@ -601,11 +607,12 @@ void main() {
         [[unroll]] for (uint j = 0u; j < BR; j++) wa[j] = uvec4(0u);
         if (live) load_batch(rs, n, rowq, N4, wa, sa, za); // in flight during the staging
         uint cl = tile * (TC * 4u) + l;
-        float add = l < TC * 4u ? addend(t, cl) : 0.0;
         // Q4_XQOUT: the next norm's weight of this column, also loaded early
         float wn = (p.flags & Q4_XQOUT) != 0u && l < TC * 4u && cl < mN
                        ? LOADF(nw, p.soff1 + cl, p.zoff1)
                        : 0.0;
+        if (i == 0u) chain_wait(); // weights only above: activations below
+        float add = l < TC * 4u ? addend(t, cl) : 0.0;
 #ifdef R1_DP
         if (i == 0u) ss = (p.flags & Q4_PREQ) != 0u ? stage_preq(r0, nr) : stage(t, r0, nr);
 #else

@@ -26,6 +26,20 @@ if(R1_HAVE_VULKAN)
     --gpu-layers all --lm-head q8 --tokens 1 -n 1 --print-ids)
   set_tests_properties(vulkan_lm_head_q8_note PROPERTIES LABELS vulkan
     PASS_REGULAR_EXPRESSION "lm-head q8 applies to a head on the CPU; the GPU's head stays exact")
+  # chained decode dispatches (vk_record.c): on hd128-g128 every layer dispatch waits
+  # on a counter instead of a barrier (only the final norm and the head keep theirs;
+  # lavapipe runs dispatches in order, so a wrong count shows as a wait that gives
+  # up); and the barrier form, R1_VK_CHAIN=0, still matches the golden
+  add_test(NAME vulkan_chain_recorded COMMAND r1run -m ${R1_TEST_DATA}/golden/hd128-g128
+    --gpu-layers all --tokens 1,2,3 -n 4 --print-ids)
+  set_tests_properties(vulkan_chain_recorded PROPERTIES LABELS vulkan
+    ENVIRONMENT "R1_VK_VERBOSE=1;R1_VK_NO_IMPORT=1"
+    PASS_REGULAR_EXPRESSION "12/27 dispatches, 2/20 barriers \\(decode/batch\\), 9 chained")
+  add_test(NAME golden_vulkan_nochain_hd128-g128
+    COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/hd128-g128
+            ${R1_TEST_DATA}/golden/hd128-g128 1e-4 --gpu-layers all)
+  set_tests_properties(golden_vulkan_nochain_hd128-g128 PROPERTIES SKIP_RETURN_CODE 77
+    LABELS vulkan ENVIRONMENT "R1_VK_CHAIN=0;R1_VK_NO_IMPORT=1")
   # weights copied into device blocks (as on discrete GPUs) instead of imported from
   # the mmap: q/k/v and gate/up then share one decode dispatch each; with 3
   # resident workgroups assumed (R1_VK_SLOTS), each decode matvec workgroup

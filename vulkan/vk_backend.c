@@ -301,6 +301,14 @@ static void settings(vk_ctx *c) {
     c->merge = c->fuse && !(nm && *nm && strcmp(nm, "0") != 0);
     c->preq = c->fuse && !r1vk_env_flag("R1_VK_NO_PREQ");
     c->act_unmapped = r1vk_env_flag("R1_VK_UNMAPPED");
+    /* Chained decode dispatches (vk_record.c) rely on a dispatch's workgroups
+     * all being launched before the next one's, which NVIDIA's scheduler does;
+     * lavapipe runs dispatches one after another, so there the waits are
+     * always met (the tests check the counts). Other drivers: R1_VK_CHAIN=1. */
+    const char *ch = getenv("R1_VK_CHAIN");
+    c->chain = c->fuse && (ch && *ch ? strcmp(ch, "0") != 0
+                                     : c->props.vendorID == 0x10DE ||
+                                           c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU);
     const char *sp = getenv("R1_VK_SPIN");
     /* by default not on a CPU device (lavapipe), whose shaders run on the cores a poll
      * would take; R1_VK_SPIN=1 forces it (tests), =0 turns it off */

@@ -105,9 +105,9 @@ static int attn_split(const r1_node *n) {
 }
 
 /* Decode attention split over the cache (attn_dec.comp): its partials share one
- * scratch region (recorded as written, so two never run unordered). With rq,
- * rk and kv (ROPE q, ROPE k, KV_STORE before it) the dispatch also rotates q
- * and k and stores the new k and v rows in the caches. */
+ * scratch region (after the chain counters) (recorded as written, so two never run unordered). With
+ * rq, rk and kv (ROPE q, ROPE k, KV_STORE before it) the dispatch also rotates q and k and stores
+ * the new k and v rows in the caches. */
 static void attn_dec(planner *pl, const r1_node *n, const r1_node *rq, const r1_node *rk,
                      const r1_node *kv) {
     vk_disp *d = disp_new(pl, VKP_ATTN_DEC);
@@ -123,15 +123,16 @@ static void attn_dec(planner *pl, const r1_node *n, const r1_node *rq, const r1_
     push(d, (uint32_t)n->i0);
     push(d, (uint32_t)n->i1);
     push(d, (uint32_t)n->i2);
-    push(d, 0);
-    push(d, (uint32_t)pl->s->attn_part);
+    push(d, (uint32_t)pl->s->chain_n);
+    push(d, (uint32_t)(pl->s->chain_n + pl->s->attn_part));
     push(d, nmax);
     push(d, kv ? 1u : 0u);
     push(d, kv ? rope_slot(pl, rq) : 0u);
     if (!d) return;
-    scratch_use(pl, d, 5, 0, pl->s->attn_part, 1);
+    scratch_use(pl, d, 5, pl->s->chain_n, pl->s->attn_part, 1);
     d->groups[0] = nmax;
     d->groups[1] = (uint32_t)n->i1;
+    d->chain_sig = (uint32_t)n->i1; /* one workgroup per kv head writes its output */
 }
 
 /* ROPE q, ROPE k, KV_STORE, ATTN of one decode step, when the rotated q and k
@@ -280,8 +281,13 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
         if (need > part) part = need;
         if ((VkDeviceSize)n->i1 > cnt) cnt = (VkDeviceSize)n->i1;
     }
+    /* chained decode dispatches (vk_record.c): their counters come first, indexed
+     * by 16 bits in the push constants */
+    s->chain_n = 0;
+    if (c->chain && 2 * (size_t)seg->n_nodes + 2 < 65536)
+        s->chain_n = (2 * (VkDeviceSize)seg->n_nodes + 2 + 3) & ~(VkDeviceSize)3;
     s->attn_part = part;
-    s->scratch_elems = part + cnt;
+    s->scratch_elems = s->chain_n + part + cnt;
     prompt_regions(c, seg, s);
     for (int v = 0; v < VK_NVAR; v++) {
         /* at most two dispatches per node (the tensor-core GEMM's) */

@@ -74,6 +74,10 @@ static void split_grid(planner *pl, vk_disp *d, uint32_t tiles, uint32_t ks, uin
         pl->s->scratch_elems = scratch_end;
         d->scratch = 8;
     }
+    if (pl->s->chain_n && T == 1) { /* a decode matvec can be chained (vk_record.c) */
+        d->scratch = 8;
+        d->chain_sig = tiles; /* every tile's finishing workgroup signals */
+    }
     uint32_t tpw = wide ? q4_tpw(pl->c, tiles, ks) : 1;
     d->push[3] |= tpw << 8; /* flags: tiles per workgroup */
     if (wide) d->pipe = VKP_Q4_MATVEC_MT;

@@ -33,9 +33,13 @@ r1_status r1vk_readback_init(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_err
         s->exp[s->n_exp++].bytes = bytes;
         total += (bytes + 255) & ~(VkDeviceSize)255;
     }
-    if (!s->n_exp) return R1_OK;
+    s->flag_off = total; /* chained decode dispatches' error flag (vk_record.c) */
+    if (s->chain_n) total += 256;
+    s->chained = 0;
+    if (!total) return R1_OK;
     r1_status st = r1vk_buf_new(c, total, 1, &s->readback, err);
     if (!st && !s->readback.map) s->n_exp = 0; /* not mappable: downloads as before */
+    if (!st && s->readback.map && s->chain_n) s->chained = 1;
     if (!st && c->verbose)
         fprintf(stderr, "vulkan: %d output(s), %.1f KiB, copied to the host by the decode pass\n",
                 s->n_exp, (double)total / 1024.0);
@@ -43,7 +47,11 @@ r1_status r1vk_readback_init(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_err
 }
 
 void r1vk_readback_record(const vk_seg *s, VkCommandBuffer cb) {
-    if (!s->n_exp) return;
+    if (s->chained) {
+        VkBufferCopy region = {.srcOffset = 0, .dstOffset = s->flag_off, .size = 4};
+        vkCmdCopyBuffer(cb, s->scratch.buf, s->readback.buf, 1, &region);
+    }
+    if (!s->n_exp && !s->chained) return;
     for (int i = 0; i < s->n_exp; i++) {
         VkBufferCopy region = {
             .srcOffset = s->exp[i].r->off, .dstOffset = s->exp[i].off, .size = s->exp[i].bytes};

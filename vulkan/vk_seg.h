@@ -35,7 +35,8 @@ typedef struct vk_disp {
     uint32_t groups[3];
     vk_access acc[VK_MAX_ACCESS];
     int n_acc;
-    int scratch; /* binding slot of the segment's scratch buffer, 0 for none */
+    int scratch;        /* binding slot of the segment's scratch buffer, 0 for none */
+    uint32_t chain_sig; /* decode: counter increments when done (finished tiles); 0: can't chain */
     VkDescriptorSet set;
 } vk_disp;
 
@@ -57,6 +58,9 @@ typedef struct vk_seg {
     vk_buf run;                   /* run parameters, host-visible */
     vk_buf scratch;               /* split-K partial sums and counters (zeroed once) */
     VkDeviceSize scratch_elems;   /* 4-byte elements the plans need */
+    VkDeviceSize chain_n;         /* chained decode: error flag + a counter per dispatch at 0.. */
+    VkDeviceSize flag_off;        /* ... the flag's copy in readback */
+    int chained;                  /* chain_n and a host-visible flag copy: chains recorded */
     VkDeviceSize attn_part;       /* decode attention partials at scratch 0.., counters after */
     VkDeviceSize cm_w, cm_x;      /* tensor-core GEMM operands: W and X regions in scratch */
     VkDeviceSize gk_part, gk_cnt; /* prompt GEMM K-split partials and counters in scratch: */
@@ -71,7 +75,7 @@ typedef struct vk_seg {
     VkCommandBuffer cb[VK_NVAR];
     VkFence fence;
     double last_ns[VK_NVAR]; /* host time of the last pass (decode), for the wait */
-    int n_barriers[VK_NVAR];
+    int n_barriers[VK_NVAR], n_chained[VK_NVAR];
     int n_preq; /* decode matvecs writing x's digits for the next ones (vk_plan_q4.c) */
     /* vk_readback.c: outputs (first row) copied at the end of the decode pass */
     struct {

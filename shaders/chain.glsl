@@ -1,0 +1,37 @@
+// Chained decode dispatches (vulkan/vk_record.c): a dispatch recorded without
+// a barrier after the one it reads waits here until that one's counter reaches
+// its count of finished tiles. Include after the push constants `p` (whose
+// last word is `chain`) and the coherent scratch array `cnt`.
+//
+// p.chain: bits 0-15, 1 + this dispatch's index, which is the scratch element
+// of its counter (0: not chained); bits 16-31, the count to wait for on the
+// previous dispatch's counter, one element before (0: no wait). Element 0 is
+// the error flag, set by a wait that gave up.
+#define CHAIN_SPIN_MAX 4194304u // polls (seconds of them): past this, an error
+
+// Before the dispatch's first activation read or write. Uniform control flow.
+void chain_wait() {
+    uint n = p.chain >> 16;
+    if (n == 0u) return; // uniform
+    if (gl_LocalInvocationIndex == 0u) {
+        uint at = (p.chain & 0xFFFFu) - 1u;
+        for (uint i = 0u; atomicOr(cnt[at], 0u) < n; i++)
+            if (i == CHAIN_SPIN_MAX) {
+                atomicOr(cnt[0], 1u);
+                break;
+            }
+        memoryBarrierBuffer();
+    }
+    barrier();
+    memoryBarrierBuffer();
+}
+
+// After a tile's last write: one count on this dispatch's counter. Uniform
+// control flow.
+void chain_signal() {
+    uint own = p.chain & 0xFFFFu;
+    if (own == 0u) return; // uniform
+    memoryBarrierBuffer();
+    barrier();
+    if (gl_LocalInvocationIndex == 0u) atomicAdd(cnt[own], 1u);
+}
