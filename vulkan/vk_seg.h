@@ -61,7 +61,7 @@ typedef struct vk_seg {
     VkDeviceSize chain_n;         /* chained decode: error flag + a counter per dispatch at 0.. */
     VkDeviceSize flag_off;        /* ... the flag's copy in readback */
     int chained;                  /* chain_n and a host-visible flag copy: chains recorded */
-    VkDeviceSize attn_part;       /* decode attention partials at scratch 0.., counters after */
+    VkDeviceSize attn_part;       /* decode attention partials after chain_n, counters after */
     VkDeviceSize cm_w, cm_x;      /* tensor-core GEMM operands: W and X regions in scratch */
     VkDeviceSize gk_part, gk_cnt; /* prompt GEMM K-split partials and counters in scratch: */
     VkDeviceSize gk_psz, gk_csz;  /* GK_REGIONS regions of each, these sizes apart */
