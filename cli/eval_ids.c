@@ -84,6 +84,7 @@ int r1cli_eval_ids(const r1cli_opts *o) {
             if (r1_session_eval(s, &tok, 1, 0, &err)) {
                 fprintf(stderr, "\nr1run: %s\n", err.msg);
                 rc = 1;
+                break; /* no logits to read */
             }
             tok = argmax(r1_session_logits(s, 0), vocab);
         }

@@ -15,11 +15,14 @@ void chain_wait() {
     if (n == 0u) return; // uniform
     if (gl_LocalInvocationIndex == 0u) {
         uint at = (p.chain & 0xFFFFu) - 1u;
-        for (uint i = 0u; atomicOr(cnt[at], 0u) < n; i++)
-            if (i == CHAIN_SPIN_MAX) {
-                atomicOr(cnt[0], 1u);
-                break;
-            }
+        uint v = 0u;
+        for (uint i = 0u; i < CHAIN_SPIN_MAX; i++) {
+            v = atomicOr(cnt[at], 0u);
+            if (v >= n) break;
+        }
+        // however the loop ended (lavapipe's compiler also cuts loops off, at
+        // 65535 iterations), a count not reached is an error
+        if (v < n) atomicOr(cnt[0], 1u);
         memoryBarrierBuffer();
     }
     barrier();

@@ -28,13 +28,21 @@ if(R1_HAVE_VULKAN)
     PASS_REGULAR_EXPRESSION "lm-head q8 applies to a head on the CPU; the GPU's head stays exact")
   # chained decode dispatches (vk_record.c): on hd128-g128 every layer dispatch waits
   # on a counter instead of a barrier (only the final norm and the head keep theirs;
-  # lavapipe runs dispatches in order, so a wrong count shows as a wait that gives
-  # up); and the barrier form, R1_VK_CHAIN=0, still matches the golden
+  # lavapipe runs dispatches in order, so a count too high shows as a wait that gives
+  # up, as vulkan_chain_fault checks); and the barrier form, R1_VK_CHAIN=0, still
+  # matches the golden
   add_test(NAME vulkan_chain_recorded COMMAND r1run -m ${R1_TEST_DATA}/golden/hd128-g128
     --gpu-layers all --tokens 1,2,3 -n 4 --print-ids)
   set_tests_properties(vulkan_chain_recorded PROPERTIES LABELS vulkan
     ENVIRONMENT "R1_VK_VERBOSE=1;R1_VK_NO_IMPORT=1"
     PASS_REGULAR_EXPRESSION "12/27 dispatches, 2/20 barriers \\(decode/batch\\), 9 chained")
+  # a wait that is never met (R1_VK_CHAIN_FAULT=3: the third chained wait asks one count
+  # too many) gives up, and r1run reports it and exits 1, with no crash and no hang
+  add_test(NAME vulkan_chain_fault COMMAND sh -c
+    "\"$<TARGET_FILE:r1run>\" -m ${R1_TEST_DATA}/golden/hd128-g128 --gpu-layers all --tokens 1,2,3 -n 3 --print-ids; echo rc=$?")
+  set_tests_properties(vulkan_chain_fault PROPERTIES LABELS vulkan
+    ENVIRONMENT "R1_VK_CHAIN_FAULT=3;R1_VK_NO_IMPORT=1"
+    PASS_REGULAR_EXPRESSION "gave up waiting for the one before it.*rc=1")
   add_test(NAME golden_vulkan_nochain_hd128-g128
     COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/hd128-g128
             ${R1_TEST_DATA}/golden/hd128-g128 1e-4 --gpu-layers all)

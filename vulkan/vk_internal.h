@@ -143,6 +143,8 @@ typedef struct vk_ctx {
     int merge;          /* matvecs of one input in one dispatch (R1_VK_NO_MERGE=1: not) */
     int preq;           /* decode matvecs hand x's digits on (vk_plan_q4.c; R1_VK_NO_PREQ=1: not) */
     int chain;          /* decode dispatches chained by counters, no barriers (R1_VK_CHAIN=0/1) */
+    int chain_fault;    /* R1_VK_CHAIN_FAULT=k (tests): chained wait k asks one count too many,
+                           so that it gives up and the pass reports the error */
     int spin;           /* poll the fence near a pass's expected end (R1_VK_SPIN=0: not) */
     int act_unmapped;   /* R1_VK_UNMAPPED=1: activations used as if not host-visible (tests the
                            staged transfers and readbacks of discrete GPUs on lavapipe) */

@@ -71,8 +71,8 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
     /* Groups: the dispatches between two sync points (a barrier, or a chain
      * wait), which run beside each other. Group g's members count on element
      * g + 1; a chained group's members all wait for the previous group's sum. */
-    int g = 0, gall = 1, gwait = 0; /* gall: every member so far chain-capable */
-    uint32_t gsig = 0, psig = 0;    /* counts of this group and of the previous one */
+    int g = 0, gall = 1, gwait = 0, fault = c->chain_fault; /* gall: all chain-capable */
+    uint32_t gsig = 0, psig = 0; /* counts of this group and of the previous one */
     for (int i = 0; i < s->nd[v]; i++) {
         vk_disp *d = &s->d[v][i];
         /* a dispatch that cannot wait cannot run beside waiting ones */
@@ -83,6 +83,7 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
             s->n_chained[v] += gwait;
             n_pend = 0;
             g++, psig = gsig, gsig = 0, gall = 1;
+            if (gwait && fault && !--fault) psig++; /* R1_VK_CHAIN_FAULT=k: wait k never met */
         }
         if (chain && d->chain_sig) { /* the last push constant (chain.glsl) */
             d->push[VK_PUSH_BYTES / 4 - 1] = (uint32_t)(g + 1) | (gwait ? psig << 16 : 0u);
