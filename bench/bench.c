@@ -1,11 +1,12 @@
-/* r1run bench -m DIR [-t N] [-p 64,512] [-n 32] [-r 5] [-o md|json] [--gpu-layers 0,8,...]
+/* r1run bench -m DIR [-t N] [-p 64,512] [-n 32] [-d 0] [-r 5] [-o md|json] [--gpu-layers 0,8,...]
  *
  * For each GPU layer count: prompt processing (pp) at each prompt length and
  * text generation (tg) of n tokens, each the median of r runs from an empty
- * cache, plus bytes read per token, the measured memory read bandwidth and the
- * generation speed as a fraction of the roofline: the time to read every weight
- * once, host bytes at the host's bandwidth plus GPU bytes at the GPU's (read
- * by a probe shader). */
+ * cache (tg: after an untimed prompt of 1 + d tokens, so -d 4000 measures
+ * decoding over a 4,000-token cache, as llama-bench's -d), plus bytes read per token, the measured
+ * memory read bandwidth and the generation speed as a fraction of the roofline: the time to read
+ * every weight once, host bytes at the host's bandwidth plus GPU bytes at the GPU's (read by a
+ * probe shader). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 
 typedef struct bench_opts {
     const char *model;
-    int threads, n_gen, reps, json, n_pp, n_gl, lm_head_q8, ctx;
+    int threads, n_gen, reps, json, n_pp, n_gl, lm_head_q8, ctx, depth;
     int pp[MAX_LIST], gl[MAX_LIST];
     const char *gl_str[MAX_LIST];
     uint64_t gpu_mem;
@@ -41,11 +42,14 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* One line on stderr (the usage with --help, on stdout). */
 static int usage(const char *why) {
-    fprintf(stderr,
-            "r1run bench: %s\nusage: r1run bench -m DIR [-t N] [-p 64,512] [-n 32] [-r 5] "
-            "[-o md|json] [--gpu-layers 0,8,16|all|auto] [--gpu-mem SIZE] [--lm-head q8]\n",
-            why);
+    if (!strcmp(why, "help")) {
+        printf("usage: r1run bench -m DIR [-t N] [-p 64,512] [-n 32] [-d 0] [-r 5] [-o md|json] "
+               "[--gpu-layers 0,8,16|all|auto] [--gpu-mem SIZE] [--lm-head q8]\n");
+        return 2;
+    }
+    fprintf(stderr, "r1run bench: %s (see r1run bench --help)\n", why);
     return 2;
 }
 
@@ -102,6 +106,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
             o->n_gen = atoi(v);
         else if (!strcmp(a, "-r"))
             o->reps = atoi(v);
+        else if (!strcmp(a, "-d") || !strcmp(a, "--depth"))
+            o->depth = atoi(v);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))
             o->ctx = atoi(v);
         else if (!strcmp(a, "-o"))
@@ -118,12 +124,17 @@ static int parse(int argc, char **argv, bench_opts *o) {
             if (!v || (strcmp(v, "q8") && strcmp(v, "f16")))
                 return usage("--lm-head: expects q8 or f16");
             o->lm_head_q8 = !strcmp(v, "q8");
-        } else
-            return usage(a);
+        } else {
+            char why[160];
+            snprintf(why, sizeof why, "%.100s: unknown flag", a);
+            return usage(why);
+        }
     }
     if (!o->model) return usage("-m DIR is required");
-    if (o->reps < 1 || o->n_gen < 0 || o->threads < 0)
-        return usage("-r, -n and -t must be positive");
+    if (o->reps < 1) return usage("-r: expects 1 or more runs");
+    if (o->n_gen < 0) return usage("-n: expects 0 or more tokens");
+    if (o->depth < 0) return usage("-d: expects a depth of 0 or more tokens");
+    if (o->threads < 0) return usage("-t: expects 0 (the physical cores) or more threads");
     return 0;
 }
 
@@ -152,17 +163,20 @@ static int bench_pp(r1_session *s, int vocab, int n, int reps, double *tps) {
     return rc;
 }
 
-/* Median tokens/s generating n tokens one at a time after a one-token prompt. */
-static int bench_tg(r1_session *s, int vocab, int n, int reps, double *tps) {
+/* Median tokens/s generating n tokens one at a time after a prompt of 1 + depth
+ * tokens (untimed). */
+static int bench_tg(r1_session *s, int vocab, int n, int depth, int reps, double *tps) {
     double *v = calloc((size_t)reps, sizeof *v);
+    int32_t *prompt = malloc((size_t)(depth + 1) * sizeof *prompt);
     unsigned seed = 2;
     r1_error err = {0};
-    int rc = 0;
+    int rc = !v || !prompt;
+    if (rc) snprintf(err.msg, sizeof err.msg, "out of memory");
     for (int r = 0; r < reps && !rc; r++) {
         int32_t tok;
-        random_tokens(&tok, 1, vocab, &seed);
+        random_tokens(prompt, depth + 1, vocab, &seed);
         r1_session_truncate(s, 0, NULL);
-        rc = r1_session_eval(s, &tok, 1, 0, &err);
+        rc = r1_session_eval(s, prompt, depth + 1, 0, &err);
         double t0 = now();
         for (int i = 0; i < n && !rc; i++) {
             random_tokens(&tok, 1, vocab, &seed);
@@ -171,8 +185,8 @@ static int bench_tg(r1_session *s, int vocab, int n, int reps, double *tps) {
         v[r] = n / (now() - t0);
     }
     if (rc) fprintf(stderr, "r1run bench: %s\n", err.msg);
-    *tps = median(v, reps);
-    free(v);
+    *tps = rc ? 0 : median(v, reps);
+    free(v), free(prompt);
     return rc;
 }
 
@@ -243,7 +257,7 @@ static int bench_one(const bench_opts *o, int gpu_layers, double bw, int threads
         return 1;
     }
     double load_s = now() - t0;
-    int ctx = o->ctx ? o->ctx : (maxp > o->n_gen + 1 ? maxp : o->n_gen + 1);
+    int need = o->depth + o->n_gen + 1, ctx = o->ctx ? o->ctx : (maxp > need ? maxp : need);
     r1_session_params sp = {.n_ctx = ctx, .n_batch = maxp};
     if (r1_session_new(m, &sp, &s, &err)) {
         fprintf(stderr, "r1run bench: %s\n", err.msg);
@@ -269,8 +283,11 @@ static int bench_one(const bench_opts *o, int gpu_layers, double bw, int threads
     if (o->n_gen > 0 && !rc) {
         double tps;
         char name[32];
-        snprintf(name, sizeof name, "tg%d", o->n_gen);
-        if (!(rc = bench_tg(s, vocab, o->n_gen, o->reps, &tps)))
+        if (o->depth)
+            snprintf(name, sizeof name, "tg%d@d%d", o->n_gen, o->depth);
+        else
+            snprintf(name, sizeof name, "tg%d", o->n_gen);
+        if (!(rc = bench_tg(s, vocab, o->n_gen, o->depth, o->reps, &tps)))
             report(o, m, name, tps, bw, gbw, threads);
     }
     r1_session_free(s);

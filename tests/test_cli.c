@@ -582,6 +582,21 @@ static void test_perplexity(void) {
     done(&r);
 }
 
+/* r1run bench -o json: one object per test, the tg test after a prompt of -d
+ * tokens named tg N @d D; bad values of -d refused. */
+static void test_bench(void) {
+    result r = run("bench", "-m", KJV, "-t", "1", "-p", "8", "-n", "4", "-d", "40", "-r", "1", "-o",
+                   "json");
+    CHECK_MSG(r.status == 0, "status %d, stderr %s", r.status, r.err);
+    CHECK_MSG(strstr(r.out, "{\"test\": \"pp8\", \"tokens_per_s\": "), "stdout %s", r.out);
+    CHECK_MSG(strstr(r.out, "{\"test\": \"tg4@d40\", \"tokens_per_s\": "), "stdout %s", r.out);
+    done(&r);
+    r = run("bench", "-m", KJV, "-d", "-3");
+    CHECK_MSG(r.status == 2 && lines(r.err) == 1 && strstr(r.err, "-d: expects"),
+              "status %d, stderr %s", r.status, r.err);
+    done(&r);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) return fprintf(stderr, "usage: %s CASE R1RUN\n", argv[0]), 2;
     r1run = argv[2];
@@ -599,7 +614,8 @@ int main(int argc, char **argv) {
                  {"context", test_context},
                  {"flags", test_flags},
                  {"chat_pipe", test_chat_pipe},
-                 {"perplexity", test_perplexity}};
+                 {"perplexity", test_perplexity},
+                 {"bench", test_bench}};
     int found = 0;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         if (!strcmp(argv[1], cases[i].name)) cases[i].fn(), found = 1;
