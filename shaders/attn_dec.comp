@@ -5,8 +5,9 @@
 // steps of SUB keys with an online softmax, the next step's keys and values
 // loaded into registers while the current step is computed. A chunk that holds
 // every key (pos < CH) writes the output itself; otherwise each chunk writes a
-// partial state (max, sum, weighted values) per head and the last chunk of g
-// to finish (atomic counter) combines them in chunk order.
+// partial state (max, sum, weighted values) per head and counts itself on g's
+// counter, and attn_combine.comp (a workgroup per query head) waits for that
+// count and combines the partials in chunk order.
 //
 // With p.rope (the decode step's ROPE q, ROPE k and KV_STORE fused in) q and
 // this token's k arrive unrotated: every workgroup rotates q, and the chunk
@@ -26,8 +27,6 @@
 #define LD (SUB * HD4 / WG)  // vec4 loads of K (and of V) per invocation and step
 #define QV (RMAX * HD4 / WG) // q vec4 per invocation; also output vec4 per invocation
 #define SC (RMAX * SUB / WG) // scores per invocation
-#define CP 32u  // chunks per combine pass
-#define UNR 8u  // partial rows in flight per output in the combine
 layout(local_size_x = 128) in;
 #include "common.glsl"
 
@@ -57,10 +56,7 @@ shared vec4 v_s[SUB * HD4];
 shared float s_s[RMAX * SUB];
 shared float m_s[RMAX], l_s[RMAX], f_s[RMAX];
 shared vec4 kn_s[HD4], vn_s[HD4]; // rope: key pos, rotated, and its value
-// The combine's per-chunk maxima (then weights) and sums: 31 KB of shared
-// memory in all, within the 32 KB that Apple GPUs offer.
-shared float w_s[RMAX * CP], wl_s[RMAX * CP];
-shared bool last_s;
+// 27 KB of shared memory in all, within the 32 KB that Apple GPUs offer.
 
 // cos and sin of pair elements 4d..4d+3 for this (single) token.
 void rope_cs(uint d, out vec4 cs, out vec4 sn) {
@@ -190,61 +186,6 @@ void main() {
     if (l < R) part[base + l * stride] = m_s[l], part[base + l * stride + 1u] = l_s[l];
     memoryBarrierBuffer();
     barrier();
-    if (l == 0u) {
-        uint prev = atomicAdd(cnt[p.coff + g], 1u);
-        last_s = prev == nch - 1u;
-        if (last_s) cnt[p.coff + g] = 0u; // ready for the next call
-    }
-    barrier();
-    if (!last_s) return;
-    memoryBarrierBuffer();
-    // Combine in passes of CP chunks: their maxima and sums land in shared
-    // memory in one round of loads, each head's running max and rescale come
-    // from them, and every output vec4 then reads its CP partial rows with
-    // UNR loads in flight (a loop of dependent loads per chunk took ~0.7 us a
-    // chunk).
-    if (l < RMAX) m_s[l] = -1e30, l_s[l] = 0.0;
-    for (uint i = 0u; i < QV; i++) acc[i] = vec4(0.0);
-    for (uint c0 = 0u; c0 < nch; c0 += CP) { // uniform
-        uint np = min(CP, nch - c0);
-        barrier(); // the previous pass's weights, m_s, l_s, f_s are read
-        for (uint i = 0u; i < RMAX * CP / WG; i++) {
-            uint e = l + i * WG, r = e / CP, j = e % CP;
-            uint b = p.poff + (g * p.nmax + c0 + min(j, np - 1u)) * R * stride + r * stride;
-            bool ok = r < R && j < np;
-            w_s[e] = ok ? part[b] : -1e30;
-            wl_s[e] = ok ? part[b + 1u] : 0.0;
-        }
-        barrier();
-        if (l < R) {
-            float mo = m_s[l], mx = mo;
-            for (uint j = 0u; j < np; j++) mx = max(mx, w_s[l * CP + j]);
-            float f = exp(mo - mx), sum = l_s[l] * f;
-            for (uint j = 0u; j < np; j++) {
-                float w = exp(w_s[l * CP + j] - mx);
-                w_s[l * CP + j] = w;
-                sum += wl_s[l * CP + j] * w;
-            }
-            m_s[l] = mx, l_s[l] = sum, f_s[l] = f;
-        }
-        barrier();
-        for (uint i = 0u; i < QV; i++) {
-            uint e = l + i * WG, r = e / HD4, d = e % HD4;
-            if (r >= R || d >= h4) continue;
-            vec4 a = acc[i] * f_s[r];
-            for (uint j0 = 0u; j0 < np; j0 += UNR)
-                for (uint u = 0u; u < UNR; u++) { // compile-time: loads issue together
-                    uint j = min(j0 + u, np - 1u);
-                    uint b = p.poff + (g * p.nmax + c0 + j) * R * stride + r * stride + 2u + 4u * d;
-                    vec4 v = vec4(part[b], part[b + 1u], part[b + 2u], part[b + 3u]);
-                    a += (j0 + u < np ? w_s[r * CP + j] : 0.0) * v;
-                }
-            acc[i] = a;
-        }
-    }
-    for (uint i = 0u; i < QV; i++) {
-        uint e = l + i * WG, r = e / HD4, d = e % HD4;
-        if (r < R && d < h4) o4[(g * R + r) * h4 + d] = acc[i] / l_s[r];
-    }
-    chain_signal();
+    if (l == 0u) atomicAdd(cnt[p.coff + g], 1u); // for attn_combine.comp
+    if (c == 0u) chain_signal(); // always: vk_plan.c's count does not depend on pos
 }

@@ -91,6 +91,7 @@ typedef enum vk_pipe {
     VKP_ATTN,
     VKP_ATTN_TILED, /* prompt attention, four invocations a row (subgroup shuffles) */
     VKP_ATTN_DEC,
+    VKP_ATTN_COMBINE, /* decode attention's chunks combined, a workgroup per query head */
     VKP_ELTWISE,
     VKP_MEMBW,     /* the bandwidth probe, not a graph op */
     VKP_MMA_PROBE, /* tensor-core throughput probes (R1_VK_MMA_PROBE), not graph ops */

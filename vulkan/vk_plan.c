@@ -104,10 +104,12 @@ static int attn_split(const r1_node *n) {
     return n->i0 / n->i1 <= 16 && n->i2 <= 128 && n->i2 % 4 == 0;
 }
 
-/* Decode attention split over the cache (attn_dec.comp): its partials share one
- * scratch region (after the chain counters) (recorded as written, so two never run unordered). With
- * rq, rk and kv (ROPE q, ROPE k, KV_STORE before it) the dispatch also rotates q and k and stores
- * the new k and v rows in the caches. */
+/* Decode attention split over the cache (attn_dec.comp), then the combine of
+ * its chunks' partials (attn_combine.comp; chained, it runs beside attn_dec and
+ * waits on its counter). The partials share one scratch region after the chain
+ * counters (recorded as written, so two attentions never run unordered). With
+ * rq, rk and kv (ROPE q, ROPE k, KV_STORE before it) attn_dec also rotates q
+ * and k and stores the new k and v rows in the caches. */
 static void attn_dec(planner *pl, const r1_node *n, const r1_node *rq, const r1_node *rk,
                      const r1_node *kv) {
     vk_disp *d = disp_new(pl, VKP_ATTN_DEC);
@@ -132,7 +134,18 @@ static void attn_dec(planner *pl, const r1_node *n, const r1_node *rq, const r1_
     scratch_use(pl, d, 5, pl->s->chain_n, pl->s->attn_part, 1);
     d->groups[0] = nmax;
     d->groups[1] = (uint32_t)n->i1;
-    d->chain_sig = (uint32_t)n->i1; /* one workgroup per kv head writes its output */
+    d->chain_sig = (uint32_t)n->i1; /* chunk 0 of each kv head, whatever the length */
+    /* the combine (attn_combine.comp): a workgroup per query head */
+    vk_disp *cb = disp_new(pl, VKP_ATTN_COMBINE);
+    act(pl, cb, 4, n->dst, 1);
+    for (int i = 0; cb && i < 6; i++) cb->push[i] = d->push[i];
+    if (cb) cb->push_size = 6;
+    if (!cb) return;
+    scratch_use(pl, cb, 5, pl->s->chain_n, pl->s->attn_part, 0);
+    cb->groups[0] = (uint32_t)(n->i0 / n->i1);
+    cb->groups[1] = (uint32_t)n->i1;
+    cb->chain_sig = cb->groups[0] * cb->groups[1];
+    cb->joins_prev = 1;
 }
 
 /* ROPE q, ROPE k, KV_STORE, ATTN of one decode step, when the rotated q and k
@@ -279,7 +292,7 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
         VkDeviceSize chunks = (VkDeviceSize)(n->kv[0]->ne[0] + ATTN_CH - 1) / ATTN_CH;
         VkDeviceSize need = chunks * (VkDeviceSize)n->i0 * (VkDeviceSize)(n->i2 + 2);
         if (need > part) part = need;
-        if ((VkDeviceSize)n->i1 > cnt) cnt = (VkDeviceSize)n->i1;
+        if (2 * (VkDeviceSize)n->i1 > cnt) cnt = 2 * (VkDeviceSize)n->i1; /* chunks, combines */
     }
     /* chained decode dispatches (vk_record.c): their counters come first, indexed
      * by 16 bits in the push constants */

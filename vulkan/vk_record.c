@@ -75,8 +75,10 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
     uint32_t gsig = 0, psig = 0; /* counts of this group and of the previous one */
     for (int i = 0; i < s->nd[v]; i++) {
         vk_disp *d = &s->d[v][i];
-        /* a dispatch that cannot wait cannot run beside waiting ones */
-        if (hazard(d, pend, n_pend) || (gwait && !d->chain_sig)) {
+        /* a dispatch that cannot wait cannot run beside waiting ones; one that
+         * orders itself after the one before it (joins_prev) needs no sync */
+        int joins = chain && d->joins_prev && i > 0 && s->d[v][i - 1].chain_sig;
+        if (!joins && (hazard(d, pend, n_pend) || (gwait && !d->chain_sig))) {
             gwait = chain && gall && d->chain_sig && gsig && gsig < 65536;
             if (!gwait) compute_barrier(cb);
             s->n_barriers[v] += !gwait;
