@@ -12,14 +12,13 @@
 //
 // Chained (vk_record.c) it joins attn_dec's group, with no barrier or wait
 // between them: at nch == 1 it has nothing to do and signals at once, so a short
-// cache pays nothing; otherwise it polls g's counter. That relies on attn_dec's
+// cache pays only its launch (tg64 about 1%); otherwise it polls g's counter. That relies on attn_dec's
 // workgroups being launched before its own (chain.glsl's assumption; lavapipe
 // runs the dispatches one after the other). Unchained, a barrier separates
 // them and the count is already there.
 #define WG 128u
 #define CW 16u         // partial rows in flight per invocation
 #define NW 512u        // chunk weights per pass
-#define SPIN_OUTER 64u // x 65,535 polls (lavapipe's compiler cuts a loop at 65,535)
 layout(local_size_x = 128) in;
 #include "common.glsl"
 
@@ -60,18 +59,7 @@ void main() {
         chain_signal();
         return;
     }
-    if (l == 0u) {
-        uint v = 0u;
-        for (uint i = 0u; i < SPIN_OUTER && v < nch; i++)
-            for (uint j = 0u; j < 65535u; j++) {
-                v = atomicOr(cnt[p.coff + g], 0u);
-                if (v >= nch) break;
-            }
-        if (v < nch) atomicOr(cnt[0], 1u); // the error flag (chain.glsl)
-        memoryBarrierBuffer();
-    }
-    barrier();
-    memoryBarrierBuffer();
+    chain_poll(p.coff + g, nch);
     uint stride = p.hd + 2u, rs = R * stride, b0 = p.poff + g * p.nmax * rs + r * stride;
     float mx = -1e30;
     for (uint j = l; j < nch; j += WG) mx = max(mx, part[b0 + j * rs]);
