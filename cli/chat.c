@@ -37,17 +37,25 @@ typedef struct chat {
 
 /* Waits until stdin is readable; 0 when Ctrl-C came first. SIGINT is blocked from the
  * flag check until ppoll sleeps, so a Ctrl-C in between cannot be lost (a plain
- * blocking read would miss it and hang). */
+ * blocking read would miss it and hang); and since the kernel then runs the handler
+ * on another thread (OpenMP's, a driver's), which does not interrupt this ppoll, the
+ * handler's pipe is polled too (a Ctrl-C landing between the check and ppoll hung a
+ * CI run of cli_pty_intr; a 300 ms sleep put there hangs the old form every time). */
 static int wait_input(void) {
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigprocmask(SIG_BLOCK, &block, &old);
-    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
-    int r = !g_intr;
-    while (r && ppoll(&p, 1, NULL, &old) < 0 && errno == EINTR) r = !g_intr;
+    int fd = r1cli_sigint_fd();
+    struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+    while (!g_intr) {
+        int r = ppoll(p, fd >= 0 ? 2 : 1, NULL, &old);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 || p[0].revents) break; /* input, EOF or an error: read() tells */
+        r1cli_sigint_drain();             /* the pipe: g_intr is set */
+    }
     sigprocmask(SIG_SETMASK, &old, NULL);
-    return r;
+    return !g_intr;
 }
 
 /* The next complete line in the buffer (newline and CR removed), or NULL. */

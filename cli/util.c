@@ -2,9 +2,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 double r1cli_now(void) {
     struct timespec ts;
@@ -91,15 +93,37 @@ int r1cli_load_tokenizer(const r1cli_opts *o, r1_tokenizer **t) {
 }
 
 static volatile sig_atomic_t *g_sigint_flag;
+static int g_sigint_pipe[2] = {-1, -1};
 
+/* Sets the flag and writes a byte to the pipe: the kernel may run the handler on
+ * any thread that does not block SIGINT (OpenMP's, a driver's), and a thread
+ * sleeping in poll() wakes only for the pipe then. */
 static void on_sigint(int sig) {
     (void)sig;
     if (g_sigint_flag) *g_sigint_flag = 1;
+    if (g_sigint_pipe[1] >= 0) {
+        int e = errno;
+        ssize_t w = write(g_sigint_pipe[1], "", 1);
+        (void)w; /* full: a wake-up is already pending */
+        errno = e;
+    }
+}
+
+int r1cli_sigint_fd(void) {
+    return g_sigint_pipe[0];
+}
+
+void r1cli_sigint_drain(void) {
+    char b[64];
+    while (g_sigint_pipe[0] >= 0 && read(g_sigint_pipe[0], b, sizeof b) > 0) {
+    }
 }
 
 void r1cli_catch_sigint(volatile sig_atomic_t *flag, int reset_after_first) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
+    if (g_sigint_pipe[0] < 0 && pipe2(g_sigint_pipe, O_NONBLOCK | O_CLOEXEC))
+        g_sigint_pipe[0] = g_sigint_pipe[1] = -1; /* then only the flag */
     g_sigint_flag = flag;
     sa.sa_handler = on_sigint;
     sa.sa_flags = reset_after_first ? SA_RESETHAND : 0;

@@ -12,6 +12,11 @@
 /* Ctrl-C sets *flag instead of killing r1run. No SA_RESTART, so a blocked read at
  * the chat prompt ends; with reset_after_first a second Ctrl-C kills as usual. */
 void r1cli_catch_sigint(volatile sig_atomic_t *flag, int reset_after_first);
+/* A pipe's read end that becomes readable at each Ctrl-C (-1 if none): poll it
+ * beside stdin, since the handler may run on another thread than the poller.
+ * r1cli_sigint_drain empties it. */
+int r1cli_sigint_fd(void);
+void r1cli_sigint_drain(void);
 
 /* Seconds on a monotonic clock. */
 double r1cli_now(void);
