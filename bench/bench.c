@@ -90,26 +90,45 @@ static int parse_size(const char *s, uint64_t *out) {
     return 0;
 }
 
+/* A whole number for flag a, or -1 after an error naming it. */
+static int int_of(const char *a, const char *v, int *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || errno || x < -1000000000L || x > 1000000000L) {
+        char why[160];
+        snprintf(why, sizeof why, "%.40s %.60s: expects a whole number", a, v);
+        return usage(why), -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
 static int parse(int argc, char **argv, bench_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_gen = 32, o->reps = 5, o->n_pp = 2, o->pp[0] = 64, o->pp[1] = 512, o->n_gl = 1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage("help"), 1;
-        if (!v) return usage("a flag is missing its value");
+        if (!v) {
+            char why[160];
+            snprintf(why, sizeof why, "%.100s: expects a value", a);
+            return usage(why);
+        }
         i++;
+        int bad = 0;
         if (!strcmp(a, "-m"))
             o->model = v;
         else if (!strcmp(a, "-t"))
-            o->threads = atoi(v);
+            bad = int_of(a, v, &o->threads);
         else if (!strcmp(a, "-n"))
-            o->n_gen = atoi(v);
+            bad = int_of(a, v, &o->n_gen);
         else if (!strcmp(a, "-r"))
-            o->reps = atoi(v);
+            bad = int_of(a, v, &o->reps);
         else if (!strcmp(a, "-d") || !strcmp(a, "--depth"))
-            o->depth = atoi(v);
+            bad = int_of(a, v, &o->depth);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx"))
-            o->ctx = atoi(v);
+            bad = int_of(a, v, &o->ctx);
         else if (!strcmp(a, "-o"))
             o->json = !strcmp(v, "json");
         else if (!strcmp(a, "-p")) {
@@ -129,6 +148,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
             snprintf(why, sizeof why, "%.100s: unknown flag", a);
             return usage(why);
         }
+        if (bad) return 2;
     }
     if (!o->model) return usage("-m DIR is required");
     if (o->reps < 1) return usage("-r: expects 1 or more runs");
@@ -257,8 +277,18 @@ static int bench_one(const bench_opts *o, int gpu_layers, double bw, int threads
         return 1;
     }
     double load_s = now() - t0;
+    /* positions the tg test needs; the depth's prompt goes in passes of up to 512 */
     int need = o->depth + o->n_gen + 1, ctx = o->ctx ? o->ctx : (maxp > need ? maxp : need);
-    r1_session_params sp = {.n_ctx = ctx, .n_batch = maxp};
+    int batch = o->depth + 1 > maxp ? (o->depth + 1 < 512 ? o->depth + 1 : 512) : maxp;
+    if (o->n_gen > 0 && (ctx < need || need > r1_model_max_ctx(m))) {
+        fprintf(stderr,
+                "r1run bench: -d %d -n %d: needs %d positions; %s %d (see r1run bench --help)\n",
+                o->depth, o->n_gen, need, ctx < need ? "-c gives" : "the model has",
+                ctx < need ? ctx : r1_model_max_ctx(m));
+        r1_model_free(m);
+        return 1;
+    }
+    r1_session_params sp = {.n_ctx = ctx, .n_batch = batch};
     if (r1_session_new(m, &sp, &s, &err)) {
         fprintf(stderr, "r1run bench: %s\n", err.msg);
         r1_model_free(m);

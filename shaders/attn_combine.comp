@@ -85,8 +85,9 @@ void main() {
         barrier(); // w_s is rewritten by the next pass
     }
     if (l < p.hd) o[(g * R + r) * p.hd + l] = a / lsum;
-    chain_signal();
-    // the last of g's R combines resets g's counters for the next call
+    // the last of g's R combines resets g's counters for the next layer or call,
+    // before the signal that lets later dispatches (the next attn_dec) run
     if (l == 0u && atomicAdd(cnt[p.coff + p.KV + g], 1u) == R - 1u)
         cnt[p.coff + g] = 0u, cnt[p.coff + p.KV + g] = 0u;
+    chain_signal();
 }

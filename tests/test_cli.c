@@ -591,10 +591,18 @@ static void test_bench(void) {
     CHECK_MSG(strstr(r.out, "{\"test\": \"pp8\", \"tokens_per_s\": "), "stdout %s", r.out);
     CHECK_MSG(strstr(r.out, "{\"test\": \"tg4@d40\", \"tokens_per_s\": "), "stdout %s", r.out);
     done(&r);
-    r = run("bench", "-m", KJV, "-d", "-3");
-    CHECK_MSG(r.status == 2 && lines(r.err) == 1 && strstr(r.err, "-d: expects"),
-              "status %d, stderr %s", r.status, r.err);
-    done(&r);
+    static const struct {
+        const char *d, *n, *needle;
+        int status;
+    } bad[] = {{"-3", "4", "-d: expects", 2},
+               {"abc", "4", "-d abc: expects a whole number", 2},
+               {"5000", "4", "needs 5005 positions; the model has 2048", 1}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        r = run("bench", "-m", KJV, "-p", "0", "-n", bad[i].n, "-d", bad[i].d, "-o", "json");
+        CHECK_MSG(r.status == bad[i].status && lines(r.err) == 1 && strstr(r.err, bad[i].needle),
+                  "-d %s: status %d, stderr %s", bad[i].d, r.status, r.err);
+        done(&r);
+    }
 }
 
 int main(int argc, char **argv) {

@@ -125,13 +125,13 @@ static void attn_dec(planner *pl, const r1_node *n, const r1_node *rq, const r1_
     push(d, (uint32_t)n->i0);
     push(d, (uint32_t)n->i1);
     push(d, (uint32_t)n->i2);
-    push(d, (uint32_t)pl->s->chain_n);
-    push(d, (uint32_t)(pl->s->chain_n + pl->s->attn_part));
+    push(d, (uint32_t)pl->s->attn_poff);
+    push(d, (uint32_t)pl->s->attn_coff);
     push(d, nmax);
     push(d, kv ? 1u : 0u);
     push(d, kv ? rope_slot(pl, rq) : 0u);
     if (!d) return;
-    scratch_use(pl, d, 5, pl->s->chain_n, pl->s->attn_part, 1);
+    scratch_use(pl, d, 5, pl->s->attn_poff, pl->s->attn_part, 1);
     d->groups[0] = nmax;
     d->groups[1] = (uint32_t)n->i1;
     d->chain_sig = (uint32_t)n->i1; /* chunk 0 of each kv head, whatever the length */
@@ -141,7 +141,7 @@ static void attn_dec(planner *pl, const r1_node *n, const r1_node *rq, const r1_
     for (int i = 0; cb && i < 6; i++) cb->push[i] = d->push[i];
     if (cb) cb->push_size = 6;
     if (!cb) return;
-    scratch_use(pl, cb, 5, pl->s->chain_n, pl->s->attn_part, 0);
+    scratch_use(pl, cb, 5, pl->s->attn_poff, pl->s->attn_part, 0);
     cb->groups[0] = (uint32_t)(n->i0 / n->i1);
     cb->groups[1] = (uint32_t)n->i1;
     cb->chain_sig = cb->groups[0] * cb->groups[1];
@@ -294,13 +294,17 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
         if (need > part) part = need;
         if (2 * (VkDeviceSize)n->i1 > cnt) cnt = 2 * (VkDeviceSize)n->i1; /* chunks, combines */
     }
-    /* chained decode dispatches (vk_record.c): their counters come first, indexed
-     * by 16 bits in the push constants */
-    s->chain_n = 0;
-    if (c->chain && 2 * (size_t)seg->n_nodes + 2 < 65536)
-        s->chain_n = (2 * (VkDeviceSize)seg->n_nodes + 2 + 3) & ~(VkDeviceSize)3;
+    /* Scratch from 0: the error flag, the chained decode dispatches' counters
+     * (vk_record.c; indexed by 16 bits in the push constants), the decode
+     * attention's counters, all zeroed at the start of every chained pass, then
+     * the attention's partials. */
+    s->chain_on = c->chain && 2 * (size_t)seg->n_nodes + 2 < 65536;
+    s->chain_n = s->chain_on ? (2 * (VkDeviceSize)seg->n_nodes + 2 + 3) & ~(VkDeviceSize)3 : 4;
+    s->attn_coff = s->chain_n;
+    s->fill_n = s->chain_n + cnt;
+    s->attn_poff = (s->fill_n + 3) & ~(VkDeviceSize)3;
     s->attn_part = part;
-    s->scratch_elems = s->chain_n + part + cnt;
+    s->scratch_elems = s->attn_poff + part;
     prompt_regions(c, seg, s);
     for (int v = 0; v < VK_NVAR; v++) {
         /* at most two dispatches per node (the tensor-core GEMM's) */

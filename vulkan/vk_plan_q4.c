@@ -74,7 +74,7 @@ static void split_grid(planner *pl, vk_disp *d, uint32_t tiles, uint32_t ks, uin
         pl->s->scratch_elems = scratch_end;
         d->scratch = 8;
     }
-    if (pl->s->chain_n && T == 1) { /* a decode matvec can be chained (vk_record.c) */
+    if (pl->s->chain_on && T == 1) { /* a decode matvec can be chained (vk_record.c) */
         d->scratch = 8;
         d->chain_sig = tiles; /* every tile's finishing workgroup signals */
     }

@@ -34,12 +34,12 @@ r1_status r1vk_readback_init(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_err
         total += (bytes + 255) & ~(VkDeviceSize)255;
     }
     s->flag_off = total; /* chained decode dispatches' error flag (vk_record.c) */
-    if (s->chain_n) total += 256;
+    if (s->chain_on) total += 256;
     s->chained = 0;
     if (!total) return R1_OK;
     r1_status st = r1vk_buf_new(c, total, 1, &s->readback, err);
     if (!st && !s->readback.map) s->n_exp = 0; /* not mappable: downloads as before */
-    if (!st && s->readback.map && s->chain_n) s->chained = 1;
+    if (!st && s->readback.map && s->chain_on) s->chained = 1;
     if (!st && c->verbose && s->n_exp)
         fprintf(stderr, "vulkan: %d output(s), %.1f KiB, copied to the host by the decode pass\n",
                 s->n_exp, (double)total / 1024.0);

@@ -55,7 +55,7 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
     r1_status st = r1vk_check(vkBeginCommandBuffer(cb, &bi), "vkBeginCommandBuffer", err);
     if (st) return st;
     int chain = v == VK_DECODE && s->chained;
-    if (chain) vkCmdFillBuffer(cb, s->scratch.buf, 0, s->chain_n * 4, 0);
+    if (chain) vkCmdFillBuffer(cb, s->scratch.buf, 0, s->fill_n * 4, 0);
     /* earlier transfers and host writes (tensor_set, weights) before any dispatch */
     r1vk_barrier_all(cb);
     vk_access *pend = malloc(((size_t)s->nd[v] * VK_MAX_ACCESS + 1) * sizeof *pend);
