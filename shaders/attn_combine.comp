@@ -22,7 +22,7 @@
 layout(local_size_x = 128) in;
 #include "common.glsl"
 
-layout(std430, binding = 4) ACT_COHERENT writeonly buffer O { float o[]; };
+layout(std430, binding = 4) coherent writeonly buffer O { float o[]; };
 layout(std430, binding = 5) coherent buffer SP { float part[]; };
 layout(std430, binding = 5) coherent buffer SN { uint cnt[]; };
 

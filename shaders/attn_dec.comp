@@ -32,14 +32,14 @@ layout(local_size_x = 128) in;
 
 // Activations are coherent: a chained dispatch (chain.glsl) reads what the one
 // before it wrote with no barrier between them.
-layout(std430, binding = 1) ACT_COHERENT readonly buffer Q { vec4 q4[]; };
+layout(std430, binding = 1) coherent readonly buffer Q { vec4 q4[]; };
 layout(std430, binding = 2) buffer KC { vec4 kc4[]; };
 layout(std430, binding = 3) buffer VC { vec4 vc4[]; };
-layout(std430, binding = 4) ACT_COHERENT writeonly buffer O { vec4 o4[]; };
+layout(std430, binding = 4) coherent writeonly buffer O { vec4 o4[]; };
 layout(std430, binding = 5) coherent buffer SP { float part[]; };
 layout(std430, binding = 5) coherent buffer SN { uint cnt[]; };
-layout(std430, binding = 6) ACT_COHERENT readonly buffer KN { vec4 kn4[]; }; // rope: this token's k
-layout(std430, binding = 7) ACT_COHERENT readonly buffer VN { vec4 vn4[]; }; // rope: this token's v
+layout(std430, binding = 6) coherent readonly buffer KN { vec4 kn4[]; }; // rope: this token's k
+layout(std430, binding = 7) coherent readonly buffer VN { vec4 vn4[]; }; // rope: this token's v
 
 layout(push_constant) uniform P {
     uint H, KV, hd;  // hd % 4 == 0

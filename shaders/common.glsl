@@ -5,13 +5,6 @@
 // are bound at 1..8; float weights (F32/F16/BF16) are read as 32-bit words so
 // that no 16-bit storage feature is needed, and weights carry an element
 // offset because an imported mmap page range starts before the tensor.
-// Activations a chained decode dispatch (chain.glsl) reads from the one before it.
-#ifdef R1_NO_ACT_COHERENT
-#define ACT_COHERENT
-#else
-#define ACT_COHERENT coherent
-#endif
-
 #ifdef R1_SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require

@@ -66,9 +66,9 @@ spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [
 
 // Activations are coherent: a chained dispatch (chain.glsl) reads what the one
 // before it wrote with no barrier between them.
-layout(std430, binding = 1) ACT_COHERENT readonly buffer X { float x[]; };
-layout(std430, binding = 1) ACT_COHERENT readonly buffer X4 { vec4 x4[]; };
-layout(std430, binding = 2) ACT_COHERENT writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) coherent readonly buffer X { float x[]; };
+layout(std430, binding = 1) coherent readonly buffer X4 { vec4 x4[]; };
+layout(std430, binding = 2) coherent writeonly buffer Y { float y[]; };
 layout(std430, binding = 3) readonly buffer QW { uvec4 qw4[]; };
 layout(std430, binding = 4) readonly buffer SC { uvec2 sc2[]; };
 layout(std430, binding = 5) readonly buffer QZ { uint qz[]; };
@@ -77,11 +77,11 @@ layout(std430, binding = 7) readonly buffer BI { uint bias[]; };
 layout(std430, binding = 8) coherent buffer SP { float part[]; };
 layout(std430, binding = 8) coherent buffer SN { uint cnt[]; };
 layout(std430, binding = 9) readonly buffer PW { uint pw[]; };    // norm weight (words)
-layout(std430, binding = 9) ACT_COHERENT readonly buffer PB { float pb[]; }; // silu: the up input
-layout(std430, binding = 9) ACT_COHERENT readonly buffer PB4 { vec4 pb4[]; };
-layout(std430, binding = 10) ACT_COHERENT readonly buffer ER { float er[]; };  // residual
-layout(std430, binding = 6) ACT_COHERENT writeonly buffer Y1 { float y1[]; };  // merged: 2nd output
-layout(std430, binding = 10) ACT_COHERENT writeonly buffer Y2 { float y2[]; }; // merged: 3rd output
+layout(std430, binding = 9) coherent readonly buffer PB { float pb[]; }; // silu: the up input
+layout(std430, binding = 9) coherent readonly buffer PB4 { vec4 pb4[]; };
+layout(std430, binding = 10) coherent readonly buffer ER { float er[]; };  // residual
+layout(std430, binding = 6) coherent writeonly buffer Y1 { float y1[]; };  // merged: 2nd output
+layout(std430, binding = 10) coherent writeonly buffer Y2 { float y2[]; }; // merged: 3rd output
 layout(std430, binding = 6) readonly buffer NW { uint nw[]; };     // Q4_XQOUT: next norm weight
 
 #define Q4_BIAS 1u

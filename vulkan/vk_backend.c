@@ -309,8 +309,8 @@ static void settings(vk_ctx *c) {
     c->chain = c->fuse && (ch && *ch ? strcmp(ch, "0") != 0
                                      : c->props.vendorID == 0x10DE ||
                                            c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU);
-    c->chain_fault =
-        c->chain && getenv("R1_VK_CHAIN_FAULT") ? atoi(getenv("R1_VK_CHAIN_FAULT")) : 0;
+    const char *cf = getenv("R1_VK_CHAIN_FAULT");
+    c->chain_fault = c->chain && cf ? atoi(cf) : 0;
     const char *sp = getenv("R1_VK_SPIN");
     /* by default not on a CPU device (lavapipe), whose shaders run on the cores a poll
      * would take; R1_VK_SPIN=1 forces it (tests), =0 turns it off */

@@ -9,18 +9,18 @@
  *
  * Chains (decode, c->chain): a barrier drains the GPU, and the next dispatch
  * then starts from nothing (H200 14b: decode without any barrier, results
- * wrong, 4.8 -> 3.1 ms a token). Where a dispatch needs the one before it
- * and both are chain-capable (the GPTQ matvec and the decode attention), it
- * is recorded without the barrier: its workgroups start while the previous
- * dispatch finishes, issue their first weight loads, then wait (one invocation
- * polling) until the previous dispatch's counter reaches its count of finished
- * tiles, and every activation they read is `coherent` (not from a stale L1).
- * That is a barrier for what the dispatch reads and writes when everything
- * before the previous dispatch had finished before it did (a barrier or a
- * chain before it), which record() checks. The counters live at the start of
- * the scratch and are zeroed at the start of every decode pass. A wait that
- * polls for too long sets an error flag (scratch element 0) that compute()
- * reports. Deadlock-free where a dispatch's workgroups are all launched before
+ * wrong, 4.8 -> 3.1 ms a token). Where a group of dispatches (those between
+ * two sync points, which run beside each other) needs the group before it and
+ * all are chain-capable (the GPTQ matvec, the decode attention and its
+ * combine), it is recorded without the barrier: its workgroups start while the
+ * previous group finishes, issue their first weight loads, then wait (one
+ * invocation polling, chain.glsl) until the previous group's counter reaches
+ * its count of finished tiles, and every activation they read is `coherent`
+ * (not from a stale L1). Since that group waited the same way (or followed a
+ * barrier), the wait orders everything before it too. The counters live at the
+ * start of the scratch and are zeroed at the start of every decode pass. A
+ * wait that polls for too long sets an error flag (scratch element 0) that
+ * compute() reports. Deadlock-free where a dispatch's workgroups are all launched before
  * the next one's (in-order launch): then every workgroup waited for is
  * resident or done. */
 #include <math.h>
