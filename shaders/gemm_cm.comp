@@ -1,37 +1,29 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
-#extension GL_NV_cooperative_matrix : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_control_flow_attributes : require
-// Tensor-core prompt GEMM (VK_NV_cooperative_matrix, 16x16x16 fp16 products
-// accumulated in float32): Y[T, N] = X[T, K] . W[K, N] + b, from the fp16
+// Tensor-core prompt GEMM (16x16x16 fp16 products accumulated in float32;
+// VK_KHR_cooperative_matrix with R1_KHR, else VK_NV_cooperative_matrix, see
+// coopmat.glsl): Y[T, N] = X[T, K] . W[K, N] + b, from the fp16
 // operands q4_prep_cm.comp wrote to scratch. Eight subgroups of 32 share a
-// TM x 128 tile; K advances in TK steps through two shared-memory stages, so
-// one barrier per step and the next step's loads fly during the products.
+// 64 x 128 tile, 32 x 32 each; K advances in TK steps through two shared-memory
+// stages, one barrier a step, with the loads of the next two steps in flight
+// (H200, 14b pp512: 2,396 tokens/s with 128 x 128 tiles and loads one step
+// ahead, 2,533 with 64-row tiles, 2,759 with both).
 //
 // R1_CM_EXACT: float32 accuracy from fp16 products. Each operand v also has a
 // plane of remainders lo = fp16((v - hi) * 2^12), and x.w = xh.wh +
 // 2^-12 (xl.wh + xh.wl) to about 2^-22 (xl.wl, 2^-24 smaller, is dropped).
-// Loops over fragments carry [[unroll]], so that arrays of cooperative
-// matrices are never indexed at run time.
-// Opt-in (R1_VK_CM): on the H200 the products themselves ran at ~30 TFLOPS
-// (knock-outs: 507 ms of GEMM, 486 without fragment loads, 463 without global
-// loads), no faster than q4_gemm.comp.
-#ifdef R1_CM_EXACT
 #define TM 64u
+#ifdef R1_CM_EXACT
 #define TK 16u
-#define FM 2u // 16-row fragments per subgroup
 #define NP 2u // operand planes: hi, lo
 #else
-#define TM 128u
 #define TK 32u
-#define FM 4u
 #define NP 1u
 #endif
 #define TN 128u
-#define FN 2u                // 16-column fragments per subgroup
 #define AW ((TK + 8u) / 8u)  // uvec4 per x row in shared memory (8 halves of padding)
 #define BW ((TN + 8u) / 8u)  // uvec4 per weight row
 #define A_SZ (TM * AW)
@@ -55,8 +47,7 @@ layout(push_constant) uniform P {
 
 shared uvec4 sm[2u * STAGE]; // fp16 operands; the epilogue reuses it for float results
 
-#define HALF fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
-#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
+#include "coopmat.glsl"
 
 void load_step(uint k0, uint m0, uint n0, out uvec4 ra[AL], out uvec4 rb[BL]) {
     uint l = gl_LocalInvocationIndex, T = run.n_tokens, K = p.K, N = p.N;
@@ -86,71 +77,100 @@ void store_step(uint st, uvec4 ra[AL], uvec4 rb[BL]) {
     }
 }
 
+// Fragments are named variables, not arrays: with arrays c[4][2] NVIDIA's
+// compiler kept the accumulators in local memory (256 bytes a thread), which
+// held the GEMM to ~30 TFLOPS. FRAGS(X) expands X(i, j) over a subgroup's 2 x 2
+// output fragments of 16 x 16.
+#define FRAGS(X) X(0, 0) X(0, 1) X(1, 0) X(1, 1)
+#define ROWS(X) X(0) X(1)
+#define COLS(X) X(0) X(1)
+
+// Each subgroup stages one 16 x 16 fragment in its own 1 KB of shared memory,
+// then writes the rows below T with the bias: 8 elements a lane, unrolled.
+void put_frag(ACC f, uint so, uint m0, uint n0) {
+    uint lane = gl_SubgroupInvocationID, T = run.n_tokens;
+    CM_STORE(f, sm, so, 4u);
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    [[unroll]] for (uint t = 0u; t < 8u; t++) {
+        uint e = lane + t * 32u, m = m0 + e / 16u, n = n0 + e % 16u;
+        if (m < T && n < p.N) {
+            float b = (p.flags & 1u) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0;
+            y[m * p.N + n] = uintBitsToFloat(sm[so + e / 4u][e % 4u]) + b;
+        }
+    }
+    subgroupBarrier();
+}
+
 void main() {
     // x walks the row tiles: workgroups that run together share a weight tile in L2
     uint m0 = gl_WorkGroupID.x * TM, n0 = gl_WorkGroupID.y * TN, T = run.n_tokens;
     if (m0 >= T) return; // uniform across the workgroup
     uint sg = gl_SubgroupID, wm = (sg >> 2u) * (TM / 2u), wn = (sg & 3u) * 32u;
-    ACC c[FM][FN];
+#define DECL(i, j) ACC c##i##j = CM_ZERO;
+    FRAGS(DECL)
 #ifdef R1_CM_EXACT
-    ACC d[FM][FN];
+#define DECL_D(i, j) ACC d##i##j = CM_ZERO;
+    FRAGS(DECL_D)
 #endif
-    [[unroll]] for (uint i = 0u; i < FM; i++)
-        [[unroll]] for (uint j = 0u; j < FN; j++) {
-            c[i][j] = ACC(0.0);
+#define KK_LOOP [[unroll]] for (uint kk = 0u; kk < TK; kk += 16u)
+#define LOAD_A(i) \
+    HALF_A a##i;  \
+    CM_LOAD_A(a##i, sm, sa + (wm + i * 16u) * AW + kk / 8u, AW);
+#define LOAD_B(j) \
+    HALF_B b##j;  \
+    CM_LOAD_B(b##j, sm, sb + kk * BW + (wn + j * 16u) / 8u, BW);
 #ifdef R1_CM_EXACT
-            d[i][j] = ACC(0.0);
-#endif
-        }
-    uvec4 ra[AL], rb[BL];
-    load_step(0u, m0, n0, ra, rb);
-    store_step(0u, ra, rb);
-    barrier();
-    uint st = 0u;
-    for (uint k0 = 0u; k0 < p.K; k0 += TK, st ^= 1u) {
-        bool more = k0 + TK < p.K;
-        if (more) load_step(k0 + TK, m0, n0, ra, rb); // in flight during the products
-        uint a0 = st * STAGE, b0 = a0 + NP * A_SZ;
-        [[unroll]] for (uint kk = 0u; kk < TK; kk += 16u) {
-            HALF a[NP][FM], b[NP][FN];
-            [[unroll]] for (uint q = 0u; q < NP; q++) {
-                [[unroll]] for (uint i = 0u; i < FM; i++)
-                    coopMatLoadNV(a[q][i], sm, a0 + q * A_SZ + (wm + i * 16u) * AW + kk / 8u, AW,
-                                  false);
-                [[unroll]] for (uint j = 0u; j < FN; j++)
-                    coopMatLoadNV(b[q][j], sm, b0 + q * B_SZ + kk * BW + (wn + j * 16u) / 8u, BW,
-                                  false);
-            }
-            [[unroll]] for (uint i = 0u; i < FM; i++)
-                [[unroll]] for (uint j = 0u; j < FN; j++) {
-                    c[i][j] = coopMatMulAddNV(a[0][i], b[0][j], c[i][j]);
-#ifdef R1_CM_EXACT
-                    d[i][j] = coopMatMulAddNV(a[1][i], b[0][j], d[i][j]);
-                    d[i][j] = coopMatMulAddNV(a[0][i], b[1][j], d[i][j]);
-#endif
-                }
-        }
-        if (more) store_step(st ^ 1u, ra, rb);
-        barrier();
-    }
-    // Epilogue: each subgroup stages one 16 x 16 fragment at a time in its own
-    // 1 KB of shared memory, then writes the rows below T with the bias.
-    uint lane = gl_SubgroupInvocationID, so = sg * 64u;
-    [[unroll]] for (uint i = 0u; i < FM; i++)
-        [[unroll]] for (uint j = 0u; j < FN; j++) {
-#ifdef R1_CM_EXACT
-            coopMatStoreNV(c[i][j] + d[i][j] * float(1.0 / LO_SCALE), sm, so, 4u, false);
+#define LOAD_AL(i) \
+    HALF_A al##i;  \
+    CM_LOAD_A(al##i, sm, sa + A_SZ + (wm + i * 16u) * AW + kk / 8u, AW);
+#define LOAD_BL(j) \
+    HALF_B bl##j;  \
+    CM_LOAD_B(bl##j, sm, sb + B_SZ + kk * BW + (wn + j * 16u) / 8u, BW);
+#define LOAD_LO ROWS(LOAD_AL) COLS(LOAD_BL)
+#define MMA(i, j)                           \
+    c##i##j = CM_MMA(a##i, b##j, c##i##j);  \
+    d##i##j = CM_MMA(al##i, b##j, d##i##j); \
+    d##i##j = CM_MMA(a##i, bl##j, d##i##j);
 #else
-            coopMatStoreNV(c[i][j], sm, so, 4u, false);
+#define LOAD_LO
+#define MMA(i, j) c##i##j = CM_MMA(a##i, b##j, c##i##j);
 #endif
-            subgroupMemoryBarrierShared();
-            subgroupBarrier();
-            for (uint e = lane; e < 256u; e += gl_SubgroupSize) {
-                uint m = m0 + wm + i * 16u + e / 16u, n = n0 + wn + j * 16u + e % 16u;
-                if (m >= T || n >= p.N) continue;
-                float b = (p.flags & 1u) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0;
-                y[m * p.N + n] = uintBitsToFloat(sm[so + e / 4u][e % 4u]) + b;
-            }
-            subgroupBarrier();
-        }
+    // the products of one K step, from shared-memory stage st
+#define PRODUCTS(st)                                                    \
+    {                                                                   \
+        uint sa = (st) * STAGE, sb = sa + NP * A_SZ;                    \
+        KK_LOOP {                                                       \
+            ROWS(LOAD_A) COLS(LOAD_B) LOAD_LO FRAGS(MMA)                \
+        }                                                               \
+    }
+    uint nst = (p.K + TK - 1u) / TK;
+    // Loads two steps ahead, in two register sets used in turn (the loop does
+    // two steps a turn so that each set has a fixed name): the weights come
+    // from DRAM, and one step of products did not cover their latency.
+    uvec4 ra0[AL], rb0[BL], ra1[AL], rb1[BL];
+    load_step(0u, m0, n0, ra0, rb0);
+    if (nst > 1u) load_step(TK, m0, n0, ra1, rb1);
+    store_step(0u, ra0, rb0);
+    barrier();
+    if (nst > 2u) load_step(2u * TK, m0, n0, ra0, rb0);
+    for (uint s = 0u; s < nst; s += 2u) {
+        PRODUCTS(0u)
+        if (s + 1u < nst) store_step(1u, ra1, rb1);
+        barrier();
+        if (s + 1u >= nst) break;
+        if (s + 3u < nst) load_step((s + 3u) * TK, m0, n0, ra1, rb1);
+        PRODUCTS(1u)
+        if (s + 2u < nst) store_step(0u, ra0, rb0);
+        barrier();
+        if (s + 4u < nst) load_step((s + 4u) * TK, m0, n0, ra0, rb0);
+    }
+    uint so = sg * 64u, fm = m0 + wm, fn = n0 + wn;
+#ifdef R1_CM_EXACT
+#define PUT(i, j) \
+    put_frag(CM_AXPY(c##i##j, d##i##j, float(1.0 / LO_SCALE)), so, fm + i * 16u, fn + j * 16u);
+#else
+#define PUT(i, j) put_frag(c##i##j, so, fm + i * 16u, fn + j * 16u);
+#endif
+    FRAGS(PUT)
 }

@@ -23,3 +23,16 @@ if(R1_HAVE_VULKAN)
     COMMAND test_sessions ${R1_TEST_DATA}/golden/small-actorder-g128 1)
   set_tests_properties(sessions_threads_vulkan PROPERTIES TIMEOUT 300)
 endif()
+
+# The VK_KHR_cooperative_matrix shaders completed by tools/spvpatch, checked
+# structurally (no device here runs them), and the tool's errors on bad input.
+if(R1_HAVE_VULKAN AND NOT CMAKE_CROSSCOMPILING)
+  add_executable(test_spvpatch ${CMAKE_CURRENT_LIST_DIR}/test_spvpatch.c)
+  target_include_directories(test_spvpatch PRIVATE ${CMAKE_BINARY_DIR})
+  add_dependencies(test_spvpatch r1obj)
+  add_test(NAME vulkan_spvpatch COMMAND test_spvpatch)
+  add_test(NAME vulkan_spvpatch_bad_input
+    COMMAND r1-spvpatch ${R1_TEST_DATA}/golden/README.md x ${CMAKE_CURRENT_BINARY_DIR}/bad.h)
+  set_tests_properties(vulkan_spvpatch_bad_input PROPERTIES
+    PASS_REGULAR_EXPRESSION "r1-spvpatch: .*README.md: not a SPIR-V module")
+endif()

@@ -6,6 +6,10 @@
 # element is awkward, so ','). "_sg" variants use subgroup arithmetic and
 # "_f16" variants fp16 arithmetic; the backend picks per device, with the plain
 # variant as the fallback (R1_VK_NO_SUBGROUP=1, R1_VK_NO_FP16=1 force it).
+# Variants defining R1_KHR ("_khr" in their names) use VK_KHR_cooperative_matrix, whose types
+# Debian 12's glslang cannot express: tools/spvpatch completes them after
+# glslang (see shaders/coopmat.glsl). They need that host tool, so a cross
+# build leaves them out and the backend uses VK_NV_cooperative_matrix or none.
 set(R1_SHADER_VARIANTS
   "rmsnorm|rmsnorm.comp|"
   "rmsnorm_sg|rmsnorm.comp|R1_SUBGROUP"
@@ -25,6 +29,8 @@ set(R1_SHADER_VARIANTS
   "q4_prep_cm_exact|q4_prep_cm.comp|R1_CM_EXACT"
   "gemm_cm|gemm_cm.comp|"
   "gemm_cm_exact|gemm_cm.comp|R1_CM_EXACT"
+  "gemm_cm_khr|gemm_cm.comp|R1_KHR"
+  "gemm_cm_exact_khr|gemm_cm.comp|R1_CM_EXACT,R1_KHR"
   "q4t_matvec|q4t_matvec.comp|"
   "q4t_matvec_sg|q4t_matvec.comp|R1_SUBGROUP"
   "q4t_gemm|q4t_gemm.comp|"
@@ -44,7 +50,14 @@ set(R1_SHADER_VARIANTS
   "mma_probe1|mma_probe.comp|ACC_N=1u"
   "mma_probe_h|mma_probe.comp|R1_ACC16"
   "mma_probe_s|mma_probe.comp|R1_SHARED"
+  "mma_probe_khr|mma_probe.comp|R1_KHR"
+  "mma_probe1_khr|mma_probe.comp|ACC_N=1u,R1_KHR"
+  "mma_probe_s_khr|mma_probe.comp|R1_SHARED,R1_KHR"
 )
+
+if(NOT CMAKE_CROSSCOMPILING)
+  add_executable(r1-spvpatch tools/spvpatch/spvpatch.c)
+endif()
 
 set(R1_SPV_DIR ${CMAKE_CURRENT_BINARY_DIR}/r1spv)
 file(MAKE_DIRECTORY ${R1_SPV_DIR})
@@ -69,14 +82,27 @@ foreach(v ${R1_SHADER_VARIANTS})
     list(APPEND defs "-D${d}")
   endforeach()
   set(out ${R1_SPV_DIR}/${name}.h)
-  add_custom_command(
-    OUTPUT ${out}
-    COMMAND ${GLSLANG_VALIDATOR} -V --target-env vulkan1.1 ${defs}
-            -I${CMAKE_CURRENT_SOURCE_DIR}/shaders --vn r1vk_spv_${name} -o ${out}
-            ${CMAKE_CURRENT_SOURCE_DIR}/shaders/${src}
-    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/shaders/${src} ${R1_SHADER_INCLUDES}
-    COMMENT "SPIR-V ${name}"
-    VERBATIM)
+  set(glslang ${GLSLANG_VALIDATOR} -V --target-env vulkan1.1 ${defs}
+      -I${CMAKE_CURRENT_SOURCE_DIR}/shaders)
+  if("-DR1_KHR" IN_LIST defs)
+    if(CMAKE_CROSSCOMPILING)
+      continue()
+    endif()
+    add_custom_command(
+      OUTPUT ${out}
+      COMMAND ${glslang} -o ${R1_SPV_DIR}/${name}.spv ${CMAKE_CURRENT_SOURCE_DIR}/shaders/${src}
+      COMMAND r1-spvpatch ${R1_SPV_DIR}/${name}.spv r1vk_spv_${name} ${out}
+      DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/shaders/${src} ${R1_SHADER_INCLUDES} r1-spvpatch
+      COMMENT "SPIR-V ${name} (patched)"
+      VERBATIM)
+  else()
+    add_custom_command(
+      OUTPUT ${out}
+      COMMAND ${glslang} --vn r1vk_spv_${name} -o ${out} ${CMAKE_CURRENT_SOURCE_DIR}/shaders/${src}
+      DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/shaders/${src} ${R1_SHADER_INCLUDES}
+      COMMENT "SPIR-V ${name}"
+      VERBATIM)
+  endif()
   list(APPEND R1_SPV_HEADERS ${out})
   string(APPEND R1_SPV_INCLUDES "#include \"r1spv/${name}.h\"\n")
   string(APPEND R1_SPV_TABLE "    {\"${name}\", r1vk_spv_${name}, sizeof r1vk_spv_${name}},\n")

@@ -336,7 +336,11 @@ static void describe(const vk_ctx *c) {
             "%u%s, fp16 %s, int8 dot %s, coopmat %s, import %s; shaders:",
             c->props.deviceName, c->f.compute_units, c->wg_target, c->wg_slots, c->f.subgroup_size,
             c->f.subgroup_arith ? " (arithmetic)" : "", c->f.fp16 ? "yes" : "no",
-            c->f.int_dot ? "yes" : "no", c->f.coopmat ? "yes" : "no",
+            c->f.int_dot ? "yes" : "no",
+            !c->f.coopmat               ? "no"
+            : c->f.coopmat == VK_CM_NV  ? "NV"
+            : c->f.coopmat == VK_CM_KHR ? "KHR"
+                                        : "KHR+NV",
             c->f.host_import && c->use_import ? "yes" : "no");
     for (int i = 0; i < VKP_COUNT; i++)
         if (c->pipe_variant[i]) fprintf(stderr, " %s", c->pipe_variant[i]);

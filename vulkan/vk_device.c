@@ -247,43 +247,93 @@ static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t n
     c->f.mem_budget = has_ext(e, ne, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 }
 
-/* Tensor-core prompt GEMM (gemm_cm.comp): VK_NV_cooperative_matrix with 16x16x16
- * fp16 x fp16 + fp32 products in subgroups of 32, fp16 arithmetic, the Vulkan
- * memory model (the cooperative loads use it) and 38 KB of shared memory (two
- * stages of operands). Detected here, used only when R1_VK_CM asks for it (on the
- * H200 it is slower than the default GEMM); R1_VK_NO_CM=1 skips the detection.
- * (GL_KHR_cooperative_matrix, vendor-neutral, needs a newer glslang than Debian 12's.) */
+/* VK_KHR_cooperative_matrix postdates Debian 12's Vulkan headers (1.3.239): its
+ * structures as the specification defines them. */
+#ifndef VK_KHR_cooperative_matrix
+#define VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME "VK_KHR_cooperative_matrix"
+#define R1VK_STYPE_CM_FEATURES_KHR ((VkStructureType)1000506000)
+#define R1VK_STYPE_CM_PROPERTIES_KHR ((VkStructureType)1000506001)
+typedef struct {
+    VkStructureType sType;
+    void *pNext;
+    VkBool32 cooperativeMatrix, cooperativeMatrixRobustBufferAccess;
+} r1vk_cm_features_khr;
+typedef struct {
+    VkStructureType sType;
+    void *pNext;
+    uint32_t MSize, NSize, KSize;
+    int32_t AType, BType, CType, ResultType; /* VkComponentTypeKHR: 0 float16, 1 float32 */
+    VkBool32 saturatingAccumulation;
+    int32_t scope; /* VkScopeKHR: 3 subgroup */
+} r1vk_cm_props_khr;
+#else
+#define R1VK_STYPE_CM_FEATURES_KHR VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR
+#define R1VK_STYPE_CM_PROPERTIES_KHR VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR
+typedef VkPhysicalDeviceCooperativeMatrixFeaturesKHR r1vk_cm_features_khr;
+typedef VkCooperativeMatrixPropertiesKHR r1vk_cm_props_khr;
+#endif
+typedef VkResult(VKAPI_PTR *r1vk_cm_props_fn)(VkPhysicalDevice, uint32_t *, void *);
+
+/* Whether the device lists a 16x16x16 fp16 x fp16 + float32 subgroup shape,
+ * through the NV or the KHR query (their structures differ only in KHR's
+ * saturatingAccumulation before the scope; the enum values are the same). */
+static int has_f16_shape(vk_ctx *c, int khr) {
+    r1vk_cm_props_fn get = (r1vk_cm_props_fn)vkGetInstanceProcAddr(
+        c->inst, khr ? "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"
+                     : "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+    size_t size = khr ? sizeof(r1vk_cm_props_khr) : sizeof(VkCooperativeMatrixPropertiesNV);
+    uint32_t n = 0;
+    if (!get || get(c->pd, &n, NULL) != VK_SUCCESS || !n) return 0;
+    unsigned char *p = calloc(n, size);
+    int ok = 0;
+    for (uint32_t i = 0; p && i < n; i++)
+        *(VkStructureType *)(p + i * size) =
+            khr ? R1VK_STYPE_CM_PROPERTIES_KHR : VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    if (p && get(c->pd, &n, p) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !ok; i++) {
+            const r1vk_cm_props_khr *q = (const r1vk_cm_props_khr *)(p + i * size);
+            const VkCooperativeMatrixPropertiesNV *v =
+                (const VkCooperativeMatrixPropertiesNV *)(p + i * size);
+            ok = q->MSize == 16 && q->NSize == 16 && q->KSize == 16 && q->AType == 0 &&
+                 q->BType == 0 && q->CType == 1 && q->ResultType == 1 &&
+                 (khr ? q->scope : (int32_t)v->scope) == 3;
+        }
+    free(p);
+    return ok;
+}
+
+/* Tensor-core prompt GEMM (gemm_cm.comp): 16x16x16 fp16 x fp16 + fp32 products
+ * in subgroups of 32 and fp16 arithmetic (its 30 KB of shared memory fit the
+ * 32 KB every device here offers), through VK_KHR_cooperative_matrix or VK_NV_cooperative_matrix
+ * (which also needs the Vulkan memory model: its loads use it). Returns the VK_CM_* bits of the
+ * extensions that offer it. Detected here, used only when R1_VK_CM asks for it; R1_VK_NO_CM=1 skips
+ * the detection. */
 static int query_coopmat(vk_ctx *c, const VkExtensionProperties *e, uint32_t ne) {
-    if (!has_ext(e, ne, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) || r1vk_env_flag("R1_VK_NO_CM") ||
-        !c->f.fp16 || c->f.subgroup_size != 32 || c->props.apiVersion < VK_API_VERSION_1_2 ||
-        c->props.limits.maxComputeSharedMemorySize < 38912)
+    int nv = has_ext(e, ne, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME),
+        khr = has_ext(e, ne, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    if ((!nv && !khr) || r1vk_env_flag("R1_VK_NO_CM") || !c->f.fp16 || c->f.subgroup_size != 32 ||
+        c->props.apiVersion < VK_API_VERSION_1_2)
         return 0;
+    r1vk_cm_features_khr ck = {.sType = R1VK_STYPE_CM_FEATURES_KHR};
     VkPhysicalDeviceCooperativeMatrixFeaturesNV cm = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
     VkPhysicalDeviceVulkanMemoryModelFeatures mm = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES, .pNext = &cm};
-    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
-                                    .pNext = &mm};
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    if (nv) {
+        cm.pNext = f2.pNext;
+        mm.pNext = &cm;
+        f2.pNext = &mm;
+    }
+    if (khr) {
+        ck.pNext = f2.pNext;
+        f2.pNext = &ck;
+    }
     vkGetPhysicalDeviceFeatures2(c->pd, &f2);
-    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
-        (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)vkGetInstanceProcAddr(
-            c->inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
-    if (!cm.cooperativeMatrix || !mm.vulkanMemoryModel || !get) return 0;
-    uint32_t n = 0;
-    if (get(c->pd, &n, NULL) != VK_SUCCESS || !n) return 0;
-    VkCooperativeMatrixPropertiesNV *p = calloc(n, sizeof *p);
-    int ok = 0;
-    for (uint32_t i = 0; p && i < n; i++)
-        p[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
-    if (p && get(c->pd, &n, p) == VK_SUCCESS)
-        for (uint32_t i = 0; i < n && !ok; i++)
-            ok = p[i].MSize == 16 && p[i].NSize == 16 && p[i].KSize == 16 &&
-                 p[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-                 p[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
-                 p[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
-                 p[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV && p[i].scope == VK_SCOPE_SUBGROUP_NV;
-    free(p);
-    return ok;
+    int bits = 0;
+    if (nv && cm.cooperativeMatrix && mm.vulkanMemoryModel && has_f16_shape(c, 0)) bits |= VK_CM_NV;
+    if (khr && ck.cooperativeMatrix && has_f16_shape(c, 1)) bits |= VK_CM_KHR;
+    return bits;
 }
 
 static r1_status device_new(vk_ctx *c, r1_error *err) {
@@ -305,13 +355,18 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
                           VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME,
                           "VK_KHR_portability_subset",
                           VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME,
-                          VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME};
-    const char *use[9];
+                          VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME,
+                          VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME};
+    const char *use[10];
     uint32_t nu = 0;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         int stats = !strcmp(want[i], VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
         if (stats && !r1vk_env_flag("R1_VK_STATS")) continue; /* a tuning aid, off by default */
-        if (!strcmp(want[i], VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) && !c->f.coopmat) continue;
+        if (!strcmp(want[i], VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) && !(c->f.coopmat & VK_CM_NV))
+            continue;
+        if (!strcmp(want[i], VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
+            !(c->f.coopmat & VK_CM_KHR))
+            continue;
         if (!has_ext(e, ne, want[i])) continue;
         use[nu++] = want[i];
         if (stats) c->f.exec_stats = 1;
@@ -349,9 +404,14 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
         .pNext = &encm,
         .vulkanMemoryModel = VK_TRUE};
-    if (c->f.coopmat) {
+    if (c->f.coopmat & VK_CM_NV) {
         encm.pNext = en.pNext;
         en.pNext = &enmm;
+    }
+    r1vk_cm_features_khr enck = {.sType = R1VK_STYPE_CM_FEATURES_KHR, .cooperativeMatrix = VK_TRUE};
+    if (c->f.coopmat & VK_CM_KHR) {
+        enck.pNext = en.pNext;
+        en.pNext = &enck;
     }
     en.features.shaderInt16 = f2.features.shaderInt16;
     float prio = 1.0f;

@@ -101,6 +101,8 @@ typedef enum vk_pipe {
     VKP_COUNT
 } vk_pipe;
 
+enum { VK_CM_NV = 1, VK_CM_KHR = 2 };
+
 typedef struct vk_features {
     int fp16;           /* shaderFloat16 (arithmetic) */
     int storage16;      /* storageBuffer16BitAccess */
@@ -113,7 +115,8 @@ typedef struct vk_features {
     int mem_budget;         /* VK_EXT_memory_budget */
     uint32_t compute_units; /* SMs (VK_NV_shader_sm_builtins) or CUs (AMD), 0 unknown */
     int timestamps;         /* the queue can time dispatches (R1_VK_PROFILE) */
-    int coopmat;    /* VK_NV_cooperative_matrix 16x16x16 fp16 (the tensor-core prompt GEMM) */
+    int coopmat;    /* 16x16x16 fp16 x fp16 + float32 cooperative matrices (the tensor-core prompt
+                       GEMM): VK_CM_NV | VK_CM_KHR, the extensions that offer them */
     int exec_stats; /* R1_VK_STATS=1 and VK_KHR_pipeline_executable_properties: print each
                        pipeline's compiler statistics (registers, ...) */
 } vk_features;
@@ -175,9 +178,11 @@ typedef struct vk_ctx {
     VkPipeline pipe[VKP_COUNT];
     const char *pipe_variant[VKP_COUNT];
     int use_fp16; /* fp16-arithmetic shader variants chosen */
-    /* Prompt GEMM on tensor cores (VK_NV_cooperative_matrix), opt-in: R1_VK_CM=1 fp16
-     * operands (1), R1_VK_CM=exact operands split for float32 accuracy (2); 0 off. */
-    int cm;
+    /* Prompt GEMM on tensor cores, opt-in: R1_VK_CM=1 fp16 operands (1), R1_VK_CM=exact
+     * operands split for float32 accuracy (2); 0 off. cm_khr: through
+     * VK_KHR_cooperative_matrix (the "_khr" shaders), else VK_NV_cooperative_matrix;
+     * KHR where the device has it and the shaders are built, R1_VK_CM_API=nv|khr. */
+    int cm, cm_khr;
     vk_buf dummy; /* bound to unused descriptor slots */
     char cache_path[512];
 } vk_ctx;

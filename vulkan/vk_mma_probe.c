@@ -1,6 +1,7 @@
 /* Tensor-core throughput probe, a diagnostic (R1_VK_MMA_PROBE=1 with
- * R1_VK_CM=1 on a device with VK_NV_cooperative_matrix): times mma_probe.comp's
- * variants (8 or 1 float32 accumulators a subgroup, 8 fp16 ones, 8 with the
+ * R1_VK_CM=1 on a device with cooperative matrices; R1_VK_CM_API=nv|khr picks the
+ * extension): times mma_probe.comp's
+ * variants (8 or 1 float32 accumulators a subgroup, 8 fp16 ones (NV only), 8 with the
  * operands reloaded from shared memory) and prints their product rate, to tell
  * whether the cooperative-matrix path itself or the GEMM around it limits the
  * tensor-core prompt GEMM. */
@@ -31,8 +32,9 @@ void r1vk_mma_probe(vk_ctx *c) {
             if (s > 0 && (best == 0 || s < best)) best = s;
         }
         double flop = (double)GROUPS * 8 * ITERS * v[i].acc * 2.0 * 16 * 16 * 16;
-        fprintf(stderr, "vulkan mma probe: %-52s %8.1f TFLOPS (%.3f ms)\n", v[i].what,
-                best > 0 ? flop / best / 1e12 : 0.0, best * 1e3);
+        fprintf(stderr, "vulkan mma probe (%s): %-52s %8.1f TFLOPS (%.3f ms)\n",
+                c->cm_khr ? "KHR" : "NV", v[i].what, best > 0 ? flop / best / 1e12 : 0.0,
+                best * 1e3);
     }
     r1vk_probe_close(c, &pr);
     r1vk_buf_free(c, &out);

@@ -58,12 +58,14 @@ static const r1vk_shader *find_shader(const char *name) {
 static const r1vk_shader *choose(const vk_ctx *c, int i) {
     char name[64];
     const r1vk_shader *s = NULL;
-    if (PIPES[i].opt == OPT_PROBE) return find_shader(PIPES[i].base);
-    if (PIPES[i].opt) {
-        snprintf(name, sizeof name, "%s%s", PIPES[i].base,
-                 PIPES[i].opt == OPT_CM && c->cm == 2 ? "_exact" : "");
+    if (PIPES[i].opt == OPT_CM || PIPES[i].opt == OPT_PROBE) {
+        int cm_op = i != VKP_Q4_PREP_CM; /* the prep writes operands, no matrices */
+        snprintf(name, sizeof name, "%s%s%s", PIPES[i].base,
+                 PIPES[i].opt == OPT_CM && c->cm == 2 ? "_exact" : "",
+                 c->cm_khr && cm_op ? "_khr" : "");
         return find_shader(name);
     }
+    if (PIPES[i].opt) return find_shader(PIPES[i].base);
     int want_f16 = PIPES[i].f16 && c->f.fp16, want_sg = PIPES[i].sg && c->f.subgroup_arith;
     if (PIPES[i].sg == 2) want_sg = want_sg && c->f.shuffle && c->f.subgroup_size >= 8;
     int want_dp = PIPES[i].dp && c->f.int_dot;
@@ -199,6 +201,7 @@ static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
         (PIPES[i].opt == OPT_PROBE && (!c->cm || !r1vk_env_flag("R1_VK_MMA_PROBE"))))
         return R1_OK; /* not asked for, or the device cannot: never planned */
     const r1vk_shader *s = choose(c, i);
+    if (!s && PIPES[i].opt == OPT_PROBE) return R1_OK; /* e.g. no fp16-accumulator KHR probe */
     if (!s) return r1__err(err, R1_E_DEVICE, "vulkan: shader %s is not built in", PIPES[i].base);
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                    .codeSize = s->size,
@@ -245,8 +248,15 @@ r1_status r1vk_pipelines_create(vk_ctx *c, r1_error *err) {
     }
     free(data);
     c->use_fp16 = c->f.fp16;
-    const char *cm = getenv("R1_VK_CM");
+    const char *cm = getenv("R1_VK_CM"), *api = getenv("R1_VK_CM_API");
     c->cm = !c->f.coopmat || !r1vk_env_flag("R1_VK_CM") ? 0 : !strcmp(cm, "exact") ? 2 : 1;
+    /* KHR where offered and built (a cross build lacks the patched shaders) */
+    int khr = (c->f.coopmat & VK_CM_KHR) && find_shader("gemm_cm_khr"),
+        nv = (c->f.coopmat & VK_CM_NV) != 0;
+    if (api && !strcmp(api, "nv")) khr = 0;
+    if (api && !strcmp(api, "khr")) nv = 0;
+    c->cm_khr = khr;
+    if (!khr && !nv) c->cm = 0;
     for (int i = 0; i < VKP_COUNT && !st; i++) st = pipeline(c, i, err);
     if (!st) cache_write(c, n);
     return st;
