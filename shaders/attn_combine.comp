@@ -28,7 +28,8 @@ layout(std430, binding = 5) coherent buffer SN { uint cnt[]; };
 
 layout(push_constant) uniform P {
     uint H, KV, hd;  // as attn_dec.comp
-    uint poff, coff; // scratch: its partials and counters ([KV] chunks, [KV] combines)
+    uint poff, coff; // scratch: its partials and its counters ([KV] chunks; this
+                     // attention's own, zeroed at the start of the pass, see vk_plan.c)
     uint nmax;       // chunks of a kv head's partial region
     layout(offset = 124) uint chain; // chain.glsl
 } p;
@@ -85,9 +86,5 @@ void main() {
         barrier(); // w_s is rewritten by the next pass
     }
     if (l < p.hd) o[(g * R + r) * p.hd + l] = a / lsum;
-    // the last of g's R combines resets g's counters for the next layer or call,
-    // before the signal that lets later dispatches (the next attn_dec) run
-    if (l == 0u && atomicAdd(cnt[p.coff + p.KV + g], 1u) == R - 1u)
-        cnt[p.coff + g] = 0u, cnt[p.coff + p.KV + g] = 0u;
     chain_signal();
 }

@@ -56,16 +56,23 @@ void load_step(uint k0, uint ke, uint m0, uint n0, out vec4 xr[XV], out uvec4 w,
     }
 }
 
+#ifdef R1_KO_F16 // knock-out (R1_SHADER_DEFS): operands rounded to fp16, as R1_VK_CM=1's
+vec4 f16r(vec4 v) {
+    return vec4(unpackHalf2x16(packHalf2x16(v.xy)), unpackHalf2x16(packHalf2x16(v.zw)));
+}
+#else
+#define f16r(v) (v)
+#endif
 void store_step(vec4 xr[XV], uvec4 w, vec4 s, vec4 z) {
     uint l = gl_LocalInvocationIndex;
     for (uint i = 0u; i < XV; i++) {
         uint e = l + i * 256u;
-        xs[e % TK][e / TK] = xr[i];
+        xs[e % TK][e / TK] = f16r(xr[i]);
     }
     if (l < 128u) {
         uint r = l / 32u, cq = l % 32u;
         for (uint j = 0u; j < 8u; j++)
-            ws[r * 8u + j][cq] = s * (vec4((w >> (4u * j)) & 15u) - z);
+            ws[r * 8u + j][cq] = f16r(s * (vec4((w >> (4u * j)) & 15u) - z));
     }
 }
 

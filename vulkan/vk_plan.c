@@ -107,7 +107,14 @@ static int attn_split(const r1_node *n) {
 /* Decode attention split over the cache (attn_dec.comp), then the combine of
  * its chunks' partials (attn_combine.comp; chained, it runs beside attn_dec and
  * waits on its counter). The partials share one scratch region after the chain
- * counters (recorded as written, so two attentions never run unordered). With
+ * counters (recorded as written, so two attentions never run unordered); the
+ * counters do not: each attention has its own set, zeroed at the start of the
+ * pass. A chained combine polls from its launch, without waiting for the
+ * dispatches before its attention, so with one set shared by the layers (reset
+ * by the last combine of each) a later layer's combine could see the earlier
+ * layer's count and read unwritten partials (H200: greedy tokens departed at
+ * 64 positions with two or more layers on the GPU; lavapipe runs dispatches one
+ * after another, so it never showed). With
  * rq, rk and kv (ROPE q, ROPE k, KV_STORE before it) attn_dec also rotates q
  * and k and stores the new k and v rows in the caches. */
 static void attn_dec(planner *pl, const r1_node *n, const r1_node *rq, const r1_node *rk,
@@ -126,7 +133,7 @@ static void attn_dec(planner *pl, const r1_node *n, const r1_node *rq, const r1_
     push(d, (uint32_t)n->i1);
     push(d, (uint32_t)n->i2);
     push(d, (uint32_t)pl->s->attn_poff);
-    push(d, (uint32_t)pl->s->attn_coff);
+    push(d, (uint32_t)(pl->s->attn_coff + (VkDeviceSize)pl->s->n_attn++ * pl->s->attn_kv));
     push(d, nmax);
     push(d, kv ? 1u : 0u);
     push(d, kv ? rope_slot(pl, rq) : 0u);
@@ -285,14 +292,15 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
         if (seg->nodes[i].op == R1_OP_ROPE && seg->nodes[i].dst->ne[0] > s->max_rows)
             s->max_rows = (int)seg->nodes[i].dst->ne[0];
     /* the decode attention's shared scratch region comes first */
-    VkDeviceSize part = 0, cnt = 0;
+    VkDeviceSize part = 0, kv = 0, n_attn = 0;
     for (int i = 0; i < seg->n_nodes; i++) {
         const r1_node *n = &seg->nodes[i];
         if (n->op != R1_OP_ATTN || !attn_split(n)) continue;
         VkDeviceSize chunks = (VkDeviceSize)(n->kv[0]->ne[0] + ATTN_CH - 1) / ATTN_CH;
         VkDeviceSize need = chunks * (VkDeviceSize)n->i0 * (VkDeviceSize)(n->i2 + 2);
         if (need > part) part = need;
-        if (2 * (VkDeviceSize)n->i1 > cnt) cnt = 2 * (VkDeviceSize)n->i1; /* chunks, combines */
+        if ((VkDeviceSize)n->i1 > kv) kv = (VkDeviceSize)n->i1; /* a chunk counter per kv head */
+        n_attn++;
     }
     /* Scratch from 0: the error flag, the chained decode dispatches' counters
      * (vk_record.c; indexed by 16 bits in the push constants), the decode
@@ -301,7 +309,8 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
     s->chain_on = c->chain && 2 * (size_t)seg->n_nodes + 2 < 65536;
     s->chain_n = s->chain_on ? (2 * (VkDeviceSize)seg->n_nodes + 2 + 3) & ~(VkDeviceSize)3 : 4;
     s->attn_coff = s->chain_n;
-    s->fill_n = s->chain_n + cnt;
+    s->attn_kv = kv;
+    s->fill_n = s->chain_n + kv * n_attn;
     s->attn_poff = (s->fill_n + 3) & ~(VkDeviceSize)3;
     s->attn_part = part;
     s->scratch_elems = s->attn_poff + part;
@@ -312,6 +321,7 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
         if (!s->d[v]) return r1__err(err, R1_E_NOMEM, "out of memory");
         planner pl = {c, s, v, err, R1_OK, 0};
         s->n_ropes = 0; /* both plans assign the same slots */
+        if (v == VK_DECODE) s->n_attn = 0; /* only the decode plan has attn_dec */
         for (int i = 0; i < seg->n_nodes && !pl.st;)
             i += plan_node(&pl, seg->nodes, i, seg->n_nodes);
         if (pl.st) return pl.st;

@@ -55,7 +55,8 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
     r1_status st = r1vk_check(vkBeginCommandBuffer(cb, &bi), "vkBeginCommandBuffer", err);
     if (st) return st;
     int chain = v == VK_DECODE && s->chained;
-    if (chain) vkCmdFillBuffer(cb, s->scratch.buf, 0, s->fill_n * 4, 0);
+    /* the chain and attention counters start every decode pass at zero */
+    if (v == VK_DECODE && s->scratch.buf) vkCmdFillBuffer(cb, s->scratch.buf, 0, s->fill_n * 4, 0);
     /* earlier transfers and host writes (tensor_set, weights) before any dispatch */
     r1vk_barrier_all(cb);
     vk_access *pend = malloc(((size_t)s->nd[v] * VK_MAX_ACCESS + 1) * sizeof *pend);
@@ -216,9 +217,10 @@ r1_status r1vk_segment_init(vk_ctx *c, r1_segment *seg, r1_error *err) {
     if (!st && c->verbose)
         fprintf(stderr,
                 "vulkan: segment of %d nodes: %d/%d dispatches, %d/%d barriers "
-                "(decode/batch), %d chained, %d matvecs hand their digits on\n",
+                "(decode/batch), %d chained, %d matvecs hand their digits on, %d decode "
+                "attention counter sets\n",
                 seg->n_nodes, s->nd[0], s->nd[1], s->n_barriers[0], s->n_barriers[1],
-                s->n_chained[0], s->n_preq);
+                s->n_chained[0], s->n_preq, s->n_attn);
     return st;
 }
 

@@ -61,17 +61,20 @@ typedef struct vk_seg {
     vk_buf scratch;             /* split-K partial sums and counters (zeroed once) */
     VkDeviceSize scratch_elems; /* 4-byte elements the plans need */
     VkDeviceSize chain_n;       /* error flag (0) and chained decode counters: [0, chain_n) */
-    VkDeviceSize fill_n;        /* ... and the attention's counters: zeroed each chained pass */
+    VkDeviceSize fill_n;        /* ... and the attentions' counters: zeroed each decode pass */
     int chain_on;               /* the plan may chain (vk_record.c: if its flag copy maps) */
     VkDeviceSize flag_off;      /* ... the flag's copy in readback */
     int chained;                /* chain_on and a host-visible flag copy: chains recorded */
     VkDeviceSize attn_part;     /* decode attention partials: elements, at attn_poff */
-    VkDeviceSize attn_poff, attn_coff; /* ... and its counters (2 x kv heads) at attn_coff */
-    VkDeviceSize cm_w, cm_x;           /* tensor-core GEMM operands: W and X regions in scratch */
-    VkDeviceSize gk_part, gk_cnt;      /* prompt GEMM K-split partials and counters in scratch: */
-    VkDeviceSize gk_psz, gk_csz;       /* GK_REGIONS regions of each, these sizes apart */
-    int cm;                     /* prompt GPTQ matmuls use the tensor-core GEMM (2 dispatches) */
-    VkQueryPool qpool[VK_NVAR]; /* R1_VK_PROFILE: a timestamp after every dispatch */
+    VkDeviceSize attn_poff, attn_coff; /* ... and their counters at attn_coff: attn_kv (the
+                                          most kv heads) for each decode attention in turn */
+    VkDeviceSize attn_kv;
+    int n_attn;                   /* decode attentions planned so far (their counter sets) */
+    VkDeviceSize cm_w, cm_x;      /* tensor-core GEMM operands: W and X regions in scratch */
+    VkDeviceSize gk_part, gk_cnt; /* prompt GEMM K-split partials and counters in scratch: */
+    VkDeviceSize gk_psz, gk_csz;  /* GK_REGIONS regions of each, these sizes apart */
+    int cm;                       /* prompt GPTQ matmuls use the tensor-core GEMM (2 dispatches) */
+    VkQueryPool qpool[VK_NVAR];   /* R1_VK_PROFILE: a timestamp after every dispatch */
     double prof_ns[VKP_COUNT], prof_total_ns, prof_host_ns;
     int prof_n[VKP_COUNT], prof_calls;
     double prof_disp[VK_PROF_DISP]; /* ns per decode dispatch, from dispatch prof_first */
