@@ -12,6 +12,8 @@
 #include "error.h"
 #include "graph.h"
 
+struct r1_config; /* config.h */
+
 #define R1_MAX_BACKENDS 4
 
 typedef struct r1_backend r1_backend;
@@ -62,6 +64,9 @@ typedef struct r1_backend_i {
     uint64_t (*free_memory)(r1_backend *be);
     /* Largest single weight tensor it can bind, 0 = no limit (may be NULL). */
     uint64_t (*max_tensor_bytes)(r1_backend *be);
+    /* Device memory a batch of n_batch tokens of model cfg needs beyond its
+     * activations (the backend's own scratch), for the layer budget; may be NULL. */
+    uint64_t (*batch_extra_bytes)(r1_backend *be, const struct r1_config *cfg, int n_batch);
     /* Measured memory bandwidth in bytes/s for the bench roofline, 0 if unknown
      * (may be NULL; runs a short probe, not for use while computing). */
     double (*mem_bandwidth)(r1_backend *be);

@@ -47,8 +47,15 @@ static int head_fits(const r1_model *m) {
     return !lim || r1__tensor_nbytes(m->lm_head) <= lim;
 }
 
+/* What the GPU backend keeps for a batch beyond the activations (its GEMMs'
+ * partials and tensor-core operands). */
+static uint64_t gpu_extra(const r1_model *m, int n_batch) {
+    r1_backend *g = m->n_be > 1 ? m->be[1] : NULL;
+    return g && g->i->batch_extra_bytes ? g->i->batch_extra_bytes(g, &m->cfg, n_batch) : 0;
+}
+
 static int fits(const r1_model *m, const r1_plan *p, int n) {
-    uint64_t need = n ? scratch(&m->cfg, p->n_batch) : 0;
+    uint64_t need = n ? scratch(&m->cfg, p->n_batch) + gpu_extra(m, p->n_batch) : 0;
     for (int l = p->n_layers - n; l < p->n_layers; l++)
         need += r1__layer_weight_bytes(m, l) + layer_kv(&m->cfg, p->n_ctx);
     if (n == p->n_layers && head_fits(m)) need += head_bytes(m, p->n_batch);
@@ -72,8 +79,9 @@ static void totals(const r1_model *m, r1_plan *p) {
     uint64_t embed_out = 4ull * (uint64_t)p->n_batch * (uint64_t)m->cfg.hidden;
     /* with every layer on the GPU the CPU only holds the embedded tokens */
     p->scratch[0] = p->head_on_gpu ? embed_out : scratch(&m->cfg, p->n_batch) + logits;
-    p->scratch[1] =
-        p->gpu_layers ? scratch(&m->cfg, p->n_batch) + (p->head_on_gpu ? logits : 0) : 0;
+    p->scratch[1] = p->gpu_layers ? scratch(&m->cfg, p->n_batch) + gpu_extra(m, p->n_batch) +
+                                        (p->head_on_gpu ? logits : 0)
+                                  : 0;
 }
 
 /* gpu_free: the device's free bytes (0 if unknown). Explicit counts that do not

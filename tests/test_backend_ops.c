@@ -18,6 +18,8 @@
 #include "scheduler.h"
 
 #define SKIP 77
+
+static int fp16_gemm; /* R1_VK_CM=1: fp16 GEMM operands, looser tolerances */
 #define MAX_IO 12
 #define MAX_W 32
 
@@ -258,9 +260,12 @@ static void run_case(gcase *c) {
             if (md / mx > worst) worst = md / mx;
         }
     }
+    /* R1_VK_CM=1: the prompt GEMMs' operands are fp16 (a few 1e-4 here) */
+    double tol =
+        fp16_gemm && c->n_batch > 1 && strstr(c->op, "q4") && c->tol < 2e-3 ? 2e-3 : c->tol;
     if (ok) {
-        CHECK_MSG(worst <= c->tol, "%s: max rel error %.3g > %.3g", c->name, worst, c->tol);
-        printf("  %-58s rel %.2e%s\n", c->name, worst, worst <= c->tol ? "" : "  FAIL");
+        CHECK_MSG(worst <= tol, "%s: max rel error %.3g > %.3g", c->name, worst, tol);
+        printf("  %-58s rel %.2e%s\n", c->name, worst, worst <= tol ? "" : "  FAIL");
         note(c->op, worst);
     }
     free(a), free(b);
@@ -540,6 +545,11 @@ static void all_cases(void) {
 int main(int argc, char **argv) {
     filter = argc > 1 ? argv[1] : NULL;
     setenv("R1_CPU", "scalar", 1);
+    /* Where the device has tensor cores the prompt GEMM takes fp16 operands by
+     * default; the checks hold the float32-accurate form (split operands) to
+     * float32 tolerances unless R1_VK_CM asks for another. */
+    setenv("R1_VK_CM", "exact", 0);
+    fp16_gemm = !strcmp(getenv("R1_VK_CM"), "1");
     r1_error err = {0};
     if (r1__cpu_backend_new(2, &be[0], &err)) {
         fprintf(stderr, "test_backend_ops: CPU backend: %s\n", err.msg);

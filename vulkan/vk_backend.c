@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "vk_internal.h"
+#include "vk_plan.h"
 
 #define BLOCK_BYTES (256ull << 20)      /* smallest weight block */
 #define BLOCK_MAX_BYTES (2048ull << 20) /* largest (less where the device binds less) */
@@ -219,6 +221,31 @@ static uint64_t vk_max_tensor_bytes(r1_backend *be) {
     return r > 4096 ? r - 4096 : 1;
 }
 
+/* The prompt GEMMs' scratch for the largest GPTQ linear of cfg (the segment
+ * plan sizes it the same way, vk_plan.c): K-split partials and counters, and
+ * with the tensor-core GEMM its fp16 operands (K x N and n_batch x K halves; the
+ * MLP's 141 MB on 14b). */
+static uint64_t vk_batch_extra_bytes(r1_backend *be, const r1_config *cfg, int n_batch) {
+    const vk_ctx *c = ctx(be);
+    int qd = cfg->n_heads * cfg->head_dim, kvd = cfg->n_kv_heads * cfg->head_dim;
+    int kn[][2] = {{cfg->hidden, qd},
+                   {cfg->hidden, kvd},
+                   {qd, cfg->hidden},
+                   {cfg->hidden, cfg->inter},
+                   {cfg->inter, cfg->hidden}};
+    VkDeviceSize w = 0, x = 0, part = 0, cnt = 0, a, b;
+    for (size_t i = 0; i < sizeof kn / sizeof kn[0]; i++) {
+        r1_qlinear q = {.K = kn[i][0], .N = kn[i][1]};
+        if (c->cm) {
+            cm_words(c, &q, (VkDeviceSize)n_batch, &a, &b);
+            w = a > w ? a : w, x = b > x ? b : x;
+        }
+        gemm_splits(c, &q, &a, &b);
+        part = a > part ? a : part, cnt = b > cnt ? b : cnt;
+    }
+    return 4 * (w + x + GK_REGIONS * (part + cnt));
+}
+
 static uint64_t vk_free_memory(r1_backend *be) {
     vk_ctx *c = enter(be);
     uint64_t r = r1vk_free_memory(c);
@@ -250,6 +277,7 @@ static const r1_backend_i vk_iface = {
     .compute = vk_compute,
     .free_memory = vk_free_memory,
     .max_tensor_bytes = vk_max_tensor_bytes,
+    .batch_extra_bytes = vk_batch_extra_bytes,
     .mem_bandwidth = vk_mem_bandwidth,
 };
 

@@ -248,8 +248,15 @@ r1_status r1vk_pipelines_create(vk_ctx *c, r1_error *err) {
     }
     free(data);
     c->use_fp16 = c->f.fp16;
+    /* Tensor-core prompt GEMM: on where the device has it (fp16 operands; golden
+     * logits within the fp16 tolerance, greedy tokens equal), R1_VK_CM=0 off (the
+     * float32 GEMM), R1_VK_CM=exact split operands for float32 accuracy. */
     const char *cm = getenv("R1_VK_CM"), *api = getenv("R1_VK_CM_API");
-    c->cm = !c->f.coopmat || !r1vk_env_flag("R1_VK_CM") ? 0 : !strcmp(cm, "exact") ? 2 : 1;
+    c->cm = !c->f.coopmat               ? 0
+            : !cm || !*cm               ? 1
+            : !strcmp(cm, "exact")      ? 2
+            : r1vk_env_flag("R1_VK_CM") ? 1
+                                        : 0;
     /* KHR where offered and built (a cross build lacks the patched shaders) */
     int khr = (c->f.coopmat & VK_CM_KHR) && find_shader("gemm_cm_khr"),
         nv = (c->f.coopmat & VK_CM_NV) != 0;
