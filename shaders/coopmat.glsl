@@ -13,8 +13,60 @@
 // GL_EXT_spirv_intrinsics. Its spirv_type takes only literals where the SPIR-V
 // type wants <id>s: the placeholders below (0x7771 float16, 0x7772 float32) and
 // literals are turned into <id>s by tools/spvpatch at build time.
+// R1_CM_EMU: no extension, for testing the GEMM on devices without cooperative
+// matrices (lavapipe, in CI): see below.
 // Otherwise VK_NV_cooperative_matrix through GL_NV_cooperative_matrix.
-#ifdef R1_KHR
+//
+// SG_ID, SG_LANE, SG_BARRIER: the 32-invocation group a fragment belongs to
+// (the subgroup, or a fixed group of 32 under R1_CM_EMU).
+#ifdef R1_CM_EMU
+#define SG_ID (gl_LocalInvocationIndex / 32u)
+#define SG_LANE (gl_LocalInvocationIndex % 32u)
+#define SG_BARRIER() \
+    memoryBarrierShared(); \
+    barrier()
+#else
+#define SG_ID gl_SubgroupID
+#define SG_LANE gl_SubgroupInvocationID
+#define SG_BARRIER() \
+    subgroupMemoryBarrierShared(); \
+    subgroupBarrier()
+#endif
+#ifdef R1_CM_EMU
+// Emulated, slowly, for tests: an operand fragment is where it lies in the
+// shared array `sm` (declared before this file is included): uvec2(first
+// uvec4, row stride in uvec4), and a product reads it there, so sm must not
+// change between a load and its products (true of gemm_cm.comp's stages). An
+// accumulator is 8 floats a lane: lane L holds row L / 2, columns 8 (L % 2) to
+// 8 (L % 2) + 7. Products are of the fp16 operands in float32, as on tensor
+// cores (the summation order differs). Every call site is in uniform control
+// flow, as with the real thing, so SG_BARRIER can be a workgroup barrier.
+#define HALF_A uvec2
+#define HALF_B uvec2
+#define ACC mat2x4
+float cm_half(uvec2 f, uint r, uint c) { // element (r, c) of a 16 x 16 fp16 fragment
+    return unpackHalf2x16(sm[f.x + r * f.y + c / 8u][(c % 8u) / 2u])[c % 2u];
+}
+ACC cm_mma(uvec2 a, uvec2 b, ACC c) {
+    uint r = SG_LANE / 2u, c0 = (SG_LANE % 2u) * 8u;
+    for (uint k = 0u; k < 16u; k++) {
+        float x = cm_half(a, r, k);
+        for (uint j = 0u; j < 8u; j++) c[j / 4u][j % 4u] += x * cm_half(b, k, c0 + j);
+    }
+    return c;
+}
+#define CM_ZERO mat2x4(0.0)
+#define CM_LOAD_A(m, arr, i, s) m = uvec2(i, s)
+#define CM_LOAD_B(m, arr, i, s) m = uvec2(i, s)
+#define CM_STORE(m, arr, i, s)                                                        \
+    {                                                                                 \
+        uint at_ = (i) + (SG_LANE / 2u) * (s) + (SG_LANE % 2u) * 2u;                  \
+        arr[at_] = floatBitsToUint((m)[0]), arr[at_ + 1u] = floatBitsToUint((m)[1]); \
+    }
+#define CM_MMA(a, b, c) cm_mma(a, b, c)
+#define CM_AXPY(c, d, s) ((c) + (d) * (s))
+#define CM_ELEM0(m) ((m)[0][0])
+#elif defined(R1_KHR)
 #extension GL_EXT_spirv_intrinsics : require
 #define CM_T(ct, use) \
     spirv_type(extensions = ["SPV_KHR_cooperative_matrix"], capabilities = [6022], id = 4456, \

@@ -88,10 +88,9 @@ void store_step(uint st, uvec4 ra[AL], uvec4 rb[BL]) {
 // Each subgroup stages one 16 x 16 fragment in its own 1 KB of shared memory,
 // then writes the rows below T with the bias: 8 elements a lane, unrolled.
 void put_frag(ACC f, uint so, uint m0, uint n0) {
-    uint lane = gl_SubgroupInvocationID, T = run.n_tokens;
+    uint lane = SG_LANE, T = run.n_tokens;
     CM_STORE(f, sm, so, 4u);
-    subgroupMemoryBarrierShared();
-    subgroupBarrier();
+    SG_BARRIER();
     [[unroll]] for (uint t = 0u; t < 8u; t++) {
         uint e = lane + t * 32u, m = m0 + e / 16u, n = n0 + e % 16u;
         if (m < T && n < p.N) {
@@ -99,14 +98,14 @@ void put_frag(ACC f, uint so, uint m0, uint n0) {
             y[m * p.N + n] = uintBitsToFloat(sm[so + e / 4u][e % 4u]) + b;
         }
     }
-    subgroupBarrier();
+    SG_BARRIER();
 }
 
 void main() {
     // x walks the row tiles: workgroups that run together share a weight tile in L2
     uint m0 = gl_WorkGroupID.x * TM, n0 = gl_WorkGroupID.y * TN, T = run.n_tokens;
     if (m0 >= T) return; // uniform across the workgroup
-    uint sg = gl_SubgroupID, wm = (sg >> 2u) * (TM / 2u), wn = (sg & 3u) * 32u;
+    uint sg = SG_ID, wm = (sg >> 2u) * (TM / 2u), wn = (sg & 3u) * 32u;
 #define DECL(i, j) ACC c##i##j = CM_ZERO;
     FRAGS(DECL)
 #ifdef R1_CM_EXACT

@@ -36,3 +36,29 @@ if(R1_HAVE_VULKAN AND NOT CMAKE_CROSSCOMPILING)
   set_tests_properties(vulkan_spvpatch_bad_input PROPERTIES
     PASS_REGULAR_EXPRESSION "r1-spvpatch: .*README.md: not a SPIR-V module")
 endif()
+
+# The tensor-core prompt GEMM (gemm_cm.comp, on by default where the device has
+# cooperative matrices) with its products emulated (R1_VK_CM_EMU=1), so that its
+# operand prep, tiles, pipelined loads, K tails, partial tiles, act-order and
+# epilogue run here: the float32-accurate split form against float32 tolerances,
+# the fp16 form against 2e-3 (test_backend_ops) and the golden README's 2e-2 for
+# fp16 matmul inputs, greedy tokens included.
+if(R1_HAVE_VULKAN)
+  add_test(NAME vulkan_backend_ops_cm_emu COMMAND test_backend_ops)
+  add_test(NAME vulkan_backend_ops_cm_emu_fp16 COMMAND test_backend_ops q4)
+  set_tests_properties(vulkan_backend_ops_cm_emu PROPERTIES ENVIRONMENT "R1_VK_CM_EMU=1")
+  set_tests_properties(vulkan_backend_ops_cm_emu_fp16 PROPERTIES
+    ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1")
+  set_tests_properties(vulkan_backend_ops_cm_emu vulkan_backend_ops_cm_emu_fp16 PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS vulkan)
+  add_test(NAME golden_vulkan_cm_emu_hd128-g128
+    COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/hd128-g128
+            ${R1_TEST_DATA}/golden/hd128-g128 2e-2 --gpu-layers all)
+  add_test(NAME golden_vulkan_cm_emu_exact_small-actorder-g128
+    COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/small-actorder-g128
+            ${R1_TEST_DATA}/golden/small-actorder-g128 1e-4 --gpu-layers all)
+  set_tests_properties(golden_vulkan_cm_emu_hd128-g128 PROPERTIES SKIP_RETURN_CODE 77
+    LABELS vulkan ENVIRONMENT "R1_VK_CM_EMU=1")
+  set_tests_properties(golden_vulkan_cm_emu_exact_small-actorder-g128 PROPERTIES
+    SKIP_RETURN_CODE 77 LABELS vulkan ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=exact")
+endif()

@@ -29,6 +29,8 @@ set(R1_SHADER_VARIANTS
   "q4_prep_cm_exact|q4_prep_cm.comp|R1_CM_EXACT"
   "gemm_cm|gemm_cm.comp|"
   "gemm_cm_exact|gemm_cm.comp|R1_CM_EXACT"
+  "gemm_cm_emu|gemm_cm.comp|R1_CM_EMU"
+  "gemm_cm_exact_emu|gemm_cm.comp|R1_CM_EXACT,R1_CM_EMU"
   "gemm_cm_khr|gemm_cm.comp|R1_KHR"
   "gemm_cm_exact_khr|gemm_cm.comp|R1_CM_EXACT,R1_KHR"
   "q4t_matvec|q4t_matvec.comp|"

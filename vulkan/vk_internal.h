@@ -181,8 +181,10 @@ typedef struct vk_ctx {
     /* Prompt GEMM on tensor cores, opt-in: R1_VK_CM=1 fp16 operands (1), R1_VK_CM=exact
      * operands split for float32 accuracy (2); 0 off. cm_khr: through
      * VK_KHR_cooperative_matrix (the "_khr" shaders), else VK_NV_cooperative_matrix;
-     * KHR where the device has it and the shaders are built, R1_VK_CM_API=nv|khr. */
-    int cm, cm_khr;
+     * KHR where the device has it and the shaders are built, R1_VK_CM_API=nv|khr.
+     * cm_emu: emulated products (the "_emu" shader), for tests on devices without
+     * cooperative matrices (R1_VK_CM_EMU=1). */
+    int cm, cm_khr, cm_emu;
     vk_buf dummy; /* bound to unused descriptor slots */
     char cache_path[512];
 } vk_ctx;

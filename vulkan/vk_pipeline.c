@@ -62,7 +62,10 @@ static const r1vk_shader *choose(const vk_ctx *c, int i) {
         int cm_op = i != VKP_Q4_PREP_CM; /* the prep writes operands, no matrices */
         snprintf(name, sizeof name, "%s%s%s", PIPES[i].base,
                  PIPES[i].opt == OPT_CM && c->cm == 2 ? "_exact" : "",
-                 c->cm_khr && cm_op ? "_khr" : "");
+                 !cm_op      ? ""
+                 : c->cm_emu ? "_emu"
+                 : c->cm_khr ? "_khr"
+                             : "");
         return find_shader(name);
     }
     if (PIPES[i].opt) return find_shader(PIPES[i].base);
@@ -198,7 +201,7 @@ static void print_stats(vk_ctx *c, VkPipeline pipe, const char *name) {
 
 static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
     if ((PIPES[i].opt == OPT_CM && !c->cm) || (PIPES[i].opt == OPT_SHUFFLE && !c->f.shuffle) ||
-        (PIPES[i].opt == OPT_PROBE && (!c->cm || !r1vk_env_flag("R1_VK_MMA_PROBE"))))
+        (PIPES[i].opt == OPT_PROBE && (!c->cm || c->cm_emu || !r1vk_env_flag("R1_VK_MMA_PROBE"))))
         return R1_OK; /* not asked for, or the device cannot: never planned */
     const r1vk_shader *s = choose(c, i);
     if (!s && PIPES[i].opt == OPT_PROBE) return R1_OK; /* e.g. no fp16-accumulator KHR probe */
@@ -250,9 +253,12 @@ r1_status r1vk_pipelines_create(vk_ctx *c, r1_error *err) {
     c->use_fp16 = c->f.fp16;
     /* Tensor-core prompt GEMM: on where the device has it (fp16 operands; golden
      * logits within the fp16 tolerance, greedy tokens equal), R1_VK_CM=0 off (the
-     * float32 GEMM), R1_VK_CM=exact split operands for float32 accuracy. */
+     * float32 GEMM), R1_VK_CM=exact split operands for float32 accuracy.
+     * R1_VK_CM_EMU=1 (tests): the same GEMM with emulated products where the device
+     * has no cooperative matrices. */
     const char *cm = getenv("R1_VK_CM"), *api = getenv("R1_VK_CM_API");
-    c->cm = !c->f.coopmat               ? 0
+    c->cm_emu = !c->f.coopmat && r1vk_env_flag("R1_VK_CM_EMU");
+    c->cm = !c->f.coopmat && !c->cm_emu ? 0
             : !cm || !*cm               ? 1
             : !strcmp(cm, "exact")      ? 2
             : r1vk_env_flag("R1_VK_CM") ? 1
@@ -263,7 +269,7 @@ r1_status r1vk_pipelines_create(vk_ctx *c, r1_error *err) {
     if (api && !strcmp(api, "nv")) khr = 0;
     if (api && !strcmp(api, "khr")) nv = 0;
     c->cm_khr = khr;
-    if (!khr && !nv) c->cm = 0;
+    if (!khr && !nv && !c->cm_emu) c->cm = 0;
     for (int i = 0; i < VKP_COUNT && !st; i++) st = pipeline(c, i, err);
     if (!st) cache_write(c, n);
     return st;
