@@ -12,6 +12,11 @@
 // (H200, 14b pp512: 2,396 tokens/s with 128 x 128 tiles and loads one step
 // ahead, 2,533 with 64-row tiles, 2,759 with both).
 //
+// gl_WorkGroupID.z: up to p.ksplit parts of K when one row tile is live, fewer
+// as rows grow (as q4_gemm.comp): short prompts have too few tiles to fill the
+// GPU. The splits write partial tiles to scratch and the last to finish adds
+// them in split order (deterministic), with the bias.
+//
 // R1_CM_EXACT: float32 accuracy from fp16 products. Each operand v also has a
 // plane of remainders lo = fp16((v - hi) * 2^12), and x.w = xh.wh +
 // 2^-12 (xl.wh + xh.wl) to about 2^-22 (xl.wl, 2^-24 smaller, is dropped).
@@ -38,12 +43,17 @@ layout(local_size_x = 256) in;
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 layout(std430, binding = 7) readonly buffer BI { uint bias[]; };
 layout(std430, binding = 8) readonly buffer S { uvec4 op[]; };
+layout(std430, binding = 8) coherent buffer SP { float part[]; };
+layout(std430, binding = 8) coherent buffer SN { uint cnt[]; };
 
 layout(push_constant) uniform P {
     uint K, N, flags; // flags: 1 bias
     uint boff, btype;
-    uint xoff, woff; // word offsets of X and W in scratch (multiples of 4)
+    uint xoff, woff;        // word offsets of X and W in scratch (multiples of 4)
+    uint ksplit, poff, coff; // K splits for one row tile; their partials and counters
 } p;
+
+shared bool last_s;
 
 shared uvec4 sm[2u * STAGE]; // fp16 operands; the epilogue reuses it for float results
 
@@ -87,24 +97,58 @@ void store_step(uint st, uvec4 ra[AL], uvec4 rb[BL]) {
 
 // Each subgroup stages one 16 x 16 fragment in its own 1 KB of shared memory,
 // then writes the rows below T with the bias: 8 elements a lane, unrolled.
-void put_frag(ACC f, uint so, uint m0, uint n0) {
+// With ks > 1, to split kz's partial tile instead, without the bias.
+void put_frag(ACC f, uint so, uint m0, uint n0, uint ks, uint kz) {
     uint lane = SG_LANE, T = run.n_tokens;
     CM_STORE(f, sm, so, 4u);
     SG_BARRIER();
     [[unroll]] for (uint t = 0u; t < 8u; t++) {
         uint e = lane + t * 32u, m = m0 + e / 16u, n = n0 + e % 16u;
-        if (m < T && n < p.N) {
-            float b = (p.flags & 1u) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0;
-            y[m * p.N + n] = uintBitsToFloat(sm[so + e / 4u][e % 4u]) + b;
-        }
+        float v = uintBitsToFloat(sm[so + e / 4u][e % 4u]);
+        if (m < T && n < p.N && ks > 1u) part[p.poff + (kz * T + m) * p.N + n] = v;
+        if (m < T && n < p.N && ks == 1u)
+            y[m * p.N + n] = v + ((p.flags & 1u) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0);
     }
     SG_BARRIER();
 }
 
+// This workgroup's K range [kb, ke) and the number of splits ks (uniform).
+void k_range(uint T, out uint kb, out uint ke, out uint ks) {
+    uint rt = (T + TM - 1u) / TM, want = max(1u, p.ksplit / rt);
+    uint kc = ((p.K + TK - 1u) / TK + want - 1u) / want * TK; // a multiple of TK
+    ks = (p.K + kc - 1u) / kc;                                // every split non-empty
+    kb = min(p.K, gl_WorkGroupID.z * kc);
+    ke = min(p.K, kb + kc);
+}
+
+// After every split wrote its partial tile: the last to finish adds them in
+// split order, with the bias, and readies the counter for the next call.
+void reduce_splits(uint T, uint ks, uint m0, uint n0) {
+    uint l = gl_LocalInvocationIndex;
+    memoryBarrierBuffer();
+    barrier();
+    uint tile = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    if (l == 0u) {
+        last_s = atomicAdd(cnt[p.coff + tile], 1u) == ks - 1u;
+        if (last_s) cnt[p.coff + tile] = 0u;
+    }
+    barrier();
+    if (!last_s) return; // uniform
+    memoryBarrierBuffer();
+    for (uint e = l; e < TM * TN; e += 256u) {
+        uint m = m0 + e / TN, n = n0 + e % TN;
+        if (m >= T || n >= p.N) continue;
+        float v = (p.flags & 1u) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0, a = 0.0;
+        for (uint k = 0u; k < ks; k++) a += part[p.poff + (k * T + m) * p.N + n];
+        y[m * p.N + n] = a + v;
+    }
+}
+
 void main() {
     // x walks the row tiles: workgroups that run together share a weight tile in L2
-    uint m0 = gl_WorkGroupID.x * TM, n0 = gl_WorkGroupID.y * TN, T = run.n_tokens;
-    if (m0 >= T) return; // uniform across the workgroup
+    uint m0 = gl_WorkGroupID.x * TM, n0 = gl_WorkGroupID.y * TN, T = run.n_tokens, kb, ke, ks;
+    k_range(T, kb, ke, ks);
+    if (m0 >= T || gl_WorkGroupID.z >= ks) return; // uniform across the workgroup
     uint sg = SG_ID, wm = (sg >> 2u) * (TM / 2u), wn = (sg & 3u) * 32u;
 #define DECL(i, j) ACC c##i##j = CM_ZERO;
     FRAGS(DECL)
@@ -143,33 +187,35 @@ void main() {
             ROWS(LOAD_A) COLS(LOAD_B) LOAD_LO FRAGS(MMA)                \
         }                                                               \
     }
-    uint nst = (p.K + TK - 1u) / TK;
+    uint nst = (ke - kb + TK - 1u) / TK;
     // Loads two steps ahead, in two register sets used in turn (the loop does
     // two steps a turn so that each set has a fixed name): the weights come
     // from DRAM, and one step of products did not cover their latency.
     uvec4 ra0[AL], rb0[BL], ra1[AL], rb1[BL];
-    load_step(0u, m0, n0, ra0, rb0);
-    if (nst > 1u) load_step(TK, m0, n0, ra1, rb1);
+    load_step(kb, m0, n0, ra0, rb0);
+    if (nst > 1u) load_step(kb + TK, m0, n0, ra1, rb1);
     store_step(0u, ra0, rb0);
     barrier();
-    if (nst > 2u) load_step(2u * TK, m0, n0, ra0, rb0);
+    if (nst > 2u) load_step(kb + 2u * TK, m0, n0, ra0, rb0);
     for (uint s = 0u; s < nst; s += 2u) {
         PRODUCTS(0u)
         if (s + 1u < nst) store_step(1u, ra1, rb1);
         barrier();
         if (s + 1u >= nst) break;
-        if (s + 3u < nst) load_step((s + 3u) * TK, m0, n0, ra1, rb1);
+        if (s + 3u < nst) load_step(kb + (s + 3u) * TK, m0, n0, ra1, rb1);
         PRODUCTS(1u)
         if (s + 2u < nst) store_step(0u, ra0, rb0);
         barrier();
-        if (s + 4u < nst) load_step((s + 4u) * TK, m0, n0, ra0, rb0);
+        if (s + 4u < nst) load_step(kb + (s + 4u) * TK, m0, n0, ra0, rb0);
     }
     uint so = sg * 64u, fm = m0 + wm, fn = n0 + wn;
 #ifdef R1_CM_EXACT
 #define PUT(i, j) \
-    put_frag(CM_AXPY(c##i##j, d##i##j, float(1.0 / LO_SCALE)), so, fm + i * 16u, fn + j * 16u);
+    put_frag(CM_AXPY(c##i##j, d##i##j, float(1.0 / LO_SCALE)), so, fm + i * 16u, fn + j * 16u, \
+             ks, gl_WorkGroupID.z);
 #else
-#define PUT(i, j) put_frag(c##i##j, so, fm + i * 16u, fn + j * 16u);
+#define PUT(i, j) put_frag(c##i##j, so, fm + i * 16u, fn + j * 16u, ks, gl_WorkGroupID.z);
 #endif
     FRAGS(PUT)
+    if (ks > 1u) reduce_splits(T, ks, m0, n0);
 }
