@@ -12,10 +12,12 @@
 // (H200, 14b pp512: 2,396 tokens/s with 128 x 128 tiles and loads one step
 // ahead, 2,533 with 64-row tiles, 2,759 with both).
 //
-// gl_WorkGroupID.z: up to p.ksplit parts of K when one row tile is live, fewer
-// as rows grow (as q4_gemm.comp): short prompts have too few tiles to fill the
-// GPU. The splits write partial tiles to scratch and the last to finish adds
-// them in split order (deterministic), with the bias.
+// K splits: up to p.ksplit parts of K when one row tile is live, fewer as rows
+// grow (as q4_gemm.comp): short prompts have too few tiles to fill the GPU.
+// The splits write partial tiles to scratch and the last to finish adds them in
+// split order (deterministic), with the bias. gl_WorkGroupID.x numbers (row
+// tile, split) pairs, so the grid recorded for the longest prompt launches few
+// idle workgroups at any length (a grid z of splits cost a 512-token pass 12%).
 //
 // R1_CM_EXACT: float32 accuracy from fp16 products. Each operand v also has a
 // plane of remainders lo = fp16((v - hi) * 2^12), and x.w = xh.wh +
@@ -112,12 +114,12 @@ void put_frag(ACC f, uint so, uint m0, uint n0, uint ks, uint kz) {
     SG_BARRIER();
 }
 
-// This workgroup's K range [kb, ke) and the number of splits ks (uniform).
-void k_range(uint T, out uint kb, out uint ke, out uint ks) {
+// The number of splits ks, and split kz's K range [kb, ke) (uniform).
+void k_range(uint T, uint kz, out uint kb, out uint ke, out uint ks) {
     uint rt = (T + TM - 1u) / TM, want = max(1u, p.ksplit / rt);
     uint kc = ((p.K + TK - 1u) / TK + want - 1u) / want * TK; // a multiple of TK
     ks = (p.K + kc - 1u) / kc;                                // every split non-empty
-    kb = min(p.K, gl_WorkGroupID.z * kc);
+    kb = min(p.K, kz * kc);
     ke = min(p.K, kb + kc);
 }
 
@@ -127,7 +129,7 @@ void reduce_splits(uint T, uint ks, uint m0, uint n0) {
     uint l = gl_LocalInvocationIndex;
     memoryBarrierBuffer();
     barrier();
-    uint tile = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    uint tile = gl_WorkGroupID.y * gl_NumWorkGroups.x + m0 / TM;
     if (l == 0u) {
         last_s = atomicAdd(cnt[p.coff + tile], 1u) == ks - 1u;
         if (last_s) cnt[p.coff + tile] = 0u;
@@ -146,9 +148,12 @@ void reduce_splits(uint T, uint ks, uint m0, uint n0) {
 
 void main() {
     // x walks the row tiles: workgroups that run together share a weight tile in L2
-    uint m0 = gl_WorkGroupID.x * TM, n0 = gl_WorkGroupID.y * TN, T = run.n_tokens, kb, ke, ks;
-    k_range(T, kb, ke, ks);
-    if (m0 >= T || gl_WorkGroupID.z >= ks) return; // uniform across the workgroup
+    uint T = run.n_tokens, kb, ke, ks;
+    k_range(T, 0u, kb, ke, ks);
+    uint mt = gl_WorkGroupID.x / ks, kz = gl_WorkGroupID.x % ks;
+    uint m0 = mt * TM, n0 = gl_WorkGroupID.y * TN;
+    if (m0 >= T) return; // uniform across the workgroup
+    k_range(T, kz, kb, ke, ks);
     uint sg = SG_ID, wm = (sg >> 2u) * (TM / 2u), wn = (sg & 3u) * 32u;
 #define DECL(i, j) ACC c##i##j = CM_ZERO;
     FRAGS(DECL)
@@ -212,9 +217,9 @@ void main() {
 #ifdef R1_CM_EXACT
 #define PUT(i, j) \
     put_frag(CM_AXPY(c##i##j, d##i##j, float(1.0 / LO_SCALE)), so, fm + i * 16u, fn + j * 16u, \
-             ks, gl_WorkGroupID.z);
+             ks, kz);
 #else
-#define PUT(i, j) put_frag(c##i##j, so, fm + i * 16u, fn + j * 16u, ks, gl_WorkGroupID.z);
+#define PUT(i, j) put_frag(c##i##j, so, fm + i * 16u, fn + j * 16u, ks, kz);
 #endif
     FRAGS(PUT)
     if (ks > 1u) reduce_splits(T, ks, m0, n0);

@@ -269,8 +269,11 @@ static void matmul_q4_cm(planner *pl, const r1_node *n) {
     scratch_use(pl, d, 8, s->cm_w, wn, 0);
     scratch_use(pl, d, 8, s->cm_x, xn, 0);
     if (!d) return;
-    gemm_split_grid(pl, d, q);  /* K splits for short prompts, as q4_gemm */
-    d->groups[0] = cdiv(T, 64); /* gemm_cm.comp's TM */
+    gemm_split_grid(pl, d, q); /* K splits for short prompts, as q4_gemm */
+    /* x numbers (row tile of gemm_cm.comp's 64, split) pairs: at most the larger count */
+    uint32_t rt = cdiv(T, 64), ks = d->groups[2] > 1 ? d->groups[2] : 1;
+    d->groups[0] = rt > ks ? rt : ks;
+    d->groups[2] = 1;
     d->groups[1] = cdiv((uint32_t)q->N, 128);
 }
 
