@@ -12,12 +12,14 @@
 // (H200, 14b pp512: 2,396 tokens/s with 128 x 128 tiles and loads one step
 // ahead, 2,533 with 64-row tiles, 2,759 with both).
 //
-// K splits: up to p.ksplit parts of K when one row tile is live, fewer as rows
-// grow (as q4_gemm.comp): short prompts have too few tiles to fill the GPU.
-// The splits write partial tiles to scratch and the last to finish adds them in
-// split order (deterministic), with the bias. gl_WorkGroupID.x numbers (row
-// tile, split) pairs, so the grid recorded for the longest prompt launches few
-// idle workgroups at any length (a grid z of splits cost a 512-token pass 12%).
+// R1_CM_SPLIT, the variant for short prompts (too few tiles to fill the GPU):
+// K in up to p.ksplit parts when one row tile is live, fewer as rows grow (as
+// q4_gemm.comp); gl_WorkGroupID.x numbers (row tile, split) pairs. The splits
+// write partial tiles to scratch and the last to finish adds them in split
+// order (deterministic), with the bias. vk_plan_q4.c records both variants for
+// each GEMM; at a given length one of them exits at once. (One shader for
+// both: pp16/64/128 247/889/1,591 -> 357/1,095/1,899 tokens/s, but pp512 2,742
+// -> 2,425, its split code costing the long-prompt loop.)
 //
 // R1_CM_EXACT: float32 accuracy from fp16 products. Each operand v also has a
 // plane of remainders lo = fp16((v - hi) * 2^12), and x.w = xh.wh +
@@ -99,7 +101,7 @@ void store_step(uint st, uvec4 ra[AL], uvec4 rb[BL]) {
 
 // Each subgroup stages one 16 x 16 fragment in its own 1 KB of shared memory,
 // then writes the rows below T with the bias: 8 elements a lane, unrolled.
-// With ks > 1, to split kz's partial tile instead, without the bias.
+// R1_CM_SPLIT: to split kz's partial tile instead, without the bias.
 void put_frag(ACC f, uint so, uint m0, uint n0, uint ks, uint kz) {
     uint lane = SG_LANE, T = run.n_tokens;
     CM_STORE(f, sm, so, 4u);
@@ -107,13 +109,22 @@ void put_frag(ACC f, uint so, uint m0, uint n0, uint ks, uint kz) {
     [[unroll]] for (uint t = 0u; t < 8u; t++) {
         uint e = lane + t * 32u, m = m0 + e / 16u, n = n0 + e % 16u;
         float v = uintBitsToFloat(sm[so + e / 4u][e % 4u]);
-        if (m < T && n < p.N && ks > 1u) part[p.poff + (kz * T + m) * p.N + n] = v;
-        if (m < T && n < p.N && ks == 1u)
+#ifdef R1_CM_SPLIT
+        if (m < T && n < p.N) part[p.poff + (kz * T + m) * p.N + n] = v;
+#else
+        if (m < T && n < p.N)
             y[m * p.N + n] = v + ((p.flags & 1u) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0);
+#endif
     }
     SG_BARRIER();
 }
 
+// Whether this length takes K splits (the split variant's work, uniform).
+bool splits(uint T) {
+    return p.ksplit / ((T + TM - 1u) / TM) >= 2u;
+}
+
+#ifdef R1_CM_SPLIT
 // The number of splits ks, and split kz's K range [kb, ke) (uniform).
 void k_range(uint T, uint kz, out uint kb, out uint ke, out uint ks) {
     uint rt = (T + TM - 1u) / TM, want = max(1u, p.ksplit / rt);
@@ -145,15 +156,21 @@ void reduce_splits(uint T, uint ks, uint m0, uint n0) {
         y[m * p.N + n] = a + v;
     }
 }
+#endif
 
 void main() {
     // x walks the row tiles: workgroups that run together share a weight tile in L2
-    uint T = run.n_tokens, kb, ke, ks;
+    uint T = run.n_tokens, kb = 0u, ke = p.K, ks = 1u, kz = 0u, mt = gl_WorkGroupID.x;
+#ifdef R1_CM_SPLIT
+    if (!splits(T)) return; // uniform: the other variant's length
     k_range(T, 0u, kb, ke, ks);
-    uint mt = gl_WorkGroupID.x / ks, kz = gl_WorkGroupID.x % ks;
+    mt = gl_WorkGroupID.x / ks, kz = gl_WorkGroupID.x % ks;
+    k_range(T, kz, kb, ke, ks);
+#else
+    if (splits(T)) return;
+#endif
     uint m0 = mt * TM, n0 = gl_WorkGroupID.y * TN;
     if (m0 >= T) return; // uniform across the workgroup
-    k_range(T, kz, kb, ke, ks);
     uint sg = SG_ID, wm = (sg >> 2u) * (TM / 2u), wn = (sg & 3u) * 32u;
 #define DECL(i, j) ACC c##i##j = CM_ZERO;
     FRAGS(DECL)
@@ -222,5 +239,7 @@ void main() {
 #define PUT(i, j) put_frag(c##i##j, so, fm + i * 16u, fn + j * 16u, ks, kz);
 #endif
     FRAGS(PUT)
-    if (ks > 1u) reduce_splits(T, ks, m0, n0);
+#ifdef R1_CM_SPLIT
+    reduce_splits(T, ks, m0, n0);
+#endif
 }

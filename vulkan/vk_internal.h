@@ -81,6 +81,7 @@ typedef enum vk_pipe {
     VKP_Q4_GEMM,
     VKP_Q4_PREP_CM, /* fp16 operands of the tensor-core prompt GEMM */
     VKP_GEMM_CM,
+    VKP_GEMM_CM_SPLIT, /* ... its K-split variant for short prompts */
     VKP_Q4T_MATVEC,
     VKP_Q4T_GEMM,
     VKP_DENSE_MATVEC,

@@ -30,6 +30,7 @@ static const struct {
     [VKP_Q4_GEMM] = {"q4_gemm", 0, 0},
     [VKP_Q4_PREP_CM] = {"q4_prep_cm", 0, 0, 0, OPT_CM},
     [VKP_GEMM_CM] = {"gemm_cm", 0, 0, 0, OPT_CM},
+    [VKP_GEMM_CM_SPLIT] = {"gemm_cm_split", 0, 0, 0, OPT_CM},
     [VKP_Q4T_MATVEC] = {"q4t_matvec", 1, 0},
     [VKP_Q4T_GEMM] = {"q4t_gemm", 0, 0},
     [VKP_DENSE_MATVEC] = {"dense_matvec", 1, 0},

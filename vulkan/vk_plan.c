@@ -320,7 +320,7 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
         s->d[v] = calloc(2 * (size_t)seg->n_nodes + 1, sizeof *s->d[v]);
         if (!s->d[v]) return r1__err(err, R1_E_NOMEM, "out of memory");
         planner pl = {c, s, v, err, R1_OK, 0};
-        s->n_ropes = 0; /* both plans assign the same slots */
+        s->n_ropes = 0;                    /* both plans assign the same slots */
         if (v == VK_DECODE) s->n_attn = 0; /* only the decode plan has attn_dec */
         for (int i = 0; i < seg->n_nodes && !pl.st;)
             i += plan_node(&pl, seg->nodes, i, seg->n_nodes);

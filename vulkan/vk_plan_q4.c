@@ -255,26 +255,38 @@ static void matmul_q4_cm(planner *pl, const r1_node *n) {
     scratch_use(pl, d, 8, s->cm_x, xn, 1);
     if (d)
         d->groups[0] = cdiv((uint64_t)q->K / 8 * (uint32_t)q->N / 2 + T * (uint32_t)q->K / 8, 256);
-    d = disp_new(pl, VKP_GEMM_CM);
-    act(pl, d, 2, n->dst, 1);
-    uint32_t boff = q->bias ? weight(pl, d, 7, q->bias) : 0;
-    uint32_t g[] = {(uint32_t)q->K,
-                    (uint32_t)q->N,
-                    q->bias ? 1u : 0u,
-                    boff,
-                    q->bias ? (uint32_t)q->bias->type : 0u,
-                    (uint32_t)s->cm_x,
-                    (uint32_t)s->cm_w};
-    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) push(d, g[i]);
-    scratch_use(pl, d, 8, s->cm_w, wn, 0);
-    scratch_use(pl, d, 8, s->cm_x, xn, 0);
-    if (!d) return;
-    gemm_split_grid(pl, d, q); /* K splits for short prompts, as q4_gemm */
-    /* x numbers (row tile of gemm_cm.comp's 64, split) pairs: at most the larger count */
-    uint32_t rt = cdiv(T, 64), ks = d->groups[2] > 1 ? d->groups[2] : 1;
-    d->groups[0] = rt > ks ? rt : ks;
-    d->groups[2] = 1;
-    d->groups[1] = cdiv((uint32_t)q->N, 128);
+    /* the GEMM, and where short prompts take K splits its split variant: at any
+     * length one of the two exits at once (gemm_cm.comp) */
+    VkDeviceSize np, nc;
+    uint32_t ks = gemm_splits(pl->c, q, &np, &nc);
+    for (int split = 0; split < 1 + (ks > 1); split++) {
+        d = disp_new(pl, split ? VKP_GEMM_CM_SPLIT : VKP_GEMM_CM);
+        act(pl, d, 2, n->dst, 1);
+        uint32_t boff = q->bias ? weight(pl, d, 7, q->bias) : 0;
+        uint32_t g[] = {(uint32_t)q->K,
+                        (uint32_t)q->N,
+                        q->bias ? 1u : 0u,
+                        boff,
+                        q->bias ? (uint32_t)q->bias->type : 0u,
+                        (uint32_t)s->cm_x,
+                        (uint32_t)s->cm_w};
+        for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) push(d, g[i]);
+        scratch_use(pl, d, 8, s->cm_w, wn, 0);
+        scratch_use(pl, d, 8, s->cm_x, xn, 0);
+        if (!d) return;
+        d->groups[1] = cdiv((uint32_t)q->N, 128);
+        if (!split) {
+            push(d, ks); /* the splits' length threshold; no partials */
+            push(d, 0u);
+            push(d, 0u);
+            d->groups[0] = cdiv(T, 64); /* gemm_cm.comp's TM */
+            continue;
+        }
+        gemm_split_grid(pl, d, q);
+        d->groups[0] = ks; /* (row tile, split) pairs: at most ks while splits are taken */
+        d->groups[2] = 1;
+        d->excl_prev = 1;
+    }
 }
 
 static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
