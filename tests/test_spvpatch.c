@@ -11,6 +11,7 @@
 
 #include "r1spv/gemm_cm_exact_khr.h"
 #include "r1spv/gemm_cm_khr.h"
+#include "r1spv/gemm_cm_split_khr.h"
 #include "r1spv/mma_probe_khr.h"
 
 #define MAXID 8192
@@ -105,6 +106,7 @@ static void check(const char *name, const uint32_t *w, size_t n) {
 int main(void) {
     check("gemm_cm_khr", r1vk_spv_gemm_cm_khr, sizeof r1vk_spv_gemm_cm_khr / 4);
     check("gemm_cm_exact_khr", r1vk_spv_gemm_cm_exact_khr, sizeof r1vk_spv_gemm_cm_exact_khr / 4);
+    check("gemm_cm_split_khr", r1vk_spv_gemm_cm_split_khr, sizeof r1vk_spv_gemm_cm_split_khr / 4);
     check("mma_probe_khr", r1vk_spv_mma_probe_khr, sizeof r1vk_spv_mma_probe_khr / 4);
     return failures ? 1 : 0;
 }
