@@ -13,14 +13,18 @@ if(R1_HAVE_VULKAN)
       add_test(NAME golden_vulkan_${case}_ngl${n}
         COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case}
                 ${R1_TEST_DATA}/golden/${case} 1e-4 --gpu-layers ${n})
-      set_tests_properties(golden_vulkan_${case}_ngl${n} PROPERTIES SKIP_RETURN_CODE 77 LABELS vulkan)
+      # R1_VK_CM=exact: float32 tolerances hold on devices with tensor cores too (their
+      # default fp16 prompt GEMM is checked at the fp16 bound by golden_vulkan_cm_emu_*)
+      set_tests_properties(golden_vulkan_${case}_ngl${n} PROPERTIES SKIP_RETURN_CODE 77 LABELS vulkan
+        ENVIRONMENT "R1_VK_CM=exact")
     endforeach()
   endforeach()
   add_test(NAME golden_vulkan_kjv_all COMMAND test_golden $<TARGET_FILE:r1run>
     ${R1_SOURCE_ROOT}/models/kjv-tiny ${R1_TEST_DATA}/kjv 1e-4 --gpu-layers all)
   add_test(NAME golden_vulkan_kjv_ngl3 COMMAND test_golden $<TARGET_FILE:r1run>
     ${R1_SOURCE_ROOT}/models/kjv-tiny ${R1_TEST_DATA}/kjv 1e-4 --gpu-layers 3)
-  set_tests_properties(golden_vulkan_kjv_all golden_vulkan_kjv_ngl3 PROPERTIES LABELS vulkan)
+  set_tests_properties(golden_vulkan_kjv_all golden_vulkan_kjv_ngl3 PROPERTIES LABELS vulkan
+    ENVIRONMENT "R1_VK_CM=exact")
   # --lm-head q8 is a CPU kernel: with the head on the GPU the user is told it stays exact
   add_test(NAME vulkan_lm_head_q8_note COMMAND r1run -m ${R1_SOURCE_ROOT}/models/kjv-tiny
     --gpu-layers all --lm-head q8 --tokens 1 -n 1 --print-ids)
@@ -50,7 +54,7 @@ if(R1_HAVE_VULKAN)
     COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/hd128-g128
             ${R1_TEST_DATA}/golden/hd128-g128 1e-4 --gpu-layers all)
   set_tests_properties(golden_vulkan_nochain_hd128-g128 PROPERTIES SKIP_RETURN_CODE 77
-    LABELS vulkan ENVIRONMENT "R1_VK_CHAIN=0;R1_VK_NO_IMPORT=1")
+    LABELS vulkan ENVIRONMENT "R1_VK_CHAIN=0;R1_VK_NO_IMPORT=1;R1_VK_CM=exact")
   # weights copied into device blocks (as on discrete GPUs) instead of imported from
   # the mmap: q/k/v and gate/up then share one decode dispatch each; with 3
   # resident workgroups assumed (R1_VK_SLOTS), each decode matvec workgroup
@@ -66,6 +70,6 @@ if(R1_HAVE_VULKAN)
       COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case}
               ${R1_TEST_DATA}/golden/${case} 1e-4 --gpu-layers ${ngl})
     set_tests_properties(golden_vulkan_blocks_${case}_ngl${ngl} PROPERTIES SKIP_RETURN_CODE 77
-      LABELS vulkan ENVIRONMENT "R1_VK_NO_IMPORT=1;R1_VK_SLOTS=3;R1_VK_UNMAPPED=1;R1_VK_SPIN=1")
+      LABELS vulkan ENVIRONMENT "R1_VK_NO_IMPORT=1;R1_VK_SLOTS=3;R1_VK_UNMAPPED=1;R1_VK_SPIN=1;R1_VK_CM=exact")
   endforeach()
 endif()

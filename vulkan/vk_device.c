@@ -303,11 +303,12 @@ static int has_f16_shape(vk_ctx *c, int khr) {
 }
 
 /* Tensor-core prompt GEMM (gemm_cm.comp): 16x16x16 fp16 x fp16 + fp32 products
- * in subgroups of 32 and fp16 arithmetic (its 30 KB of shared memory fit the
- * 32 KB every device here offers), through VK_KHR_cooperative_matrix or VK_NV_cooperative_matrix
- * (which also needs the Vulkan memory model: its loads use it). Returns the VK_CM_* bits of the
- * extensions that offer it. Detected here, used only when R1_VK_CM asks for it; R1_VK_NO_CM=1 skips
- * the detection. */
+ * in subgroups of 32 and fp16 arithmetic (its 27.7-29.7 KB of shared memory fit
+ * the 32 KB r1vk_device_open requires), through VK_KHR_cooperative_matrix or
+ * VK_NV_cooperative_matrix (which also needs the Vulkan memory model: its loads
+ * use it). Returns the VK_CM_* bits of the extensions that offer it. Detected
+ * here and used by default (vk_pipeline.c, R1_VK_CM); R1_VK_NO_CM=1 skips the
+ * detection. */
 static int query_coopmat(vk_ctx *c, const VkExtensionProperties *e, uint32_t ne) {
     int nv = has_ext(e, ne, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME),
         khr = has_ext(e, ne, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);

@@ -179,8 +179,9 @@ typedef struct vk_ctx {
     VkPipeline pipe[VKP_COUNT];
     const char *pipe_variant[VKP_COUNT];
     int use_fp16; /* fp16-arithmetic shader variants chosen */
-    /* Prompt GEMM on tensor cores, opt-in: R1_VK_CM=1 fp16 operands (1), R1_VK_CM=exact
-     * operands split for float32 accuracy (2); 0 off. cm_khr: through
+    /* Prompt GEMM on tensor cores, on by default where the device has them: fp16
+     * operands (1), R1_VK_CM=exact operands split for float32 accuracy (2); 0 off
+     * (R1_VK_CM=0, or none on the device). cm_khr: through
      * VK_KHR_cooperative_matrix (the "_khr" shaders), else VK_NV_cooperative_matrix;
      * KHR where the device has it and the shaders are built, R1_VK_CM_API=nv|khr.
      * cm_emu: emulated products (the "_emu" shader), for tests on devices without

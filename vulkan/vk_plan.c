@@ -271,6 +271,9 @@ static void prompt_regions(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
         gemm_splits(c, n->q, &a, &b);
         grow(&part, a), grow(&cnt, b);
     }
+    /* the scratch is bound whole: where the operands would take more than half of
+     * what one binding may span, the segment keeps the float32 GEMM */
+    if ((w + x) * 4 > c->props.limits.maxStorageBufferRange / 2) w = x = 0;
     s->cm = w > 0;
     s->cm_w = s->cm_x = 0;
     if (s->cm) {
@@ -304,7 +307,7 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
     }
     /* Scratch from 0: the error flag, the chained decode dispatches' counters
      * (vk_record.c; indexed by 16 bits in the push constants), the decode
-     * attention's counters, all zeroed at the start of every chained pass, then
+     * attentions' counters, all zeroed at the start of every decode pass, then
      * the attention's partials. */
     s->chain_on = c->chain && 2 * (size_t)seg->n_nodes + 2 < 65536;
     s->chain_n = s->chain_on ? (2 * (VkDeviceSize)seg->n_nodes + 2 + 3) & ~(VkDeviceSize)3 : 4;
@@ -316,8 +319,9 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
     s->scratch_elems = s->attn_poff + part;
     prompt_regions(c, seg, s);
     for (int v = 0; v < VK_NVAR; v++) {
-        /* at most two dispatches per node (the tensor-core GEMM's) */
-        s->d[v] = calloc(2 * (size_t)seg->n_nodes + 1, sizeof *s->d[v]);
+        /* at most three dispatches per node (the tensor-core GEMM's) */
+        s->d_cap = 3 * seg->n_nodes + 1;
+        s->d[v] = calloc((size_t)s->d_cap, sizeof *s->d[v]);
         if (!s->d[v]) return r1__err(err, R1_E_NOMEM, "out of memory");
         planner pl = {c, s, v, err, R1_OK, 0};
         s->n_ropes = 0;                    /* both plans assign the same slots */

@@ -24,6 +24,10 @@ typedef struct planner {
 
 static inline vk_disp *disp_new(planner *pl, vk_pipe pipe) {
     if (pl->st) return NULL;
+    if (pl->s->nd[pl->var] >= pl->s->d_cap) { /* a planner bug: reported, never an overrun */
+        pl->st = r1__err(pl->err, R1_E_UNSUPPORTED, "vulkan: more dispatches than planned for");
+        return NULL;
+    }
     vk_disp *d = &pl->s->d[pl->var][pl->s->nd[pl->var]++];
     memset(d, 0, sizeof *d);
     d->pipe = pipe;

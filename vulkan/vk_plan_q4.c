@@ -209,7 +209,8 @@ static void push_split(vk_disp *d, uint32_t ks, uint32_t rps, VkDeviceSize poff,
 }
 
 /* The prompt GEMM's K split (grid z; the shader uses fewer splits as rows
- * grow) and its shared scratch regions. */
+ * grow) and its shared scratch regions. gemm_cm's split variant numbers its
+ * splits along x instead (matmul_q4_cm resets z). */
 static void gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
     const vk_seg *s = pl->s;
     VkDeviceSize np, nc;

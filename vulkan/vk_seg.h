@@ -56,6 +56,7 @@ enum { VK_DECODE = 0, VK_BATCH = 1, VK_NVAR = 2 };
 typedef struct vk_seg {
     vk_disp *d[VK_NVAR]; /* decode (one token: matrix-vector shaders) and batch plans */
     int nd[VK_NVAR];
+    int d_cap; /* capacity of each plan's d */
     vk_rope ropes[VK_MAX_ROPES];
     int n_ropes;
     int max_rows;               /* rows of the RoPE tables (graph n_batch) */
@@ -75,8 +76,9 @@ typedef struct vk_seg {
     VkDeviceSize cm_w, cm_x;      /* tensor-core GEMM operands: W and X regions in scratch */
     VkDeviceSize gk_part, gk_cnt; /* prompt GEMM K-split partials and counters in scratch: */
     VkDeviceSize gk_psz, gk_csz;  /* GK_REGIONS regions of each, these sizes apart */
-    int cm;                       /* prompt GPTQ matmuls use the tensor-core GEMM (2 dispatches) */
-    VkQueryPool qpool[VK_NVAR];   /* R1_VK_PROFILE: a timestamp after every dispatch */
+    int cm; /* prompt GPTQ matmuls use the tensor-core GEMM (up to 3 dispatches: the prep, the
+               GEMM and its K-split variant) */
+    VkQueryPool qpool[VK_NVAR]; /* R1_VK_PROFILE: a timestamp after every dispatch */
     double prof_ns[VKP_COUNT], prof_total_ns, prof_host_ns;
     int prof_n[VKP_COUNT], prof_calls;
     double prof_disp[VK_PROF_DISP]; /* ns per decode dispatch, from dispatch prof_first */

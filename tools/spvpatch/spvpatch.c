@@ -7,9 +7,11 @@
  * operands are all <id>s (a component type, then constants for scope, rows,
  * columns and use). The shaders (shaders/coopmat.glsl) declare the type with
  * literals and a placeholder component type; this tool rewrites each such
- * operand to an <id>: the placeholder to the module's float16/float32/int type,
- * the others to uint constants, declared just before the first cooperative
- * matrix type where the module lacks them. Anything unexpected is a build error.
+ * operand to an <id>: the placeholder to the module's float16 or float32 type
+ * (adding float16 and its capability where the module has none), the others to
+ * new uint constants (one per value). Scalar types and those constants move to
+ * the start of the declarations, before any type that could use them. Anything
+ * unexpected is a build error.
  *
  * usage: r1-spvpatch IN.spv ARRAY_NAME OUT.h */
 #include <stdint.h>
@@ -24,7 +26,7 @@ enum {
     OP_TYPE_FLOAT = 22,
     OP_CONSTANT = 43,
     OP_TYPE_COOPMAT_KHR = 4456,
-    PH_BASE = 0x7770, /* placeholders: 0x7771 float16, 0x7772 float32, 0x7773 int8, 0x7774 int32 */
+    PH_BASE = 0x7770, /* placeholders: 0x7771 float16, 0x7772 float32 */
 };
 
 typedef struct {
@@ -51,8 +53,11 @@ static words read_spv(const char *in) {
     FILE *f = fopen(in, "rb");
     if (!f) die(in, "cannot open");
     uint32_t x;
-    while (fread(&x, 4, 1, f) == 1) push(&v, x);
+    size_t got;
+    while ((got = fread(&x, 1, 4, f)) == 4) push(&v, x);
+    int bad = ferror(f) || got != 0;
     fclose(f);
+    if (bad) die(in, "read error, or a size not a multiple of 4 bytes");
     if (v.n < 5 || v.w[0] != 0x07230203u) die(in, "not a SPIR-V module");
     return v;
 }
@@ -70,7 +75,7 @@ static int is_type(uint32_t op) {
 /* The scalar types a placeholder names (by placeholder - PH_BASE), and uint32;
  * has_f16cap: the module declares the Float16 capability. */
 typedef struct {
-    uint32_t ty[5], uint_ty;
+    uint32_t ty[3], uint_ty;
     int has_f16cap;
 } decls;
 
@@ -85,11 +90,7 @@ static decls scan(const words *v, const char *in) {
             if (o[1] == 16) d.ty[1] = o[0];
             if (o[1] == 32) d.ty[2] = o[0];
         }
-        if (op == OP_TYPE_INT && len == 4) {
-            if (o[1] == 8 && o[2] == 1) d.ty[3] = o[0];
-            if (o[1] == 32 && o[2] == 1) d.ty[4] = o[0];
-            if (o[1] == 32 && o[2] == 0) d.uint_ty = o[0];
-        }
+        if (op == OP_TYPE_INT && len == 4 && o[1] == 32 && o[2] == 0) d.uint_ty = o[0];
         i += len;
     }
     return d;
@@ -110,7 +111,7 @@ static void patch_types(words *v, decls *d, words *consts, uint32_t *bound, cons
             push(consts, d->ty[1]);
             push(consts, 16);
         }
-        if (ph < 1 || ph > 4 || !d->ty[ph])
+        if (ph < 1 || ph > 2 || !d->ty[ph])
             die(in, "cooperative matrix component placeholder unknown, or its type missing");
         if (!d->uint_ty) die(in, "no uint type in the module");
         o[0] = d->ty[ph];
