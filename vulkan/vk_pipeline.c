@@ -252,15 +252,16 @@ r1_status r1vk_pipelines_create(vk_ctx *c, r1_error *err) {
     }
     free(data);
     c->use_fp16 = c->f.fp16;
-    /* Tensor-core prompt GEMM: on where the device has it (fp16 operands; golden
-     * logits within the fp16 tolerance, greedy tokens equal), R1_VK_CM=0 off (the
-     * float32 GEMM), R1_VK_CM=exact split operands for float32 accuracy.
-     * R1_VK_CM_EMU=1 (tests): the same GEMM with emulated products where the device
-     * has no cooperative matrices. */
+    /* Tensor-core prompt GEMM: on by default on NVIDIA GPUs that have it (fp16
+     * operands; golden logits within the fp16 tolerance, greedy tokens equal; the
+     * only vendor measured, and others' drivers are known to advertise cooperative
+     * matrices that run slowly), R1_VK_CM=1 elsewhere; R1_VK_CM=0 off (the float32
+     * GEMM), R1_VK_CM=exact split operands for float32 accuracy. R1_VK_CM_EMU=1
+     * (tests): the same GEMM with emulated products where the device has none. */
     const char *cm = getenv("R1_VK_CM"), *api = getenv("R1_VK_CM_API");
     c->cm_emu = !c->f.coopmat && r1vk_env_flag("R1_VK_CM_EMU");
     c->cm = !c->f.coopmat && !c->cm_emu ? 0
-            : !cm || !*cm               ? 1
+            : !cm || !*cm               ? (c->props.vendorID == 0x10DE || c->cm_emu)
             : !strcmp(cm, "exact")      ? 2
             : r1vk_env_flag("R1_VK_CM") ? 1
                                         : 0;
