@@ -99,6 +99,10 @@ void store_step(uint st, uvec4 ra[AL], uvec4 rb[BL]) {
 #define ROWS(X) X(0) X(1)
 #define COLS(X) X(0) X(1)
 
+float bias_of(uint n) {
+    return (p.flags & 1u) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0;
+}
+
 // Each subgroup stages one 16 x 16 fragment in its own 1 KB of shared memory,
 // then writes the rows below T with the bias: 8 elements a lane, unrolled.
 // R1_CM_SPLIT: to split kz's partial tile instead, without the bias.
@@ -112,8 +116,7 @@ void put_frag(ACC f, uint so, uint m0, uint n0, uint ks, uint kz) {
 #ifdef R1_CM_SPLIT
         if (m < T && n < p.N) part[p.poff + (kz * T + m) * p.N + n] = v;
 #else
-        if (m < T && n < p.N)
-            y[m * p.N + n] = v + ((p.flags & 1u) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0);
+        if (m < T && n < p.N) y[m * p.N + n] = v + bias_of(n);
 #endif
     }
     SG_BARRIER();
@@ -151,9 +154,9 @@ void reduce_splits(uint T, uint ks, uint m0, uint n0) {
     for (uint e = l; e < TM * TN; e += 256u) {
         uint m = m0 + e / TN, n = n0 + e % TN;
         if (m >= T || n >= p.N) continue;
-        float v = (p.flags & 1u) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0, a = 0.0;
+        float a = 0.0;
         for (uint k = 0u; k < ks; k++) a += part[p.poff + (k * T + m) * p.N + n];
-        y[m * p.N + n] = a + v;
+        y[m * p.N + n] = a + bias_of(n);
     }
 }
 #endif

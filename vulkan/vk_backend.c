@@ -221,10 +221,10 @@ static uint64_t vk_max_tensor_bytes(r1_backend *be) {
     return r > 4096 ? r - 4096 : 1;
 }
 
-/* The prompt GEMMs' scratch for the largest GPTQ linear of cfg (the segment
- * plan sizes it the same way, vk_plan.c): K-split partials and counters, and
- * with the tensor-core GEMM its fp16 operands (K x N and n_batch x K halves; the
- * MLP's 141 MB on 14b). */
+/* The prompt GEMMs' scratch for the GPTQ linears of cfg, sized as the segment
+ * plan sizes it (vk_plan.h gemm_scratch_add): K-split partials and counters,
+ * and with the tensor-core GEMM its fp16 operands (K x N and n_batch x K
+ * halves; the MLP's 141 MB on 14b). */
 static uint64_t vk_batch_extra_bytes(r1_backend *be, const r1_config *cfg, int n_batch) {
     const vk_ctx *c = ctx(be);
     int qd = cfg->n_heads * cfg->head_dim, kvd = cfg->n_kv_heads * cfg->head_dim;
@@ -233,17 +233,13 @@ static uint64_t vk_batch_extra_bytes(r1_backend *be, const r1_config *cfg, int n
                    {qd, cfg->hidden},
                    {cfg->hidden, cfg->inter},
                    {cfg->inter, cfg->hidden}};
-    VkDeviceSize w = 0, x = 0, part = 0, cnt = 0, a, b;
+    gemm_scratch g = {0};
     for (size_t i = 0; i < sizeof kn / sizeof kn[0]; i++) {
         r1_qlinear q = {.K = kn[i][0], .N = kn[i][1]};
-        if (c->cm) {
-            cm_words(c, &q, (VkDeviceSize)n_batch, &a, &b);
-            w = a > w ? a : w, x = b > x ? b : x;
-        }
-        gemm_splits(c, &q, &a, &b);
-        part = a > part ? a : part, cnt = b > cnt ? b : cnt;
+        gemm_scratch_add(c, &q, (VkDeviceSize)n_batch, &g);
     }
-    return 4 * (w + x + GK_REGIONS * (part + cnt));
+    gemm_scratch_fit(c, &g);
+    return 4 * (g.w + g.x + GK_REGIONS * (g.part + g.cnt));
 }
 
 static uint64_t vk_free_memory(r1_backend *be) {

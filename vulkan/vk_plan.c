@@ -250,41 +250,30 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
     return 1;
 }
 
-static void grow(VkDeviceSize *max, VkDeviceSize v) {
-    if (v > *max) *max = v;
-}
-
 /* Scratch regions of the prompt GEMMs (GPTQ matmuls of more than one row),
  * sized for the largest and shared by all: the tensor-core GEMM's fp16
  * operands (one region), and the K-split partials and counters (GK_REGIONS of
  * each, taken in turn; dispatches on one region record the access, so they
  * never overlap). */
 static void prompt_regions(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
-    VkDeviceSize w = 0, x = 0, part = 0, cnt = 0, a, b;
+    gemm_scratch g = {0};
     for (int i = 0; i < seg->n_nodes; i++) {
         const r1_node *n = &seg->nodes[i];
-        if (n->op != R1_OP_MATMUL_Q4 || n->dst->ne[0] < 2) continue;
-        if (c->cm) {
-            cm_words(c, n->q, (VkDeviceSize)n->dst->ne[0], &a, &b);
-            grow(&w, a), grow(&x, b);
-        }
-        gemm_splits(c, n->q, &a, &b);
-        grow(&part, a), grow(&cnt, b);
+        if (n->op == R1_OP_MATMUL_Q4 && n->dst->ne[0] >= 2)
+            gemm_scratch_add(c, n->q, (VkDeviceSize)n->dst->ne[0], &g);
     }
-    /* the scratch is bound whole: where the operands would take more than half of
-     * what one binding may span, the segment keeps the float32 GEMM */
-    if ((w + x) * 4 > c->props.limits.maxStorageBufferRange / 2) w = x = 0;
-    s->cm = w > 0;
+    gemm_scratch_fit(c, &g);
+    s->cm = g.w > 0;
     s->cm_w = s->cm_x = 0;
     if (s->cm) {
         s->cm_w = (s->scratch_elems + 3) & ~(VkDeviceSize)3; /* uvec4 reads */
-        s->cm_x = s->cm_w + w;
-        s->scratch_elems = s->cm_x + x;
+        s->cm_x = s->cm_w + g.w;
+        s->scratch_elems = s->cm_x + g.x;
     }
-    s->gk_psz = part, s->gk_csz = cnt;
+    s->gk_psz = g.part, s->gk_csz = g.cnt;
     s->gk_part = s->scratch_elems;
-    s->gk_cnt = s->gk_part + GK_REGIONS * part;
-    s->scratch_elems = s->gk_cnt + GK_REGIONS * cnt;
+    s->gk_cnt = s->gk_part + GK_REGIONS * g.part;
+    s->scratch_elems = s->gk_cnt + GK_REGIONS * g.cnt;
 }
 
 r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) {

@@ -100,6 +100,31 @@ static inline void cm_words(const vk_ctx *c, const r1_qlinear *q, VkDeviceSize r
     *x = rows * (VkDeviceSize)q->K / 2 * np;
 }
 
+/* 4-byte words of the prompt GEMMs' scratch, the largest over the GPTQ linears
+ * added: the tensor-core operands (w, x) and the K-split partials and counters
+ * of one region (vk_plan.c takes GK_REGIONS of them). */
+typedef struct {
+    VkDeviceSize w, x, part, cnt;
+} gemm_scratch;
+
+static inline void gemm_scratch_add(const vk_ctx *c, const r1_qlinear *q, VkDeviceSize rows,
+                                    gemm_scratch *g) {
+    VkDeviceSize a, b;
+    if (c->cm) {
+        cm_words(c, q, rows, &a, &b);
+        g->w = a > g->w ? a : g->w, g->x = b > g->x ? b : g->x;
+    }
+    gemm_splits(c, q, &a, &b);
+    g->part = a > g->part ? a : g->part, g->cnt = b > g->cnt ? b : g->cnt;
+}
+
+/* After the last linear. The scratch is bound whole: where the tensor-core
+ * operands would take more than half of what one binding may span, the segment
+ * keeps the float32 GEMM (w = x = 0). */
+static inline void gemm_scratch_fit(const vk_ctx *c, gemm_scratch *g) {
+    if ((g->w + g->x) * 4 > c->props.limits.maxStorageBufferRange / 2) g->w = g->x = 0;
+}
+
 /* A weight: bound from an aligned offset, its element offset returned. */
 static inline uint32_t weight(planner *pl, vk_disp *d, int slot, r1_tensor *w) {
     if (!d) return 0;

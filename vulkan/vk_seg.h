@@ -61,7 +61,8 @@ typedef struct vk_seg {
     int n_ropes;
     int max_rows;               /* rows of the RoPE tables (graph n_batch) */
     vk_buf run;                 /* run parameters, host-visible */
-    vk_buf scratch;             /* split-K partial sums and counters (zeroed once) */
+    vk_buf scratch;             /* counters, partial sums, operands (zeroed once; the
+                                   counters up to fill_n again each decode pass) */
     VkDeviceSize scratch_elems; /* 4-byte elements the plans need */
     VkDeviceSize chain_n;       /* error flag (0) and chained decode counters: [0, chain_n) */
     VkDeviceSize fill_n;        /* ... and the attentions' counters: zeroed each decode pass */
