@@ -10,7 +10,8 @@
 // tiles of KB; each invocation's partial dot products are summed over its four
 // by xor shuffles (the same sum in all four, a + b being b + a), and the
 // softmax state is kept by all four alike. Loops over registers carry
-// [[unroll]] (H200, 512-token 14b prompt: 76 -> 56 ms, 80 -> 127 registers).
+// [[unroll]] (H200, 512-token 14b prompt: 76 -> 56 ms, 80 -> 127 registers;
+// the strided ownership: 56 -> 16.7 ms).
 #define QB 64u
 #define KB 16u
 #define HDMAX 128u
@@ -34,14 +35,16 @@ void main() {
     uint l = gl_LocalInvocationIndex, hd = p.hd, R = p.H / p.KV, g = gl_WorkGroupID.y;
     uint T = run.n_tokens, f0 = gl_WorkGroupID.x * QB;
     if (f0 >= T * R) return; // uniform across the workgroup
-    uint f = f0 + l / 4u, nv = hd / 16u, h4 = hd / 4u, d0 = (l % 4u) * nv; // vec4 range
+    // Each of a row's four takes every fourth vec4 (from q4), so a subgroup's
+    // shared reads touch four adjacent vec4s, not four a bank row apart.
+    uint f = f0 + l / 4u, nv = hd / 16u, h4 = hd / 4u, q4 = l % 4u;
     bool live = f < T * R;
     int lim = live ? int(run.pos + f / R) : -1; // last key this row sees
     uint qo = ((f / R) * p.H + g * R + f % R) * hd;
     float scale = 1.0 / sqrt(float(hd));
     vec4 qv[QV], acc[QV];
     [[unroll]] for (uint i = 0u; i < QV; i++) {
-        uint d = (d0 + i) * 4u;
+        uint d = (i * 4u + q4) * 4u;
         qv[i] = live && i < nv ? vec4(q[qo + d], q[qo + d + 1u], q[qo + d + 2u], q[qo + d + 3u]) * scale
                                : vec4(0.0);
         acc[i] = vec4(0.0);
@@ -61,7 +64,7 @@ void main() {
         [[unroll]] for (uint j = 0u; j < KB; j++) {
             float a = 0.0;
             [[unroll]] for (uint i = 0u; i < QV; i++)
-                if (i < nv) a += dot(qv[i], k_s[j * (HDMAX / 4u) + d0 + i]);
+                if (i < nv) a += dot(qv[i], k_s[j * (HDMAX / 4u) + i * 4u + q4]);
             a += subgroupShuffleXor(a, 1u);
             s[j] = a + subgroupShuffleXor(a, 2u);
             if (int(k0 + j) <= lim) mx = max(mx, s[j]);
@@ -76,14 +79,14 @@ void main() {
         [[unroll]] for (uint i = 0u; i < QV; i++) {
             vec4 a = acc[i] * c;
             [[unroll]] for (uint j = 0u; j < KB; j++)
-                if (i < nv) a += s[j] * v_s[j * (HDMAX / 4u) + d0 + i];
+                if (i < nv) a += s[j] * v_s[j * (HDMAX / 4u) + i * 4u + q4];
             acc[i] = a;
         }
     }
     if (!live) return;
     [[unroll]] for (uint i = 0u; i < QV; i++) {
         if (i >= nv) break;
-        uint d = qo + (d0 + i) * 4u;
+        uint d = qo + (i * 4u + q4) * 4u;
         vec4 r = acc[i] / lsum;
         o[d] = r.x, o[d + 1u] = r.y, o[d + 2u] = r.z, o[d + 3u] = r.w;
     }
