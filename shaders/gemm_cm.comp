@@ -6,42 +6,65 @@
 // Tensor-core prompt GEMM (16x16x16 fp16 products accumulated in float32;
 // VK_KHR_cooperative_matrix with R1_KHR, else VK_NV_cooperative_matrix, see
 // coopmat.glsl): Y[T, N] = X[T, K] . W[K, N] + b, from the fp16
-// operands q4_prep_cm.comp wrote to scratch. Eight subgroups of 32 share a
-// 64 x 128 tile, 32 x 32 each; K advances in TK steps through two shared-memory
-// stages, one barrier a step, with the loads of the next two steps in flight
-// (H200, 14b pp512: 2,396 tokens/s with 128 x 128 tiles and loads one step
-// ahead, 2,533 with 64-row tiles, 2,759 with both).
+// operands q4_prep_cm.comp wrote to scratch. SGM x SGN subgroups of 32 share a
+// TM x TN tile, FM x FN fragments of 16 x 16 each; K advances in TK steps
+// through two shared-memory stages, one barrier a step.
 //
-// R1_CM_SPLIT, the variant for short prompts (too few tiles to fill the GPU):
-// K in up to p.ksplit parts when one row tile is live, fewer as rows grow (as
-// q4_gemm.comp); gl_WorkGroupID.x numbers (row tile, split) pairs. The splits
-// write partial tiles to scratch and the last to finish adds them in split
-// order (deterministic), with the bias. vk_plan_q4.c records both variants for
-// each GEMM; at a given length one of them exits at once. (One shader for
-// both: pp16/64/128 247/889/1,591 -> 357/1,095/1,899 tokens/s, but pp512 2,742
-// -> 2,425, its split code costing the long-prompt loop.)
+// Three variants, recorded side by side for each GEMM by vk_plan_q4.c: each
+// runs for prompt lengths T in (p.tlo, p.thi] and exits at once otherwise.
+// - R1_CM_SPLIT, short prompts (too few tiles to fill the GPU): K in up to
+//   p.ksplit parts when one row tile is live, fewer as rows grow (as
+//   q4_gemm.comp); gl_WorkGroupID.x numbers (row tile, split) pairs. The
+//   splits write partial tiles to scratch and the last to finish adds them in
+//   split order (deterministic), with the bias.
+// - The plain variant: 64 x 128 tiles, eight subgroups of 32 x 32, the loads of
+//   the next two steps in flight.
+// - R1_CM_BIG, long prompts: 128 x 128 tiles, four subgroups of 64 x 64 (half
+//   the shared-memory reads per product), loads one step ahead (the registers
+//   are spent on accumulators), 38 KB of shared memory.
+// H200, 14b, pp128/256/512 tokens/s: plain 2,293/2,984/3,517, big
+// 1,390/2,976/4,042. (One shader for split and plain: pp16/64/128
+// 247/889/1,591 -> 357/1,095/1,899, but pp512 2,742 -> 2,425, its split code
+// costing the long-prompt loop.) 128 x 128 with eight subgroups of 32 x 64:
+// 2,791-3,009; 64 x 128 or 128 x 64 with four subgroups: 2,619-2,630.
 //
 // R1_CM_EXACT: float32 accuracy from fp16 products. Each operand v also has a
 // plane of remainders lo = fp16((v - hi) * 2^12), and x.w = xh.wh +
 // 2^-12 (xl.wh + xh.wl) to about 2^-22 (xl.wl, 2^-24 smaller, is dropped).
-#define TM 64u
-#ifdef R1_CM_EXACT
-#define TK 16u
-#define NP 2u // operand planes: hi, lo
+#ifdef R1_CM_BIG
+#define SGM 2u
+#define SGN 2u
+#define FM 4
+#define FN 4
+#define AHEAD1
+#else
+#define SGM 2u
+#define SGN 4u
+#define FM 2
+#define FN 2
+#endif
+#define NT (32u * SGM * SGN) // invocations
+#define TM (SGM * FM * 16u)
+#define TN (SGN * FN * 16u)
+#if defined(R1_CM_EXACT) || (defined(R1_CM_BIG) && defined(R1_CM_EMU))
+#define TK 16u // R1_CM_BIG emulated: within lavapipe's 32 KB of shared memory
 #else
 #define TK 32u
+#endif
+#ifdef R1_CM_EXACT
+#define NP 2u // operand planes: hi, lo
+#else
 #define NP 1u
 #endif
-#define TN 128u
 #define AW ((TK + 8u) / 8u)  // uvec4 per x row in shared memory (8 halves of padding)
 #define BW ((TN + 8u) / 8u)  // uvec4 per weight row
 #define A_SZ (TM * AW)
 #define B_SZ (TK * BW)
 #define STAGE (NP * (A_SZ + B_SZ))
-#define AL (NP * TM * TK / 8u / 256u) // uvec4 of x each invocation moves per step
-#define BL (NP * TK * TN / 8u / 256u) // ... of weights
+#define AL (NP * TM * TK / 8u / NT) // uvec4 of x each invocation moves per step
+#define BL (NP * TK * TN / 8u / NT) // ... of weights
 #define LO_SCALE 4096.0
-layout(local_size_x = 256) in;
+layout(local_size_x = NT) in;
 #include "common.glsl"
 
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
@@ -55,6 +78,7 @@ layout(push_constant) uniform P {
     uint boff, btype;
     uint xoff, woff;        // word offsets of X and W in scratch (multiples of 4)
     uint ksplit, poff, coff; // K splits for one row tile; their partials and counters
+    uint tlo, thi;           // this variant's prompt lengths: (tlo, thi]
 } p;
 
 shared bool last_s;
@@ -66,13 +90,13 @@ shared uvec4 sm[2u * STAGE]; // fp16 operands; the epilogue reuses it for float 
 void load_step(uint k0, uint m0, uint n0, out uvec4 ra[AL], out uvec4 rb[BL]) {
     uint l = gl_LocalInvocationIndex, T = run.n_tokens, K = p.K, N = p.N;
     [[unroll]] for (uint i = 0u; i < AL; i++) {
-        uint e = l + i * 256u, pl = e / (TM * TK / 8u), r = e % (TM * TK / 8u);
+        uint e = l + i * NT, pl = e / (TM * TK / 8u), r = e % (TM * TK / 8u);
         uint m = m0 + r / (TK / 8u), k = k0 + (r % (TK / 8u)) * 8u;
         uint at = (p.xoff + pl * T * K / 2u) / 4u + m * (K / 8u) + k / 8u;
         ra[i] = m < T && k < K ? op[at] : uvec4(0u);
     }
     [[unroll]] for (uint i = 0u; i < BL; i++) {
-        uint e = l + i * 256u, pl = e / (TK * TN / 8u), r = e % (TK * TN / 8u);
+        uint e = l + i * NT, pl = e / (TK * TN / 8u), r = e % (TK * TN / 8u);
         uint k = k0 + r / (TN / 8u), n = n0 + (r % (TN / 8u)) * 8u;
         uint at = (p.woff + pl * K * N / 2u) / 4u + k * (N / 8u) + n / 8u;
         rb[i] = k < K && n < N ? op[at] : uvec4(0u);
@@ -82,22 +106,33 @@ void load_step(uint k0, uint m0, uint n0, out uvec4 ra[AL], out uvec4 rb[BL]) {
 void store_step(uint st, uvec4 ra[AL], uvec4 rb[BL]) {
     uint l = gl_LocalInvocationIndex, b = st * STAGE;
     [[unroll]] for (uint i = 0u; i < AL; i++) {
-        uint e = l + i * 256u, pl = e / (TM * TK / 8u), r = e % (TM * TK / 8u);
+        uint e = l + i * NT, pl = e / (TM * TK / 8u), r = e % (TM * TK / 8u);
         sm[b + pl * A_SZ + (r / (TK / 8u)) * AW + r % (TK / 8u)] = ra[i];
     }
     [[unroll]] for (uint i = 0u; i < BL; i++) {
-        uint e = l + i * 256u, pl = e / (TK * TN / 8u), r = e % (TK * TN / 8u);
+        uint e = l + i * NT, pl = e / (TK * TN / 8u), r = e % (TK * TN / 8u);
         sm[b + NP * A_SZ + pl * B_SZ + (r / (TN / 8u)) * BW + r % (TN / 8u)] = rb[i];
     }
 }
 
 // Fragments are named variables, not arrays: with arrays c[4][2] NVIDIA's
 // compiler kept the accumulators in local memory (256 bytes a thread), which
-// held the GEMM to ~30 TFLOPS. FRAGS(X) expands X(i, j) over a subgroup's 2 x 2
+// held the GEMM to ~30 TFLOPS. FRAGS(X) expands X(i, j) over a subgroup's FM x FN
 // output fragments of 16 x 16.
-#define FRAGS(X) X(0, 0) X(0, 1) X(1, 0) X(1, 1)
-#define ROWS(X) X(0) X(1)
+#if FN == 2
+#define FROW(X, i) X(i, 0) X(i, 1)
 #define COLS(X) X(0) X(1)
+#else
+#define FROW(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3)
+#define COLS(X) X(0) X(1) X(2) X(3)
+#endif
+#if FM == 2
+#define FRAGS(X) FROW(X, 0) FROW(X, 1)
+#define ROWS(X) X(0) X(1)
+#else
+#define FRAGS(X) FROW(X, 0) FROW(X, 1) FROW(X, 2) FROW(X, 3)
+#define ROWS(X) X(0) X(1) X(2) X(3)
+#endif
 
 float bias_of(uint n) {
     return (p.flags & 1u) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0;
@@ -120,11 +155,6 @@ void put_frag(ACC f, uint so, uint m0, uint n0, uint ks, uint kz) {
 #endif
     }
     SG_BARRIER();
-}
-
-// Whether this length takes K splits (the split variant's work, uniform).
-bool splits(uint T) {
-    return p.ksplit / ((T + TM - 1u) / TM) >= 2u;
 }
 
 #ifdef R1_CM_SPLIT
@@ -151,7 +181,7 @@ void reduce_splits(uint T, uint ks, uint m0, uint n0) {
     barrier();
     if (!last_s) return; // uniform
     memoryBarrierBuffer();
-    for (uint e = l; e < TM * TN; e += 256u) {
+    for (uint e = l; e < TM * TN; e += NT) {
         uint m = m0 + e / TN, n = n0 + e % TN;
         if (m >= T || n >= p.N) continue;
         float a = 0.0;
@@ -164,17 +194,15 @@ void reduce_splits(uint T, uint ks, uint m0, uint n0) {
 void main() {
     // x walks the row tiles: workgroups that run together share a weight tile in L2
     uint T = run.n_tokens, kb = 0u, ke = p.K, ks = 1u, kz = 0u, mt = gl_WorkGroupID.x;
+    if (T <= p.tlo || T > p.thi) return; // uniform: another variant's length
 #ifdef R1_CM_SPLIT
-    if (!splits(T)) return; // uniform: the other variant's length
     k_range(T, 0u, kb, ke, ks);
     mt = gl_WorkGroupID.x / ks, kz = gl_WorkGroupID.x % ks;
     k_range(T, kz, kb, ke, ks);
-#else
-    if (splits(T)) return;
 #endif
     uint m0 = mt * TM, n0 = gl_WorkGroupID.y * TN;
     if (m0 >= T) return; // uniform across the workgroup
-    uint sg = SG_ID, wm = (sg >> 2u) * (TM / 2u), wn = (sg & 3u) * 32u;
+    uint sg = SG_ID, wm = (sg / SGN) * (FM * 16u), wn = (sg % SGN) * (FN * 16u);
 #define DECL(i, j) ACC c##i##j = CM_ZERO;
     FRAGS(DECL)
 #ifdef R1_CM_EXACT
@@ -213,6 +241,20 @@ void main() {
         }                                                               \
     }
     uint nst = (ke - kb + TK - 1u) / TK;
+#ifdef AHEAD1
+    // Loads one step ahead (R1_CM_BIG: its 16 accumulators leave no registers
+    // for a second set; with two, 3,716 against 4,042 tokens/s at pp512).
+    uvec4 ra0[AL], rb0[BL];
+    load_step(kb, m0, n0, ra0, rb0);
+    store_step(0u, ra0, rb0);
+    barrier();
+    for (uint s = 0u; s < nst; s++) {
+        if (s + 1u < nst) load_step(kb + (s + 1u) * TK, m0, n0, ra0, rb0);
+        PRODUCTS(s & 1u)
+        if (s + 1u < nst) store_step((s + 1u) & 1u, ra0, rb0);
+        barrier();
+    }
+#else
     // Loads two steps ahead, in two register sets used in turn (the loop does
     // two steps a turn so that each set has a fixed name): the weights come
     // from DRAM, and one step of products did not cover their latency.
@@ -233,6 +275,7 @@ void main() {
         barrier();
         if (s + 4u < nst) load_step(kb + (s + 4u) * TK, m0, n0, ra0, rb0);
     }
+#endif
     uint so = sg * 64u, fm = m0 + wm, fn = n0 + wn;
 #ifdef R1_CM_EXACT
 #define PUT(i, j) \

@@ -325,6 +325,10 @@ static void case_q4(const qspec *s, int T) {
     c.out[c.n_out++] = y;
     c.runs[c.n_runs++] = (r1_run){.n_tokens = T, .n_out = 1};
     if (T > 1) c.runs[c.n_runs++] = (r1_run){.n_tokens = 1, .n_out = 1};
+    /* a plan for a long prompt, run shorter: the tensor-core GEMM's variants
+     * for other lengths (gemm_cm.comp) must take over */
+    if (T > 256) c.runs[c.n_runs++] = (r1_run){.n_tokens = 100, .n_out = 1};
+    if (T > 256) c.runs[c.n_runs++] = (r1_run){.n_tokens = 20, .n_out = 1};
     load_weights();
     r1_error err = {0};
     CHECK_MSG(!be[1]->i->qlinear_prepare(be[1], q, &err), "qlinear_prepare: %s", err.msg);
@@ -504,6 +508,8 @@ static void all_cases(void) {
         case_q4(&qs[i], 1);
         case_q4(&qs[i], i % 2 ? 5 : 70);
     }
+    case_q4(&qs[1], 300); /* long prompts: gemm_cm's 128 x 128 tile (its last one partial) */
+    case_q4(&qs[6], 260);
 
     case_dense(1000, 256, R1_F16, 1, R1_ROWS_OUT, 1);
     case_dense(777, 255, R1_F16, 5, R1_ROWS_OUT, 5);

@@ -39,6 +39,8 @@ set(R1_SHADER_VARIANTS
   "gemm_cm_split_exact_emu|gemm_cm.comp|R1_CM_SPLIT,R1_CM_EXACT,R1_CM_EMU"
   "gemm_cm_split_khr|gemm_cm.comp|R1_CM_SPLIT,R1_KHR"
   "gemm_cm_split_exact_khr|gemm_cm.comp|R1_CM_SPLIT,R1_CM_EXACT,R1_KHR"
+  "gemm_cm_big_emu|gemm_cm.comp|R1_CM_BIG,R1_CM_EMU"
+  "gemm_cm_big_khr|gemm_cm.comp|R1_CM_BIG,R1_KHR"
   "q4t_matvec|q4t_matvec.comp|"
   "q4t_matvec_sg|q4t_matvec.comp|R1_SUBGROUP"
   "q4t_gemm|q4t_gemm.comp|"

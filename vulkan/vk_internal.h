@@ -82,6 +82,7 @@ typedef enum vk_pipe {
     VKP_Q4_PREP_CM, /* fp16 operands of the tensor-core prompt GEMM */
     VKP_GEMM_CM,
     VKP_GEMM_CM_SPLIT, /* ... its K-split variant for short prompts */
+    VKP_GEMM_CM_BIG,   /* ... its 128 x 128 tile variant for long prompts (where it fits) */
     VKP_Q4T_MATVEC,
     VKP_Q4T_GEMM,
     VKP_DENSE_MATVEC,
@@ -185,8 +186,10 @@ typedef struct vk_ctx {
      * VK_KHR_cooperative_matrix (the "_khr" shaders), else VK_NV_cooperative_matrix;
      * KHR where the device has it and the shaders are built, R1_VK_CM_API=nv|khr.
      * cm_emu: emulated products (the "_emu" shader), for tests on devices without
-     * cooperative matrices (R1_VK_CM_EMU=1). */
-    int cm, cm_khr, cm_emu;
+     * cooperative matrices (R1_VK_CM_EMU=1). cm_big: the 128 x 128 tile variant
+     * for long prompts is built for this API and fits the device's shared
+     * memory (fp16 operands only; R1_VK_CM_BIG=0 off). */
+    int cm, cm_khr, cm_emu, cm_big;
     vk_buf dummy; /* bound to unused descriptor slots */
     char cache_path[512];
 } vk_ctx;

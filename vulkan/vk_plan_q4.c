@@ -226,6 +226,10 @@ static void gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
     d->groups[2] = ks;
 }
 
+/* Prompt lengths from which gemm_cm's 128 x 128 tile runs, where built: at 256
+ * both tiles measured the same on the H200 (2,976 and 2,984 tokens/s). */
+#define CM_BIG_FROM 256
+
 /* A prompt GEMM on tensor cores: q4_prep_cm writes the fp16 operands (the
  * weight dequantized, x in the weight's K order) to the segment's scratch
  * region, gemm_cm multiplies them. */
@@ -256,12 +260,25 @@ static void matmul_q4_cm(planner *pl, const r1_node *n) {
     scratch_use(pl, d, 8, s->cm_x, xn, 1);
     if (d)
         d->groups[0] = cdiv((uint64_t)q->K / 8 * (uint32_t)q->N / 2 + T * (uint32_t)q->K / 8, 256);
-    /* the GEMM, and where short prompts take K splits its split variant: at any
-     * length one of the two exits at once (gemm_cm.comp) */
+    /* The GEMM's variants, each for a range of prompt lengths (tlo, thi] and
+     * exiting at once at others (gemm_cm.comp): K splits while one takes two
+     * or more (ks / row tiles of 64), the 64 x 128 tile, the 128 x 128 tile
+     * (cm_big) past CM_BIG_FROM tokens. Only those the segment's length can
+     * reach are recorded. */
     VkDeviceSize np, nc;
-    uint32_t ks = gemm_splits(pl->c, q, &np, &nc);
-    for (int split = 0; split < 1 + (ks > 1); split++) {
-        d = disp_new(pl, split ? VKP_GEMM_CM_SPLIT : VKP_GEMM_CM);
+    uint32_t ks = gemm_splits(pl->c, q, &np, &nc), tsplit = ks > 1 ? 64 * (ks / 2) : 0;
+    uint32_t tbig = pl->c->cm_big && tsplit < CM_BIG_FROM ? CM_BIG_FROM : UINT32_MAX;
+    const struct {
+        int pipe;
+        uint32_t tlo, thi;
+    } var[] = {{VKP_GEMM_CM_SPLIT, 0, tsplit},
+               {VKP_GEMM_CM, tsplit, tbig},
+               {VKP_GEMM_CM_BIG, tbig, UINT32_MAX}};
+    int excl = 0;
+    for (int k = 0; k < 3; k++) {
+        if (var[k].tlo >= var[k].thi || var[k].tlo >= T) continue; /* never runs */
+        int split = var[k].pipe == VKP_GEMM_CM_SPLIT, big = var[k].pipe == VKP_GEMM_CM_BIG;
+        d = disp_new(pl, var[k].pipe);
         act(pl, d, 2, n->dst, 1);
         uint32_t boff = q->bias ? weight(pl, d, 7, q->bias) : 0;
         uint32_t g[] = {(uint32_t)q->K,
@@ -275,18 +292,20 @@ static void matmul_q4_cm(planner *pl, const r1_node *n) {
         scratch_use(pl, d, 8, s->cm_w, wn, 0);
         scratch_use(pl, d, 8, s->cm_x, xn, 0);
         if (!d) return;
-        d->groups[1] = cdiv((uint32_t)q->N, 128);
-        if (!split) {
-            push(d, ks); /* the splits' length threshold; no partials */
+        if (split) {
+            gemm_split_grid(pl, d, q);
+            d->groups[0] = ks; /* (row tile, split) pairs: at most ks while splits are taken */
+            d->groups[2] = 1;
+        } else {
+            push(d, ks); /* no partials */
             push(d, 0u);
             push(d, 0u);
-            d->groups[0] = cdiv(T, 64); /* gemm_cm.comp's TM */
-            continue;
+            d->groups[0] = cdiv(T, big ? 128 : 64); /* gemm_cm.comp's TM */
         }
-        gemm_split_grid(pl, d, q);
-        d->groups[0] = ks; /* (row tile, split) pairs: at most ks while splits are taken */
-        d->groups[2] = 1;
-        d->excl_prev = 1;
+        push(d, var[k].tlo);
+        push(d, var[k].thi);
+        d->groups[1] = cdiv((uint32_t)q->N, 128);
+        d->excl_prev = excl++;
     }
 }
 

@@ -79,7 +79,8 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
         /* a dispatch that cannot wait cannot run beside waiting ones; one that
          * orders itself after the one before it (joins_prev) needs no sync */
         int joins = chain && d->joins_prev && i > 0 && s->d[v][i - 1].chain_sig;
-        int mine = n_pend - (d->excl_prev && i > 0 ? s->d[v][i - 1].n_acc : 0);
+        int mine = n_pend;
+        for (int k = 1; k <= d->excl_prev && k <= i; k++) mine -= s->d[v][i - k].n_acc;
         if (!joins && (hazard(d, pend, mine > 0 ? mine : 0) || (gwait && !d->chain_sig))) {
             gwait = chain && gall && d->chain_sig && gsig && gsig < 65536;
             if (!gwait) compute_barrier(cb);

@@ -37,8 +37,8 @@ typedef struct vk_disp {
     int n_acc;
     int scratch;        /* binding slot of the segment's scratch buffer, 0 for none */
     uint32_t chain_sig; /* decode: counter increments when done (finished tiles); 0: can't chain */
-    int excl_prev;      /* does its work only in calls where the dispatch before it does none (the
-                           GEMM's two variants, by prompt length): no hazard between the two */
+    int excl_prev;      /* does its work only in calls where the excl_prev dispatches before it
+                           do none (the GEMM's variants, by prompt length): no hazard with them */
     int joins_prev;     /* chained: runs beside the dispatch before it, whatever they access
                            (attn_combine: it orders itself after attn_dec by a counter) */
     VkDescriptorSet set;
