@@ -16,6 +16,7 @@ layout(push_constant) uniform P {
     uint K, N;
     uint mode;
     uint wtype, woff;
+    uint clo, chi; // runs for row counts in (clo, chi] (vk_plan.c matmul)
 } p;
 
 shared float xs[TK][TM + 4u];
@@ -26,7 +27,7 @@ void main() {
     rows_of(p.mode, first, cnt);
     uint l = gl_LocalInvocationIndex, tx = l % 16u, ty = l / 16u;
     uint n0 = gl_WorkGroupID.x * TN, m0 = gl_WorkGroupID.y * TM;
-    if (m0 >= cnt) return; // uniform across the workgroup
+    if (m0 >= cnt || cnt <= p.clo || cnt > p.chi) return; // uniform across the workgroup
     float acc[4][4];
     for (uint i = 0u; i < 4u; i++)
         for (uint j = 0u; j < 4u; j++) acc[i][j] = 0.0;

@@ -19,6 +19,7 @@ layout(push_constant) uniform P {
     uint K, N;
     uint mode;
     uint wtype, woff;
+    uint clo, chi; // runs for row counts in (clo, chi] (vk_plan.c matmul)
 } p;
 
 shared float red[NR][WG];
@@ -32,7 +33,7 @@ void main() {
     uint first, cnt;
     rows_of(p.mode, first, cnt);
     uint r = gl_WorkGroupID.y, l = gl_LocalInvocationIndex;
-    if (r >= cnt) return; // uniform across the workgroup
+    if (r >= cnt || cnt <= p.clo || cnt > p.chi) return; // uniform across the workgroup
     uint n0 = gl_WorkGroupID.x * NR, xo = (first + r) * p.K;
     float acc[NR];
     for (uint j = 0u; j < NR; j++) acc[j] = 0.0;

@@ -348,6 +348,8 @@ static void case_dense(int N, int K, r1_dtype wt, int T, r1_rows rows, int n_out
     c.out[c.n_out++] = y;
     c.runs[c.n_runs++] = (r1_run){.n_tokens = T, .n_out = n_out};
     if (T > 1) c.runs[c.n_runs++] = (r1_run){.n_tokens = 1, .n_out = 1};
+    /* a prompt plan for many rows, run for few: its matrix-vector form takes over */
+    if (T > 8) c.runs[c.n_runs++] = (r1_run){.n_tokens = 6, .n_out = n_out < 6 ? n_out : 6};
     load_weights();
     run_case(&c);
     free_weights();
@@ -517,6 +519,7 @@ static void all_cases(void) {
     case_dense(64, 130, R1_BF16, 1, R1_ROWS_OUT, 1);
     case_dense(200, 64, R1_F32, 70, R1_ROWS_ALL, 70);
     case_dense(152, 72, R1_F32, 4, R1_ROWS_PICK, 2);
+    case_dense(300, 128, R1_F16, 40, R1_ROWS_OUT, 12); /* past the matrix-vector rows */
 
     case_rope(4, 32, 1e6f, 1, 0);
     case_rope(8, 64, 1e4f, 5, 37);
