@@ -4,18 +4,20 @@
 #extension GL_EXT_control_flow_attributes : require
 // Causal GQA attention for prompts with an online softmax, where the device has
 // subgroup shuffles (attn.comp is the fallback). A workgroup takes QB
-// query rows of one kv head g, flattened as t*R + r (R = H / KV), four
-// invocations per row, each holding a quarter of the row's q (pre-scaled) and
+// query rows of one kv head g, flattened as t*R + r (R = H / KV), TPR
+// invocations per row, each holding an eighth of the row's q (pre-scaled) and
 // of its output in registers. Keys and values come through shared memory in
-// tiles of KB; each invocation's partial dot products are summed over its four
-// by xor shuffles (the same sum in all four, a + b being b + a), and the
-// softmax state is kept by all four alike. Loops over registers carry
-// [[unroll]] (H200, 512-token 14b prompt: 76 -> 56 ms, 80 -> 127 registers;
-// the strided ownership: 56 -> 16.7 ms).
-#define QB 64u
+// tiles of KB; each invocation's partial dot products are summed over its
+// eight by xor shuffles (the same sum in all eight, a + b being b + a), and the
+// softmax state is kept by all eight alike. Loops over registers carry
+// [[unroll]]. H200, 512-token 14b prompt: 76 ms; unrolled 56 (80 -> 127
+// registers); a row's invocations on interleaved vec4s 16.7 (they had read
+// one bank four ways); eight a row instead of four 15.1; 32-key tiles 21.8.
+#define TPR 8u // invocations per row
 #define KB 16u
+#define QB (256u / TPR)
 #define HDMAX 128u
-#define QV (HDMAX / 16u) // vec4s of q (and of the output) per invocation, at most
+#define QV (HDMAX / 4u / TPR) // vec4s of q (and of the output) per invocation, at most
 layout(local_size_x = 256) in;
 #include "common.glsl"
 
@@ -37,14 +39,14 @@ void main() {
     if (f0 >= T * R) return; // uniform across the workgroup
     // Each of a row's four takes every fourth vec4 (from q4), so a subgroup's
     // shared reads touch four adjacent vec4s, not four a bank row apart.
-    uint f = f0 + l / 4u, nv = hd / 16u, h4 = hd / 4u, q4 = l % 4u;
+    uint f = f0 + l / TPR, nv = hd / 4u / TPR, h4 = hd / 4u, q4 = l % TPR;
     bool live = f < T * R;
     int lim = live ? int(run.pos + f / R) : -1; // last key this row sees
     uint qo = ((f / R) * p.H + g * R + f % R) * hd;
     float scale = 1.0 / sqrt(float(hd));
     vec4 qv[QV], acc[QV];
     [[unroll]] for (uint i = 0u; i < QV; i++) {
-        uint d = (i * 4u + q4) * 4u;
+        uint d = (i * TPR + q4) * 4u;
         qv[i] = live && i < nv ? vec4(q[qo + d], q[qo + d + 1u], q[qo + d + 2u], q[qo + d + 3u]) * scale
                                : vec4(0.0);
         acc[i] = vec4(0.0);
@@ -64,9 +66,10 @@ void main() {
         [[unroll]] for (uint j = 0u; j < KB; j++) {
             float a = 0.0;
             [[unroll]] for (uint i = 0u; i < QV; i++)
-                if (i < nv) a += dot(qv[i], k_s[j * (HDMAX / 4u) + i * 4u + q4]);
+                if (i < nv) a += dot(qv[i], k_s[j * (HDMAX / 4u) + i * TPR + q4]);
             a += subgroupShuffleXor(a, 1u);
-            s[j] = a + subgroupShuffleXor(a, 2u);
+            a += subgroupShuffleXor(a, 2u);
+            s[j] = a + subgroupShuffleXor(a, 4u);
             if (int(k0 + j) <= lim) mx = max(mx, s[j]);
         }
         float c = exp(m - mx), sum = 0.0;
@@ -79,14 +82,14 @@ void main() {
         [[unroll]] for (uint i = 0u; i < QV; i++) {
             vec4 a = acc[i] * c;
             [[unroll]] for (uint j = 0u; j < KB; j++)
-                if (i < nv) a += s[j] * v_s[j * (HDMAX / 4u) + i * 4u + q4];
+                if (i < nv) a += s[j] * v_s[j * (HDMAX / 4u) + i * TPR + q4];
             acc[i] = a;
         }
     }
     if (!live) return;
     [[unroll]] for (uint i = 0u; i < QV; i++) {
         if (i >= nv) break;
-        uint d = qo + (i * 4u + q4) * 4u;
+        uint d = qo + (i * TPR + q4) * 4u;
         vec4 r = acc[i] / lsum;
         o[d] = r.x, o[d + 1u] = r.y, o[d + 2u] = r.z, o[d + 3u] = r.w;
     }
