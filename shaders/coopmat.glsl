@@ -4,6 +4,7 @@
 //   HALF_A, HALF_B, ACC       operand and accumulator types
 //   CM_ZERO / CM_SPLAT_A/B(v) a matrix filled with v
 //   CM_LOAD_A/B(m, arr, i, s) m = rows of arr[i...], row stride s elements of arr
+//   CM_LOAD_BT(m, arr, i, s)  B from columns of arr[i...], column stride s
 //   CM_STORE(m, arr, i, s)    the reverse, row-major
 //   CM_MMA(a, b, c)           a.b + c
 //   CM_AXPY(c, d, s)          c + d * s
@@ -35,8 +36,9 @@
 #ifdef R1_CM_EMU
 // Emulated, slowly, for tests: an operand fragment is where it lies in the
 // shared array `sm` (declared before this file is included): uvec2(first
-// uvec4, row stride in uvec4), and a product reads it there, so sm must not
-// change between a load and its products (true of gemm_cm.comp's stages). An
+// uvec4, row stride in uvec4; with the top bit set, column stride), and a
+// product reads it there, so sm must not change between a load and its
+// products (true of gemm_cm.comp's stages and attn_cm.comp's tiles). An
 // accumulator is 8 floats a lane: lane L holds row L / 2, columns 8 (L % 2) to
 // 8 (L % 2) + 7. Products are of the fp16 operands in float32, as on tensor
 // cores (the summation order differs). Every call site is in uniform control
@@ -45,7 +47,11 @@
 #define HALF_B uvec2
 #define ACC mat2x4
 float cm_half(uvec2 f, uint r, uint c) { // element (r, c) of a 16 x 16 fp16 fragment
-    return unpackHalf2x16(sm[f.x + r * f.y + c / 8u][(c % 8u) / 2u])[c % 2u];
+    if ((f.y & 0x80000000u) != 0u) { // CM_LOAD_BT: stored by columns
+        uint t = r;
+        r = c, c = t;
+    }
+    return unpackHalf2x16(sm[f.x + r * (f.y & 0x7fffffffu) + c / 8u][(c % 8u) / 2u])[c % 2u];
 }
 ACC cm_mma(uvec2 a, uvec2 b, ACC c) {
     uint r = SG_LANE / 2u, c0 = (SG_LANE % 2u) * 8u;
@@ -58,6 +64,7 @@ ACC cm_mma(uvec2 a, uvec2 b, ACC c) {
 #define CM_ZERO mat2x4(0.0)
 #define CM_LOAD_A(m, arr, i, s) m = uvec2(i, s)
 #define CM_LOAD_B(m, arr, i, s) m = uvec2(i, s)
+#define CM_LOAD_BT(m, arr, i, s) m = uvec2(i, (s) | 0x80000000u)
 #define CM_STORE(m, arr, i, s)                                                        \
     {                                                                                 \
         uint at_ = (i) + (SG_LANE / 2u) * (s) + (SG_LANE % 2u) * 2u;                  \
@@ -90,6 +97,7 @@ spirv_instruction(id = 143) ACC cm_scale(ACC a, float s);            // OpMatrix
 #define CM_SPLAT_B(v) cm_splat_b(v)
 #define CM_LOAD_A(m, arr, i, s) m = cm_load_a(arr[i], 0u, s) // 0: RowMajorKHR
 #define CM_LOAD_B(m, arr, i, s) m = cm_load_b(arr[i], 0u, s)
+#define CM_LOAD_BT(m, arr, i, s) m = cm_load_b(arr[i], 1u, s) // 1: ColumnMajorKHR
 #define CM_STORE(m, arr, i, s) cm_store(arr[i], m, 0u, s)
 #define CM_MMA(a, b, c) cm_mma(a, b, c)
 #define CM_AXPY(c, d, s) cm_add(c, cm_scale(d, s))
@@ -105,6 +113,7 @@ spirv_instruction(id = 143) ACC cm_scale(ACC a, float s);            // OpMatrix
 #define CM_SPLAT_B(v) HALF_B(v)
 #define CM_LOAD_A(m, arr, i, s) coopMatLoadNV(m, arr, i, s, false)
 #define CM_LOAD_B(m, arr, i, s) coopMatLoadNV(m, arr, i, s, false)
+#define CM_LOAD_BT(m, arr, i, s) coopMatLoadNV(m, arr, i, s, true)
 #define CM_STORE(m, arr, i, s) coopMatStoreNV(m, arr, i, s, false)
 #define CM_MMA(a, b, c) coopMatMulAddNV(a, b, c)
 #define CM_AXPY(c, d, s) ((c) + (d) * (s))

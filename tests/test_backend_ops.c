@@ -260,9 +260,10 @@ static void run_case(gcase *c) {
             if (md / mx > worst) worst = md / mx;
         }
     }
-    /* R1_VK_CM=1: the prompt GEMMs' operands are fp16 (a few 1e-4 here) */
-    double tol =
-        fp16_gemm && c->n_batch > 1 && strstr(c->op, "q4") && c->tol < 2e-3 ? 2e-3 : c->tol;
+    /* R1_VK_CM=1: the prompt GEMMs' operands are fp16 (a few 1e-4 here), and
+     * so are prompt attention's q, k, v and probabilities (a few 1e-3) */
+    double loose = strstr(c->op, "q4") ? 2e-3 : strstr(c->op, "attn") ? 3e-3 : 0;
+    double tol = fp16_gemm && c->n_batch > 1 && c->tol < loose ? loose : c->tol;
     if (ok) {
         CHECK_MSG(worst <= tol, "%s: max rel error %.3g > %.3g", c->name, worst, tol);
         printf("  %-58s rel %.2e%s\n", c->name, worst, worst <= tol ? "" : "  FAIL");

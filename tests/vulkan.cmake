@@ -42,15 +42,18 @@ endif()
 # operand prep, tiles, pipelined loads, K tails, partial tiles, act-order and
 # epilogue run here: the float32-accurate split form against float32 tolerances,
 # the fp16 form against 2e-3 (test_backend_ops) and the golden README's 2e-2 for
-# fp16 matmul inputs, greedy tokens included.
+# fp16 matmul inputs, greedy tokens included. The same for the tensor-core
+# prompt attention (attn_cm.comp, fp16 mode only): 3e-3 in test_backend_ops,
+# and the golden hd128 case runs it.
 if(R1_HAVE_VULKAN)
   add_test(NAME vulkan_backend_ops_cm_emu COMMAND test_backend_ops)
   add_test(NAME vulkan_backend_ops_cm_emu_fp16 COMMAND test_backend_ops q4)
+  add_test(NAME vulkan_backend_ops_cm_emu_attn COMMAND test_backend_ops attn)
   set_tests_properties(vulkan_backend_ops_cm_emu PROPERTIES ENVIRONMENT "R1_VK_CM_EMU=1")
-  set_tests_properties(vulkan_backend_ops_cm_emu_fp16 PROPERTIES
+  set_tests_properties(vulkan_backend_ops_cm_emu_fp16 vulkan_backend_ops_cm_emu_attn PROPERTIES
     ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1")
-  set_tests_properties(vulkan_backend_ops_cm_emu vulkan_backend_ops_cm_emu_fp16 PROPERTIES
-    SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS vulkan)
+  set_tests_properties(vulkan_backend_ops_cm_emu vulkan_backend_ops_cm_emu_fp16
+    vulkan_backend_ops_cm_emu_attn PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS vulkan)
   add_test(NAME golden_vulkan_cm_emu_hd128-g128
     COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/hd128-g128
             ${R1_TEST_DATA}/golden/hd128-g128 2e-2 --gpu-layers all)

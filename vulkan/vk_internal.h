@@ -83,6 +83,7 @@ typedef enum vk_pipe {
     VKP_GEMM_CM,
     VKP_GEMM_CM_SPLIT, /* ... its K-split variant for short prompts */
     VKP_GEMM_CM_BIG,   /* ... its 128 x 128 tile variant for long prompts (where it fits) */
+    VKP_ATTN_CM,       /* prompt attention on tensor cores (fp16 mode, head dim 128) */
     VKP_Q4T_MATVEC,
     VKP_Q4T_GEMM,
     VKP_DENSE_MATVEC,

@@ -32,6 +32,7 @@ static const struct {
     [VKP_GEMM_CM] = {"gemm_cm", 0, 0, 0, OPT_CM},
     [VKP_GEMM_CM_SPLIT] = {"gemm_cm_split", 0, 0, 0, OPT_CM},
     [VKP_GEMM_CM_BIG] = {"gemm_cm_big", 0, 0, 0, OPT_CM},
+    [VKP_ATTN_CM] = {"attn_cm", 0, 0, 0, OPT_CM},
     [VKP_Q4T_MATVEC] = {"q4t_matvec", 1, 0},
     [VKP_Q4T_GEMM] = {"q4t_gemm", 0, 0},
     [VKP_DENSE_MATVEC] = {"dense_matvec", 1, 0},
@@ -201,14 +202,15 @@ static void print_stats(vk_ctx *c, VkPipeline pipe, const char *name) {
     fputc('\n', stderr);
 }
 
-/* gemm_cm.comp's R1_CM_BIG variant: fp16 operands (no exact form is built),
- * KHR or emulated, and its shared memory (37,904 bytes through KHR, 21,008
- * emulated with 16-deep steps) within the device's limit. */
-static int big_ok(const vk_ctx *c, const r1vk_shader *s) {
-    uint32_t need = c->cm_emu ? 21008 : 37904;
-    const char *e = getenv("R1_VK_CM_BIG");
-    return s && c->cm == 1 && (!e || !*e || r1vk_env_flag("R1_VK_CM_BIG")) &&
-           c->props.limits.maxComputeSharedMemorySize >= need;
+/* Tensor-core pipelines built for the fp16 mode only (no "_exact" form):
+ * gemm_cm.comp's R1_CM_BIG variant (KHR or emulated) and attn_cm.comp, where
+ * the shader exists, its shared memory (bytes: KHR or NV, emulated) is within
+ * the device's limit and its knob (R1_VK_CM_BIG, R1_VK_CM_ATTN; 0 off) allows. */
+static int fp16_only_ok(const vk_ctx *c, const r1vk_shader *s, const char *knob, uint32_t need,
+                        uint32_t need_emu) {
+    const char *e = getenv(knob);
+    return s && c->cm == 1 && (!e || !*e || r1vk_env_flag(knob)) &&
+           c->props.limits.maxComputeSharedMemorySize >= (c->cm_emu ? need_emu : need);
 }
 
 static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
@@ -217,7 +219,10 @@ static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
         return R1_OK; /* not asked for, or the device cannot: never planned */
     const r1vk_shader *s = choose(c, i);
     if (!s && PIPES[i].opt == OPT_PROBE) return R1_OK; /* e.g. no fp16-accumulator KHR probe */
-    if (i == VKP_GEMM_CM_BIG && !big_ok(c, s)) return R1_OK; /* the plain variant takes all */
+    if (i == VKP_GEMM_CM_BIG && !fp16_only_ok(c, s, "R1_VK_CM_BIG", 37904, 21008))
+        return R1_OK; /* the plain variant takes every length */
+    if (i == VKP_ATTN_CM && !fp16_only_ok(c, s, "R1_VK_CM_ATTN", 44032, 19968))
+        return R1_OK; /* attn_tiled.comp takes prompts */
     if (!s) return r1__err(err, R1_E_DEVICE, "vulkan: shader %s is not built in", PIPES[i].base);
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                    .codeSize = s->size,

@@ -181,9 +181,12 @@ static int fuse_rope_attn(const planner *pl, const r1_node *nodes, int i, int n)
 static void attn(planner *pl, const r1_node *n) {
     if (pl->var == VK_DECODE && attn_split(n) && pl->c->fuse)
         return attn_dec(pl, n, NULL, NULL, NULL);
-    /* attn_tiled.comp (32 rows a workgroup) where the device has it, else attn.comp (16) */
+    /* attn_cm.comp (64 rows a workgroup, 32 emulated) in the fp16 tensor-core
+     * mode, else attn_tiled.comp (32) where the device has shuffles, else
+     * attn.comp (16) */
+    int cm = pl->var != VK_DECODE && pl->c->pipe[VKP_ATTN_CM] && n->i2 == 128;
     int tiled = pl->c->pipe[VKP_ATTN_TILED] && n->i2 % 32 == 0;
-    vk_disp *d = disp_new(pl, tiled ? VKP_ATTN_TILED : VKP_ATTN);
+    vk_disp *d = disp_new(pl, cm ? VKP_ATTN_CM : tiled ? VKP_ATTN_TILED : VKP_ATTN);
     act(pl, d, 1, n->src[0], 0);
     act(pl, d, 2, n->kv[0], 0);
     act(pl, d, 3, n->kv[1], 0);
@@ -192,7 +195,8 @@ static void attn(planner *pl, const r1_node *n) {
     push(d, (uint32_t)n->i1);
     push(d, (uint32_t)n->i2);
     if (!d) return;
-    d->groups[0] = cdiv((uint64_t)rows(pl, n->dst) * (uint64_t)(n->i0 / n->i1), tiled ? 32 : 16);
+    uint32_t qb = cm ? (pl->c->cm_emu ? 32 : 64) : tiled ? 32 : 16;
+    d->groups[0] = cdiv((uint64_t)rows(pl, n->dst) * (uint64_t)(n->i0 / n->i1), qb);
     d->groups[1] = (uint32_t)n->i1;
 }
 

@@ -1,0 +1,180 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_EXT_control_flow_attributes : require
+// Causal GQA attention for prompts on tensor cores (coopmat.glsl: KHR, NV or
+// emulated), head dim 128, for the fp16 tensor-core mode (R1_VK_CM=1; the
+// float32 modes keep attn_tiled.comp). A workgroup takes QB query rows of kv
+// head g, flattened as t*R + r (R = H / KV); subgroup sg owns rows 16 sg to
+// 16 sg + 15. Per tile of KB keys, K and V come through shared memory in fp16
+// and S = Q.K^T is formed by 16x16x16 products into float32.
+//
+// The softmax takes two passes over the keys: the first finds each row's
+// maximum m and sum l of exp(s - m); the second forms P = exp(S - m) / l in
+// fp16 and accumulates O += P.V in the accumulators. The accumulators' element
+// layout is the driver's, so a per-row rescale (the one-pass online softmax)
+// would cost a round trip through shared memory each tile; the second pass
+// costs S once more instead.
+//
+// Shared memory, uvec4 units (8 halves): Q [QB][HW], K [KB][HW], V [KB][HW],
+// and per subgroup S [16][SW] floats, whose rows P [16][PW] halves overwrite
+// once read. Rows are padded so that a column of lanes hits distinct banks.
+#define HD 128u
+#ifdef R1_CM_EMU
+#define SGS 2u // subgroups: lavapipe offers 32 KB of shared memory
+#define KB 16u
+#define SFR(X) X(0) // S fragments, KB / 16
+#else
+#define SGS 4u
+#define KB 32u
+#define SFR(X) X(0) X(1)
+#endif
+#define NT (32u * SGS)
+#define QB (16u * SGS)
+#define HW (HD / 8u + 1u) // uvec4 per Q, K, V row
+#define SW (KB / 4u + 1u) // uvec4 per S row (floats)
+#define PW (KB / 8u + 1u) // uvec4 per P row (halves), within an S row
+#define K_OFF (QB * HW)
+#define V_OFF (K_OFF + KB * HW)
+#define S_OFF (V_OFF + KB * HW)
+#define SM_SZ (S_OFF + SGS * 16u * SW) // KHR: 44 KB; emulated: 20 KB
+layout(local_size_x = NT) in;
+#include "common.glsl"
+
+layout(std430, binding = 1) readonly buffer Q { float q[]; };
+layout(std430, binding = 2) readonly buffer KC { vec4 kc[]; };
+layout(std430, binding = 3) readonly buffer VC { vec4 vc[]; };
+layout(std430, binding = 4) writeonly buffer O { float o[]; };
+
+layout(push_constant) uniform P {
+    uint H, KV, hd; // hd == HD
+} p;
+
+shared uvec4 sm[SM_SZ];
+
+#include "coopmat.glsl"
+
+#define OFR(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+uvec4 pack8(vec4 a, vec4 b) {
+    return uvec4(packHalf2x16(a.xy), packHalf2x16(a.zw), packHalf2x16(b.xy), packHalf2x16(b.zw));
+}
+
+// Keys [k0, k0 + KB) of head g into shared memory in fp16 (K, and V with
+// both), zeros past kmax: values there meet P = 0, and must not be NaN.
+void load_kv(uint k0, uint kmax, uint g, bool both) {
+    uint row4 = p.KV * (HD / 4u);
+    for (uint e = gl_LocalInvocationIndex; e < KB * HD / 8u; e += NT) {
+        uint j = e / (HD / 8u), c = e % (HD / 8u), key = k0 + j;
+        uint at = key * row4 + g * (HD / 4u) + 2u * c;
+        bool ok = key <= kmax;
+        sm[K_OFF + j * HW + c] = ok ? pack8(kc[at], kc[at + 1u]) : uvec4(0u);
+        if (both) sm[V_OFF + j * HW + c] = ok ? pack8(vc[at], vc[at + 1u]) : uvec4(0u);
+    }
+}
+
+// S = Q.K^T for subgroup sg's 16 rows and the tile's KB keys, stored to its S
+// rows in shared memory (K read by columns: K^T).
+void scores(uint sg) {
+    uint qa = sg * 16u * HW, so = S_OFF + sg * 16u * SW;
+#define S_DECL(j) ACC s##j = CM_ZERO;
+    SFR(S_DECL)
+    [[unroll]] for (uint kk = 0u; kk < HD; kk += 16u) {
+        HALF_A a;
+        CM_LOAD_A(a, sm, qa + kk / 8u, HW);
+#define S_MMA(j)                                                 \
+    {                                                            \
+        HALF_B b;                                                \
+        CM_LOAD_BT(b, sm, K_OFF + (j) * 16u * HW + kk / 8u, HW); \
+        s##j = CM_MMA(a, b, s##j);                               \
+    }
+        SFR(S_MMA)
+    }
+#define S_STORE(j) CM_STORE(s##j, sm, so + (j) * 4u, SW);
+    SFR(S_STORE)
+    SG_BARRIER();
+}
+
+float s_at(uint sg, uint r, uint j) {
+    return uintBitsToFloat(sm[S_OFF + (sg * 16u + r) * SW + j / 4u][j % 4u]);
+}
+
+void main() {
+    uint l = gl_LocalInvocationIndex, R = p.H / p.KV, g = gl_WorkGroupID.y;
+    uint F = run.n_tokens * R, f0 = gl_WorkGroupID.x * QB;
+    if (f0 >= F) return; // uniform across the workgroup
+    uint sg = SG_ID, lane = SG_LANE;
+    float scale = 1.0 / sqrt(float(HD));
+    for (uint e = l; e < QB * HD / 8u; e += NT) { // Q, pre-scaled, in fp16
+        uint r = e / (HD / 8u), c = e % (HD / 8u), f = f0 + r;
+        uint qo = ((f / R) * p.H + g * R + f % R) * HD + 8u * c;
+        vec4 a = vec4(0.0), b = vec4(0.0);
+        if (f < F) {
+            a = vec4(q[qo], q[qo + 1u], q[qo + 2u], q[qo + 3u]) * scale;
+            b = vec4(q[qo + 4u], q[qo + 5u], q[qo + 6u], q[qo + 7u]) * scale;
+        }
+        sm[r * HW + c] = pack8(a, b);
+    }
+    // lanes below 16 keep the softmax state of row 16 sg + lane
+    uint kmax = run.pos + (min(f0 + QB, F) - 1u) / R, fr = f0 + sg * 16u + lane;
+    int lim = lane < 16u && fr < F ? int(run.pos + fr / R) : -1; // last key the row sees
+    float m = -1e30, lsum = 0.0;
+    for (uint k0 = 0u; k0 <= kmax; k0 += KB) { // pass 1: m and l
+        barrier(); // the previous tile is used up (and Q is written)
+        load_kv(k0, kmax, g, false);
+        barrier();
+        scores(sg);
+        if (lim >= int(k0)) {
+            float mx = m;
+            for (uint j = 0u; j < KB; j++)
+                if (int(k0 + j) <= lim) mx = max(mx, s_at(sg, lane & 15u, j));
+            float sum = 0.0;
+            for (uint j = 0u; j < KB; j++)
+                if (int(k0 + j) <= lim) sum += exp(s_at(sg, lane & 15u, j) - mx);
+            lsum = lsum * exp(m - mx) + sum;
+            m = mx;
+        }
+    }
+    float inv = lsum > 0.0 ? 1.0 / lsum : 0.0;
+#define O_DECL(i) ACC o##i = CM_ZERO;
+    OFR(O_DECL)
+    uint pa = S_OFF + sg * 16u * SW; // P rows, over the S rows
+    for (uint k0 = 0u; k0 <= kmax; k0 += KB) { // pass 2: O = P.V
+        barrier();
+        load_kv(k0, kmax, g, true);
+        barrier();
+        scores(sg);
+        float pr[KB];
+        for (uint j = 0u; j < KB; j++)
+            pr[j] = int(k0 + j) <= lim ? exp(s_at(sg, lane & 15u, j) - m) * inv : 0.0;
+        SG_BARRIER(); // every lane has read its S row: P may overwrite them
+        if (lane < 16u)
+            for (uint j = 0u; j < KB; j += 2u)
+                sm[pa + lane * PW + j / 8u][(j % 8u) / 2u] = packHalf2x16(vec2(pr[j], pr[j + 1u]));
+        SG_BARRIER();
+        [[unroll]] for (uint kk = 0u; kk < KB; kk += 16u) {
+            HALF_A a;
+            CM_LOAD_A(a, sm, pa + kk / 8u, PW);
+#define O_MMA(i)                                                \
+    {                                                           \
+        HALF_B b;                                               \
+        CM_LOAD_B(b, sm, V_OFF + kk * HW + (i) * 2u, HW);       \
+        o##i = CM_MMA(a, b, o##i);                              \
+    }
+            OFR(O_MMA)
+        }
+    }
+    // the output through shared memory: 16 x 128 floats a subgroup
+    barrier(); // every subgroup is done with K, V and P
+    uint ob = sg * 16u * (HD / 4u);
+#define O_STORE(i) CM_STORE(o##i, sm, ob + (i) * 4u, HD / 4u);
+    OFR(O_STORE)
+    SG_BARRIER();
+    for (uint e = lane; e < 16u * HD; e += 32u) {
+        uint r = e / HD, d = e % HD, f = f0 + sg * 16u + r;
+        if (f < F)
+            o[((f / R) * p.H + g * R + f % R) * HD + d] =
+                uintBitsToFloat(sm[ob + r * (HD / 4u) + d / 4u][d % 4u]);
+    }
+}
