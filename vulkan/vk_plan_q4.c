@@ -259,7 +259,7 @@ static void matmul_q4_cm(planner *pl, const r1_node *n) {
     scratch_use(pl, d, 8, s->cm_w, wn, 1);
     scratch_use(pl, d, 8, s->cm_x, xn, 1);
     if (d)
-        d->groups[0] = cdiv((uint64_t)q->K / 8 * (uint32_t)q->N / 2 + T * (uint32_t)q->K / 8, 256);
+        d->groups[0] = cdiv((uint64_t)q->K / 8 * (uint32_t)q->N / 8 + T * (uint32_t)q->K / 8, 256);
     /* The GEMM's variants, each for a range of prompt lengths (tlo, thi] and
      * exiting at once at others (gemm_cm.comp): K splits while one takes two
      * or more (ks / row tiles of 64), the 64 x 128 tile, the 128 x 128 tile
