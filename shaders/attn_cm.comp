@@ -20,6 +20,8 @@
 // Shared memory, uvec4 units (8 halves): Q [QB][HW], K [KB][HW], V [KB][HW],
 // and per subgroup S [16][SW] floats, whose rows P [16][PW] halves overwrite
 // once read. Rows are padded so that a column of lanes hits distinct banks.
+// The softmax work is split between two lanes a row (H200 14b pp512: 9.4 ms
+// with one lane a row).
 #define HD 128u
 #ifdef R1_CM_EMU
 #define SGS 2u // subgroups: lavapipe offers 32 KB of shared memory
@@ -39,6 +41,7 @@
 #define V_OFF (K_OFF + KB * HW)
 #define S_OFF (V_OFF + KB * HW)
 #define SM_SZ (S_OFF + SGS * 16u * SW) // KHR: 44 KB; emulated: 20 KB
+#define HK (KB / 2u)                   // keys a lane scores in a tile
 layout(local_size_x = NT) in;
 #include "common.glsl"
 
@@ -52,6 +55,7 @@ layout(push_constant) uniform P {
 } p;
 
 shared uvec4 sm[SM_SZ];
+shared vec2 ms_s[SGS * 32u]; // pass 1: each lane's (max, sum) over its half tile
 
 #include "coopmat.glsl"
 
@@ -116,25 +120,29 @@ void main() {
         }
         sm[r * HW + c] = pack8(a, b);
     }
-    // lanes below 16 keep the softmax state of row 16 sg + lane
-    uint kmax = run.pos + (min(f0 + QB, F) - 1u) / R, fr = f0 + sg * 16u + lane;
-    int lim = lane < 16u && fr < F ? int(run.pos + fr / R) : -1; // last key the row sees
+    // Lanes rl and rl + 16 both keep the softmax state of row 16 sg + rl, each
+    // scoring half of a tile's keys (from jb).
+    uint kmax = run.pos + (min(f0 + QB, F) - 1u) / R, rl = lane % 16u, jb = (lane / 16u) * HK;
+    uint fr = f0 + sg * 16u + rl, ms = sg * 32u;
+    int lim = fr < F ? int(run.pos + fr / R) : -1; // last key the row sees
     float m = -1e30, lsum = 0.0;
     for (uint k0 = 0u; k0 <= kmax; k0 += KB) { // pass 1: m and l
         barrier(); // the previous tile is used up (and Q is written)
         load_kv(k0, kmax, g, false);
         barrier();
         scores(sg);
-        if (lim >= int(k0)) {
-            float mx = m;
-            for (uint j = 0u; j < KB; j++)
-                if (int(k0 + j) <= lim) mx = max(mx, s_at(sg, lane & 15u, j));
-            float sum = 0.0;
-            for (uint j = 0u; j < KB; j++)
-                if (int(k0 + j) <= lim) sum += exp(s_at(sg, lane & 15u, j) - mx);
-            lsum = lsum * exp(m - mx) + sum;
-            m = mx;
-        }
+        float mx = m, sum = 0.0;
+        for (uint j = jb; j < jb + HK; j++)
+            if (int(k0 + j) <= lim) mx = max(mx, s_at(sg, rl, j));
+        for (uint j = jb; j < jb + HK; j++)
+            if (int(k0 + j) <= lim) sum += exp(s_at(sg, rl, j) - mx);
+        ms_s[ms + lane] = vec2(mx, sum);
+        SG_BARRIER();
+        // both lanes merge the two halves in one order: the same state in each
+        vec2 a = ms_s[ms + rl], b = ms_s[ms + rl + 16u];
+        float mn = max(a.x, b.x);
+        lsum = lsum * exp(m - mn) + (a.y * exp(a.x - mn) + b.y * exp(b.x - mn));
+        m = mn;
     }
     float inv = lsum > 0.0 ? 1.0 / lsum : 0.0;
 #define O_DECL(i) ACC o##i = CM_ZERO;
@@ -145,13 +153,14 @@ void main() {
         load_kv(k0, kmax, g, true);
         barrier();
         scores(sg);
-        float pr[KB];
-        for (uint j = 0u; j < KB; j++)
-            pr[j] = int(k0 + j) <= lim ? exp(s_at(sg, lane & 15u, j) - m) * inv : 0.0;
+        float pr[HK];
+        for (uint j = 0u; j < HK; j++)
+            pr[j] = int(k0 + jb + j) <= lim ? exp(s_at(sg, rl, jb + j) - m) * inv : 0.0;
         SG_BARRIER(); // every lane has read its S row: P may overwrite them
-        if (lane < 16u)
-            for (uint j = 0u; j < KB; j += 2u)
-                sm[pa + lane * PW + j / 8u][(j % 8u) / 2u] = packHalf2x16(vec2(pr[j], pr[j + 1u]));
+        for (uint j = 0u; j < HK; j += 2u) {
+            uint c = jb + j;
+            sm[pa + rl * PW + c / 8u][(c % 8u) / 2u] = packHalf2x16(vec2(pr[j], pr[j + 1u]));
+        }
         SG_BARRIER();
         [[unroll]] for (uint kk = 0u; kk < KB; kk += 16u) {
             HALF_A a;

@@ -221,7 +221,7 @@ static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
     if (!s && PIPES[i].opt == OPT_PROBE) return R1_OK; /* e.g. no fp16-accumulator KHR probe */
     if (i == VKP_GEMM_CM_BIG && !fp16_only_ok(c, s, "R1_VK_CM_BIG", 37904, 21008))
         return R1_OK; /* the plain variant takes every length */
-    if (i == VKP_ATTN_CM && !fp16_only_ok(c, s, "R1_VK_CM_ATTN", 44032, 19968))
+    if (i == VKP_ATTN_CM && !fp16_only_ok(c, s, "R1_VK_CM_ATTN", 45056, 20480))
         return R1_OK; /* attn_tiled.comp takes prompts */
     if (!s) return r1__err(err, R1_E_DEVICE, "vulkan: shader %s is not built in", PIPES[i].base);
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
