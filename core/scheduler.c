@@ -1,7 +1,9 @@
 #include "scheduler.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ALIGN 256
 #define FUSE_WINDOW 4 /* nodes a backend may fuse: see allocate() */
@@ -287,13 +289,28 @@ static r1_status run_copy(r1_sched *s, const r1_node *n, const r1_run *run, r1_e
     return r1__err(err, R1_E_UNSUPPORTED, "scheduler: device-to-device copy is not supported");
 }
 
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* R1_SCHED_TIMES=1 (a tuning aid): each segment's wall time, one line a run. */
 r1_status r1__sched_run(r1_sched *s, const r1_run *run, r1_error *err) {
+    const char *e = getenv("R1_SCHED_TIMES");
+    int times = e && *e && strcmp(e, "0");
+    if (times) fprintf(stderr, "sched: %d tokens:", run->n_tokens);
     for (int i = 0; i < s->n_segs; i++) {
         r1_segment *sg = &s->segs[i];
+        double t0 = times ? now_ms() : 0;
         r1_status st = sg->nodes[0].op == R1_OP_COPY ? run_copy(s, sg->nodes, run, err)
                                                      : sg->be->i->compute(sg->be, sg, run, err);
+        if (times)
+            fprintf(stderr, " %s %.3f ms;",
+                    sg->nodes[0].op == R1_OP_COPY ? "copy" : sg->be->i->name, now_ms() - t0);
         if (st) return st;
     }
+    if (times) fputc('\n', stderr);
     return R1_OK;
 }
 

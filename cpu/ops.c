@@ -371,6 +371,11 @@ static int hazard(const r1_node *prev, const r1_node *next) {
 int r1__cpu_sync_plan(r1_cpu_seg *cs, const r1_node *nodes, int n) {
     cs->sync = calloc((size_t)n + 1, 1);
     if (!cs->sync) return -1;
+    cs->light = 1;
+    for (int i = 0; i < n; i++)
+        if (nodes[i].op == R1_OP_MATMUL_Q4 || nodes[i].op == R1_OP_MATMUL ||
+            nodes[i].op == R1_OP_ATTN)
+            cs->light = 0;
     int since = 0; /* first node not yet behind a barrier */
     for (int i = 1; i < n; i++) {
         for (int j = since; j < i && !cs->sync[i]; j++)

@@ -15,6 +15,7 @@ typedef struct r1_cpu_seg {
     size_t xa_bytes;
     size_t xa_stride1;   /* per-thread slice for T == 1 (each thread prepares its own) */
     unsigned char *sync; /* sync[i]: a barrier is needed before node i (data hazard) */
+    int light;           /* only row-wise ops (no matmul, no attention): see cpu_compute */
 } r1_cpu_seg;
 
 /* The activation mode a node runs with for T tokens (F32 when the table lacks one). */
