@@ -28,6 +28,11 @@
 // costing the long-prompt loop.) 128 x 128 with eight subgroups of 32 x 64:
 // 2,791-3,009; 64 x 128 or 128 x 64 with four subgroups: 2,619-2,630.
 //
+// R1_CM_Q4 (the split and plain variants, fp16 mode): W dequantized from the
+// GPTQ words on the way to shared memory (stored by columns) instead of read
+// from the prep's fp16 copy, which short prompts spent most of their time on.
+// (For the big tile it cost more than it saved: pp512 4,026 -> 3,658.)
+//
 // R1_CM_EXACT: float32 accuracy from fp16 products. Each operand v also has a
 // plane of remainders lo = fp16((v - hi) * 2^12), and x.w = xh.wh +
 // 2^-12 (xl.wh + xh.wl) to about 2^-22 (xl.wl, 2^-24 smaller, is dropped).
@@ -58,8 +63,17 @@
 #endif
 #define AW ((TK + 8u) / 8u)  // uvec4 per x row in shared memory (8 halves of padding)
 #define BW ((TN + 8u) / 8u)  // uvec4 per weight row
+#define BT ((TK + 8u) / 8u)  // uvec4 per weight column (R1_CM_Q4: W by columns)
 #define A_SZ (TM * AW)
+#ifdef R1_CM_Q4
+#ifdef R1_CM_EXACT
+#error "R1_CM_Q4 has fp16 operands only"
+#endif
+#define B_SZ (TN * BT)
+#define WPI (TK / 8u / (NT / TN)) // GPTQ words an invocation moves per step
+#else
 #define B_SZ (TK * BW)
+#endif
 #define STAGE (NP * (A_SZ + B_SZ))
 #define AL (NP * TM * TK / 8u / NT) // uvec4 of x each invocation moves per step
 #define BL (NP * TK * TN / 8u / NT) // ... of weights
@@ -67,19 +81,16 @@
 layout(local_size_x = NT) in;
 #include "common.glsl"
 
+// xoff, woff: word offsets of X and W in scratch (multiples of 4); ksplit, poff,
+// coff: K splits for one row tile, their partials and counters; (tlo, thi]: the
+// prompt lengths this variant runs for
+#define Q4_PUSH_EXTRA uint xoff, woff, ksplit, poff, coff, tlo, thi;
+#include "q4.glsl" // the GPTQ weight (R1_CM_Q4 reads it), the bias
+
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
-layout(std430, binding = 7) readonly buffer BI { uint bias[]; };
 layout(std430, binding = 8) readonly buffer S { uvec4 op[]; };
 layout(std430, binding = 8) coherent buffer SP { float part[]; };
 layout(std430, binding = 8) coherent buffer SN { uint cnt[]; };
-
-layout(push_constant) uniform P {
-    uint K, N, flags; // flags: 1 bias
-    uint boff, btype;
-    uint xoff, woff;        // word offsets of X and W in scratch (multiples of 4)
-    uint ksplit, poff, coff; // K splits for one row tile; their partials and counters
-    uint tlo, thi;           // this variant's prompt lengths: (tlo, thi]
-} p;
 
 shared bool last_s;
 
@@ -87,7 +98,21 @@ shared uvec4 sm[2u * STAGE]; // fp16 operands; the epilogue reuses it for float 
 
 #include "coopmat.glsl"
 
-void load_step(uint k0, uint m0, uint n0, out uvec4 ra[AL], out uvec4 rb[BL]) {
+#ifdef R1_CM_Q4
+// An invocation's share of a step's weights: column n0 + l % TN, WPI words
+// from word l / TN * WPI of the step, and the group's scale and zero
+// (vk_plan_q4.c: G % TK == 0, so a step lies in one group).
+struct wreg {
+    uint w[WPI];
+    float s, z;
+};
+#else
+struct wreg {
+    uvec4 v[BL];
+};
+#endif
+
+void load_step(uint k0, uint m0, uint n0, out uvec4 ra[AL], out wreg rb) {
     uint l = gl_LocalInvocationIndex, T = run.n_tokens, K = p.K, N = p.N;
     [[unroll]] for (uint i = 0u; i < AL; i++) {
         uint e = l + i * NT, pl = e / (TM * TK / 8u), r = e % (TM * TK / 8u);
@@ -95,24 +120,47 @@ void load_step(uint k0, uint m0, uint n0, out uvec4 ra[AL], out uvec4 rb[BL]) {
         uint at = (p.xoff + pl * T * K / 2u) / 4u + m * (K / 8u) + k / 8u;
         ra[i] = m < T && k < K ? op[at] : uvec4(0u);
     }
+#ifdef R1_CM_Q4
+    uint n = n0 + l % TN, g = k0 / p.G;
+    bool ok = n < N;
+    [[unroll]] for (uint i = 0u; i < WPI; i++) {
+        uint kw = k0 / 8u + (l / TN) * WPI + i; // past K: x is zero there, and the products
+        rb.w[i] = ok && kw < K / 8u ? qw[p.qoff + kw * N + n] : 0u;
+    }
+    rb.s = ok ? q4_scale(g, n) : 0.0;
+    rb.z = ok ? q4_zero(g, n) : 0.0;
+#else
     [[unroll]] for (uint i = 0u; i < BL; i++) {
         uint e = l + i * NT, pl = e / (TK * TN / 8u), r = e % (TK * TN / 8u);
         uint k = k0 + r / (TN / 8u), n = n0 + (r % (TN / 8u)) * 8u;
         uint at = (p.woff + pl * K * N / 2u) / 4u + k * (N / 8u) + n / 8u;
-        rb[i] = k < K && n < N ? op[at] : uvec4(0u);
+        rb.v[i] = k < K && n < N ? op[at] : uvec4(0u);
     }
+#endif
 }
 
-void store_step(uint st, uvec4 ra[AL], uvec4 rb[BL]) {
+void store_step(uint st, uvec4 ra[AL], wreg rb) {
     uint l = gl_LocalInvocationIndex, b = st * STAGE;
     [[unroll]] for (uint i = 0u; i < AL; i++) {
         uint e = l + i * NT, pl = e / (TM * TK / 8u), r = e % (TM * TK / 8u);
         sm[b + pl * A_SZ + (r / (TK / 8u)) * AW + r % (TK / 8u)] = ra[i];
     }
+#ifdef R1_CM_Q4
+    // s * (q - z) in float32, then fp16: as q4_prep_cm.comp, bit for bit
+    [[unroll]] for (uint i = 0u; i < WPI; i++) {
+        uvec4 h;
+        [[unroll]] for (uint j = 0u; j < 4u; j++) {
+            vec2 q = vec2((rb.w[i] >> (8u * j)) & 15u, (rb.w[i] >> (8u * j + 4u)) & 15u);
+            h[j] = packHalf2x16(rb.s * (q - rb.z));
+        }
+        sm[b + A_SZ + (l % TN) * BT + (l / TN) * WPI + i] = h;
+    }
+#else
     [[unroll]] for (uint i = 0u; i < BL; i++) {
         uint e = l + i * NT, pl = e / (TK * TN / 8u), r = e % (TK * TN / 8u);
-        sm[b + NP * A_SZ + pl * B_SZ + (r / (TN / 8u)) * BW + r % (TN / 8u)] = rb[i];
+        sm[b + NP * A_SZ + pl * B_SZ + (r / (TN / 8u)) * BW + r % (TN / 8u)] = rb.v[i];
     }
+#endif
 }
 
 // Fragments are named variables, not arrays: with arrays c[4][2] NVIDIA's
@@ -134,10 +182,6 @@ void store_step(uint st, uvec4 ra[AL], uvec4 rb[BL]) {
 #define ROWS(X) X(0) X(1) X(2) X(3)
 #endif
 
-float bias_of(uint n) {
-    return (p.flags & 1u) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0;
-}
-
 // Each subgroup stages one 16 x 16 fragment in its own 1 KB of shared memory,
 // then writes the rows below T with the bias: 8 elements a lane, unrolled.
 // R1_CM_SPLIT: to split kz's partial tile instead, without the bias.
@@ -151,7 +195,7 @@ void put_frag(ACC f, uint so, uint m0, uint n0, uint ks, uint kz) {
 #ifdef R1_CM_SPLIT
         if (m < T && n < p.N) part[p.poff + (kz * T + m) * p.N + n] = v;
 #else
-        if (m < T && n < p.N) y[m * p.N + n] = v + bias_of(n);
+        if (m < T && n < p.N) y[m * p.N + n] = v + q4_bias(n);
 #endif
     }
     SG_BARRIER();
@@ -186,7 +230,7 @@ void reduce_splits(uint T, uint ks, uint m0, uint n0) {
         if (m >= T || n >= p.N) continue;
         float a = 0.0;
         for (uint k = 0u; k < ks; k++) a += part[p.poff + (k * T + m) * p.N + n];
-        y[m * p.N + n] = a + bias_of(n);
+        y[m * p.N + n] = a + q4_bias(n);
     }
 }
 #endif
@@ -209,13 +253,18 @@ void main() {
 #define DECL_D(i, j) ACC d##i##j = CM_ZERO;
     FRAGS(DECL_D)
 #endif
+#ifdef R1_CM_Q4
+#define CM_LOAD_W(m, sb, kk, n) CM_LOAD_BT(m, sm, sb + (n) * BT + (kk) / 8u, BT)
+#else
+#define CM_LOAD_W(m, sb, kk, n) CM_LOAD_B(m, sm, sb + (kk) * BW + (n) / 8u, BW)
+#endif
 #define KK_LOOP [[unroll]] for (uint kk = 0u; kk < TK; kk += 16u)
 #define LOAD_A(i) \
     HALF_A a##i;  \
     CM_LOAD_A(a##i, sm, sa + (wm + i * 16u) * AW + kk / 8u, AW);
 #define LOAD_B(j) \
     HALF_B b##j;  \
-    CM_LOAD_B(b##j, sm, sb + kk * BW + (wn + j * 16u) / 8u, BW);
+    CM_LOAD_W(b##j, sb, kk, wn + j * 16u);
 #ifdef R1_CM_EXACT
 #define LOAD_AL(i) \
     HALF_A al##i;  \
@@ -244,7 +293,8 @@ void main() {
 #ifdef AHEAD1
     // Loads one step ahead (R1_CM_BIG: its 16 accumulators leave no registers
     // for a second set; with two, 3,716 against 4,042 tokens/s at pp512).
-    uvec4 ra0[AL], rb0[BL];
+    uvec4 ra0[AL];
+    wreg rb0;
     load_step(kb, m0, n0, ra0, rb0);
     store_step(0u, ra0, rb0);
     barrier();
@@ -258,7 +308,8 @@ void main() {
     // Loads two steps ahead, in two register sets used in turn (the loop does
     // two steps a turn so that each set has a fixed name): the weights come
     // from DRAM, and one step of products did not cover their latency.
-    uvec4 ra0[AL], rb0[BL], ra1[AL], rb1[BL];
+    uvec4 ra0[AL], ra1[AL];
+    wreg rb0, rb1;
     load_step(kb, m0, n0, ra0, rb0);
     if (nst > 1u) load_step(kb + TK, m0, n0, ra1, rb1);
     store_step(0u, ra0, rb0);

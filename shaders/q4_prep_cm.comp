@@ -8,7 +8,10 @@
 // 2^12), right after each (see gemm_cm.comp). One invocation per 8 columns of
 // one 8-row weight word, then one per 8 elements of x.
 layout(local_size_x = 256) in;
-#define Q4_PUSH_EXTRA uint woff, xoff; // word offsets in scratch of W and X (remainders follow)
+// woff, xoff: word offsets in scratch of W and X (remainders follow); W only for
+// prompts longer than wmin tokens (gemm_cm's R1_CM_Q4 variants, which take the
+// shorter ones, read the GPTQ words themselves)
+#define Q4_PUSH_EXTRA uint woff, xoff, wmin;
 #include "common.glsl"
 #include "q4.glsl"
 
@@ -66,7 +69,8 @@ void weight8(uint r, uint n) {
 }
 
 void main() {
-    uint K = p.K, N = p.N, T = run.n_tokens, nw = (K / 8u) * (N / 8u), nx = T * (K / 8u);
+    uint K = p.K, N = p.N, T = run.n_tokens, nx = T * (K / 8u);
+    uint nw = T > p.wmin ? (K / 8u) * (N / 8u) : 0u;
     uint stride = gl_NumWorkGroups.x * 256u;
     for (uint i = gl_GlobalInvocationID.x; i < nw + nx; i += stride) {
         if (i < nw) {

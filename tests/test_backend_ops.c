@@ -328,6 +328,7 @@ static void case_q4(const qspec *s, int T) {
     if (T > 1) c.runs[c.n_runs++] = (r1_run){.n_tokens = 1, .n_out = 1};
     /* a plan for a long prompt, run shorter: the tensor-core GEMM's variants
      * for other lengths (gemm_cm.comp) must take over */
+    if (T > 256) c.runs[c.n_runs++] = (r1_run){.n_tokens = 200, .n_out = 1};
     if (T > 256) c.runs[c.n_runs++] = (r1_run){.n_tokens = 100, .n_out = 1};
     if (T > 256) c.runs[c.n_runs++] = (r1_run){.n_tokens = 20, .n_out = 1};
     load_weights();

@@ -81,9 +81,11 @@ typedef enum vk_pipe {
     VKP_Q4_GEMM,
     VKP_Q4_PREP_CM, /* fp16 operands of the tensor-core prompt GEMM */
     VKP_GEMM_CM,
-    VKP_GEMM_CM_SPLIT, /* ... its K-split variant for short prompts */
-    VKP_GEMM_CM_BIG,   /* ... its 128 x 128 tile variant for long prompts (where it fits) */
-    VKP_ATTN_CM,       /* prompt attention on tensor cores (fp16 mode, head dim 128) */
+    VKP_GEMM_CM_SPLIT,    /* ... its K-split variant for short prompts */
+    VKP_GEMM_CM_BIG,      /* ... its 128 x 128 tile variant for long prompts (where it fits) */
+    VKP_GEMM_CM_Q4,       /* gemm_cm reading the GPTQ words itself (fp16 mode) */
+    VKP_GEMM_CM_SPLIT_Q4, /* ... its K-split variant */
+    VKP_ATTN_CM,          /* prompt attention on tensor cores (fp16 mode, head dim 128) */
     VKP_Q4T_MATVEC,
     VKP_Q4T_GEMM,
     VKP_DENSE_MATVEC,
@@ -189,8 +191,10 @@ typedef struct vk_ctx {
      * cm_emu: emulated products (the "_emu" shader), for tests on devices without
      * cooperative matrices (R1_VK_CM_EMU=1). cm_big: the 128 x 128 tile variant
      * for long prompts is built for this API and fits the device's shared
-     * memory (fp16 operands only; R1_VK_CM_BIG=0 off). */
-    int cm, cm_khr, cm_emu, cm_big;
+     * memory (fp16 operands only; R1_VK_CM_BIG=0 off). cm_q4: the split and
+     * 64 x 128 variants that read the GPTQ words themselves are built and fit
+     * (fp16 operands only; R1_VK_CM_Q4=0 off). */
+    int cm, cm_khr, cm_emu, cm_big, cm_q4;
     vk_buf dummy; /* bound to unused descriptor slots */
     char cache_path[512];
 } vk_ctx;

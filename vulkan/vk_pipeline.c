@@ -32,6 +32,8 @@ static const struct {
     [VKP_GEMM_CM] = {"gemm_cm", 0, 0, 0, OPT_CM},
     [VKP_GEMM_CM_SPLIT] = {"gemm_cm_split", 0, 0, 0, OPT_CM},
     [VKP_GEMM_CM_BIG] = {"gemm_cm_big", 0, 0, 0, OPT_CM},
+    [VKP_GEMM_CM_Q4] = {"gemm_cm_q4", 0, 0, 0, OPT_CM},
+    [VKP_GEMM_CM_SPLIT_Q4] = {"gemm_cm_split_q4", 0, 0, 0, OPT_CM},
     [VKP_ATTN_CM] = {"attn_cm", 0, 0, 0, OPT_CM},
     [VKP_Q4T_MATVEC] = {"q4t_matvec", 1, 0},
     [VKP_Q4T_GEMM] = {"q4t_gemm", 0, 0},
@@ -203,7 +205,7 @@ static void print_stats(vk_ctx *c, VkPipeline pipe, const char *name) {
 }
 
 /* Tensor-core pipelines built for the fp16 mode only (no "_exact" form):
- * gemm_cm.comp's R1_CM_BIG variant (KHR or emulated) and attn_cm.comp, where
+ * gemm_cm.comp's R1_CM_BIG and R1_CM_Q4 variants (KHR or emulated) and attn_cm.comp, where
  * the shader exists, its shared memory (bytes: KHR or NV, emulated) is within
  * the device's limit and its knob (R1_VK_CM_BIG, R1_VK_CM_ATTN; 0 off) allows. */
 static int fp16_only_ok(const vk_ctx *c, const r1vk_shader *s, const char *knob, uint32_t need,
@@ -223,6 +225,9 @@ static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
         return R1_OK; /* the plain variant takes every length */
     if (i == VKP_ATTN_CM && !fp16_only_ok(c, s, "R1_VK_CM_ATTN", 45056, 20480))
         return R1_OK; /* attn_tiled.comp takes prompts */
+    if ((i == VKP_GEMM_CM_Q4 || i == VKP_GEMM_CM_SPLIT_Q4) &&
+        !fp16_only_ok(c, s, "R1_VK_CM_Q4", 30736, 30736))
+        return R1_OK; /* the variants reading the prep's fp16 weight */
     if (!s) return r1__err(err, R1_E_DEVICE, "vulkan: shader %s is not built in", PIPES[i].base);
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                    .codeSize = s->size,
@@ -249,6 +254,7 @@ static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
     }
     if (c->f.exec_stats) print_stats(c, c->pipe[i], s->name);
     if (i == VKP_GEMM_CM_BIG) c->cm_big = 1;
+    if (i == VKP_GEMM_CM_SPLIT_Q4) c->cm_q4 = c->pipe[VKP_GEMM_CM_Q4] != VK_NULL_HANDLE;
     return R1_OK;
 }
 

@@ -325,9 +325,9 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
     s->scratch_elems = s->attn_poff + part;
     prompt_regions(c, seg, s);
     for (int v = 0; v < VK_NVAR; v++) {
-        /* at most four dispatches per node (the tensor-core GEMM's prep and
-         * three variants) */
-        s->d_cap = 4 * seg->n_nodes + 1;
+        /* at most six dispatches per node (the tensor-core GEMM's prep and
+         * up to five variants) */
+        s->d_cap = 6 * seg->n_nodes + 1;
         s->d[v] = calloc((size_t)s->d_cap, sizeof *s->d[v]);
         if (!s->d[v]) return r1__err(err, R1_E_NOMEM, "out of memory");
         planner pl = {c, s, v, err, R1_OK, 0};

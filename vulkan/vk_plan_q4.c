@@ -230,66 +230,86 @@ static void gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
  * both tiles measured the same on the H200 (2,976 and 2,984 tokens/s). */
 #define CM_BIG_FROM 256
 
-/* A prompt GEMM on tensor cores: q4_prep_cm writes the fp16 operands (the
- * weight dequantized, x in the weight's K order) to the segment's scratch
- * region, gemm_cm multiplies them. */
+/* Prompt lengths up to which gemm_cm's variants read the GPTQ words themselves
+ * (cm_q4), with no fp16 copy of the weight: H200 14b pp16 / 64 / 128 409 / 1,302-1,319
+ * / 2,599-2,604 -> 496 / 1,524-1,527 / 2,766-2,772, but pp256 3,383-3,389 -> 2,994-3,009
+ * (the dequantization then costs the GEMM more than the copy costs). */
+#define CM_Q4_UPTO 128
+
+/* A prompt GEMM on tensor cores: q4_prep_cm writes the fp16 operands (x in the
+ * weight's K order, and the weight dequantized where a variant reads it) to the
+ * segment's scratch region, gemm_cm multiplies them. gemm_cm's variants each
+ * run for a range of prompt lengths (tlo, thi] and exit at once at others: K
+ * splits while one takes two or more (ks / row tiles of 64), the 64 x 128 tile,
+ * the 128 x 128 tile (cm_big) past CM_BIG_FROM tokens. Up to CM_Q4_UPTO
+ * tokens the first two read the GPTQ words themselves where built (cm_q4;
+ * groups that a 32-deep step never crosses), and the prep then writes the
+ * weight only for longer prompts.
+ * Only the variants the segment's length can reach are recorded. */
 static void matmul_q4_cm(planner *pl, const r1_node *n) {
     const r1_qlinear *q = n->q;
     vk_seg *s = pl->s;
-    VkDeviceSize T = rows(pl, n->dst), wn, xn;
+    VkDeviceSize T = rows(pl, n->dst), wn, xn, np, nc;
     cm_words(pl->c, q, T, &wn, &xn);
-    vk_disp *d = disp_new(pl, VKP_Q4_PREP_CM);
-    act(pl, d, 1, n->src[0], 0);
-    uint32_t qoff = weight(pl, d, 3, q->qweight), soff = weight(pl, d, 4, q->scales);
-    uint32_t zoff = weight(pl, d, 5, q->qzeros);
-    int perm = q->act_order && q->g_idx;
-    if (perm) weight(pl, d, 6, q->g_idx);
-    uint32_t v[] = {(uint32_t)q->K,
-                    (uint32_t)q->N,
-                    (uint32_t)q->G,
-                    (q->zeros_v2 ? 2u : 0u) | (perm ? 4u : 0u),
-                    qoff,
-                    soff,
-                    zoff,
-                    0,
-                    0,
-                    (uint32_t)s->cm_w,
-                    (uint32_t)s->cm_x};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) push(d, v[i]);
-    scratch_use(pl, d, 8, s->cm_w, wn, 1);
-    scratch_use(pl, d, 8, s->cm_x, xn, 1);
-    if (d)
-        d->groups[0] = cdiv((uint64_t)q->K / 8 * (uint32_t)q->N / 8 + T * (uint32_t)q->K / 8, 256);
-    /* The GEMM's variants, each for a range of prompt lengths (tlo, thi] and
-     * exiting at once at others (gemm_cm.comp): K splits while one takes two
-     * or more (ks / row tiles of 64), the 64 x 128 tile, the 128 x 128 tile
-     * (cm_big) past CM_BIG_FROM tokens. Only those the segment's length can
-     * reach are recorded. */
-    VkDeviceSize np, nc;
     uint32_t ks = gemm_splits(pl->c, q, &np, &nc), tsplit = ks > 1 ? 64 * (ks / 2) : 0;
     uint32_t tbig = pl->c->cm_big && tsplit < CM_BIG_FROM ? CM_BIG_FROM : UINT32_MAX;
+    int q4 = pl->c->cm_q4 && q->G % 32 == 0, perm = q->act_order && q->g_idx;
+    uint32_t wmin = q4 ? CM_Q4_UPTO : 0; /* the prep writes the weight for longer prompts */
+    uint32_t qw[] = {(uint32_t)q->K,
+                     (uint32_t)q->N,
+                     (uint32_t)q->G,
+                     (q->bias ? 1u : 0u) | (q->zeros_v2 ? 2u : 0u) | (perm ? 4u : 0u),
+                     0, /* qoff, soff, zoff, boff: per dispatch */
+                     0,
+                     0,
+                     0,
+                     q->bias ? (uint32_t)q->bias->type : 0u};
+    vk_disp *d = disp_new(pl, VKP_Q4_PREP_CM);
+    act(pl, d, 1, n->src[0], 0);
+    qw[4] = weight(pl, d, 3, q->qweight), qw[5] = weight(pl, d, 4, q->scales);
+    qw[6] = weight(pl, d, 5, q->qzeros);
+    if (perm) weight(pl, d, 6, q->g_idx);
+    for (size_t i = 0; i < sizeof qw / sizeof qw[0]; i++) push(d, qw[i]);
+    push(d, (uint32_t)s->cm_w);
+    push(d, (uint32_t)s->cm_x);
+    push(d, wmin);
+    if (T > wmin) scratch_use(pl, d, 8, s->cm_w, wn, 1);
+    scratch_use(pl, d, 8, s->cm_x, xn, 1);
+    if (d)
+        d->groups[0] = cdiv(
+            (T > wmin ? (uint64_t)q->K / 8 * (uint32_t)q->N / 8 : 0) + T * (uint32_t)q->K / 8, 256);
     const struct {
+        int pipe, pipe_q4;
+        uint32_t tlo, thi;
+    } range[] = {{VKP_GEMM_CM_SPLIT, VKP_GEMM_CM_SPLIT_Q4, 0, tsplit},
+                 {VKP_GEMM_CM, VKP_GEMM_CM_Q4, tsplit, tbig},
+                 {VKP_GEMM_CM_BIG, -1, tbig, UINT32_MAX}};
+    struct {
         int pipe;
         uint32_t tlo, thi;
-    } var[] = {{VKP_GEMM_CM_SPLIT, 0, tsplit},
-               {VKP_GEMM_CM, tsplit, tbig},
-               {VKP_GEMM_CM_BIG, tbig, UINT32_MAX}};
-    int excl = 0;
-    for (int k = 0; k < 3; k++) {
+    } var[5];
+    int nv = 0, excl = 0;
+    for (int k = 0; k < 3; k++) { /* the words-reading form up to CM_Q4_UPTO tokens */
+        uint32_t lo = range[k].tlo, hi = range[k].thi,
+                 cut = q4 && range[k].pipe_q4 >= 0 ? CM_Q4_UPTO : 0;
+        if (cut)
+            var[nv].pipe = range[k].pipe_q4, var[nv].tlo = lo, var[nv++].thi = hi < cut ? hi : cut;
+        var[nv].pipe = range[k].pipe, var[nv].tlo = lo > cut ? lo : cut, var[nv++].thi = hi;
+    }
+    for (int k = 0; k < nv; k++) {
         if (var[k].tlo >= var[k].thi || var[k].tlo >= T) continue; /* never runs */
-        int split = var[k].pipe == VKP_GEMM_CM_SPLIT, big = var[k].pipe == VKP_GEMM_CM_BIG;
+        int split = var[k].pipe == VKP_GEMM_CM_SPLIT || var[k].pipe == VKP_GEMM_CM_SPLIT_Q4;
+        int big = var[k].pipe == VKP_GEMM_CM_BIG, reads_w = big || !q4;
         d = disp_new(pl, var[k].pipe);
         act(pl, d, 2, n->dst, 1);
-        uint32_t boff = q->bias ? weight(pl, d, 7, q->bias) : 0;
-        uint32_t g[] = {(uint32_t)q->K,
-                        (uint32_t)q->N,
-                        q->bias ? 1u : 0u,
-                        boff,
-                        q->bias ? (uint32_t)q->bias->type : 0u,
-                        (uint32_t)s->cm_x,
-                        (uint32_t)s->cm_w};
-        for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) push(d, g[i]);
-        scratch_use(pl, d, 8, s->cm_w, wn, 0);
+        qw[4] = reads_w ? 0 : weight(pl, d, 3, q->qweight);
+        qw[5] = reads_w ? 0 : weight(pl, d, 4, q->scales);
+        qw[6] = reads_w ? 0 : weight(pl, d, 5, q->qzeros);
+        qw[7] = q->bias ? weight(pl, d, 7, q->bias) : 0;
+        for (size_t i = 0; i < sizeof qw / sizeof qw[0]; i++) push(d, qw[i]);
+        push(d, (uint32_t)s->cm_x);
+        push(d, (uint32_t)s->cm_w);
+        if (reads_w) scratch_use(pl, d, 8, s->cm_w, wn, 0);
         scratch_use(pl, d, 8, s->cm_x, xn, 0);
         if (!d) return;
         if (split) {

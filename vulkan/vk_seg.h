@@ -77,8 +77,8 @@ typedef struct vk_seg {
     VkDeviceSize cm_w, cm_x;      /* tensor-core GEMM operands: W and X regions in scratch */
     VkDeviceSize gk_part, gk_cnt; /* prompt GEMM K-split partials and counters in scratch: */
     VkDeviceSize gk_psz, gk_csz;  /* GK_REGIONS regions of each, these sizes apart */
-    int cm; /* prompt GPTQ matmuls use the tensor-core GEMM (up to 3 dispatches: the prep, the
-               GEMM and its K-split variant) */
+    int cm; /* prompt GPTQ matmuls use the tensor-core GEMM (its prep and up to five variants,
+               vk_plan_q4.c matmul_q4_cm) */
     VkQueryPool qpool[VK_NVAR]; /* R1_VK_PROFILE: a timestamp after every dispatch */
     double prof_ns[VKP_COUNT], prof_total_ns, prof_host_ns;
     int prof_n[VKP_COUNT], prof_calls;
