@@ -236,6 +236,113 @@ static void gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
  * (the dequantization then costs the GEMM more than the copy costs). */
 #define CM_Q4_UPTO 128
 
+/* One gemm_cm variant and the prompt lengths (tlo, thi] it runs for. */
+typedef struct {
+    int pipe;
+    uint32_t tlo, thi;
+} cm_var;
+
+/* gemm_cm's variants for linear q with ks K splits: the split one while one
+ * takes two or more splits (ks / row tiles of 64), the 64 x 128 tile, the
+ * 128 x 128 tile (cm_big) past CM_BIG_FROM tokens; the first two in their
+ * words-reading form (*q4) up to CM_Q4_UPTO tokens. Some ranges are empty. */
+static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, cm_var var[5], int *q4) {
+    uint32_t tsplit = ks > 1 ? 64 * (ks / 2) : 0;
+    uint32_t tbig = c->cm_big && tsplit < CM_BIG_FROM ? CM_BIG_FROM : UINT32_MAX;
+    const struct {
+        int pipe, pipe_q4;
+        uint32_t tlo, thi;
+    } range[] = {{VKP_GEMM_CM_SPLIT, VKP_GEMM_CM_SPLIT_Q4, 0, tsplit},
+                 {VKP_GEMM_CM, VKP_GEMM_CM_Q4, tsplit, tbig},
+                 {VKP_GEMM_CM_BIG, -1, tbig, UINT32_MAX}};
+    int nv = 0;
+    *q4 = c->cm_q4 && q->G % 32 == 0;
+    for (int k = 0; k < 3; k++) {
+        uint32_t lo = range[k].tlo, hi = range[k].thi;
+        uint32_t cut = *q4 && range[k].pipe_q4 >= 0 ? CM_Q4_UPTO : 0;
+        if (cut) var[nv++] = (cm_var){range[k].pipe_q4, lo, hi < cut ? hi : cut};
+        var[nv++] = (cm_var){range[k].pipe, lo > cut ? lo : cut, hi};
+    }
+    return nv;
+}
+
+/* The push constants gemm_cm and q4_prep_cm share (q4.glsl), weight offsets 0. */
+static void cm_push_q4(const r1_qlinear *q, uint32_t v[9]) {
+    int perm = q->act_order && q->g_idx;
+    uint32_t w[9] = {(uint32_t)q->K,
+                     (uint32_t)q->N,
+                     (uint32_t)q->G,
+                     (q->bias ? 1u : 0u) | (q->zeros_v2 ? 2u : 0u) | (perm ? 4u : 0u),
+                     0, /* qoff, soff, zoff, boff */
+                     0,
+                     0,
+                     0,
+                     q->bias ? (uint32_t)q->bias->type : 0u};
+    memcpy(v, w, sizeof w);
+}
+
+/* q4_prep_cm: x in fp16 in the weight's K order, and the weight dequantized to
+ * fp16 for prompts longer than wmin tokens. */
+static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize wn,
+                    VkDeviceSize xn) {
+    const r1_qlinear *q = n->q;
+    vk_seg *s = pl->s;
+    VkDeviceSize T = rows(pl, n->dst);
+    uint32_t v[9];
+    cm_push_q4(q, v);
+    vk_disp *d = disp_new(pl, VKP_Q4_PREP_CM);
+    act(pl, d, 1, n->src[0], 0);
+    v[4] = weight(pl, d, 3, q->qweight), v[5] = weight(pl, d, 4, q->scales);
+    v[6] = weight(pl, d, 5, q->qzeros);
+    if (q->act_order && q->g_idx) weight(pl, d, 6, q->g_idx);
+    for (int i = 0; i < 9; i++) push(d, v[i]);
+    push(d, (uint32_t)s->cm_w);
+    push(d, (uint32_t)s->cm_x);
+    push(d, wmin);
+    if (T > wmin) scratch_use(pl, d, 8, s->cm_w, wn, 1);
+    scratch_use(pl, d, 8, s->cm_x, xn, 1);
+    if (d)
+        d->groups[0] = cdiv(
+            (T > wmin ? (uint64_t)q->K / 8 * (uint32_t)q->N / 8 : 0) + T * (uint32_t)q->K / 8, 256);
+}
+
+/* One gemm_cm variant v, exclusive with the excl variants recorded before it. */
+static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int q4, int excl,
+                    VkDeviceSize wn, VkDeviceSize xn) {
+    const r1_qlinear *q = n->q;
+    vk_seg *s = pl->s;
+    int split = v.pipe == VKP_GEMM_CM_SPLIT || v.pipe == VKP_GEMM_CM_SPLIT_Q4;
+    int big = v.pipe == VKP_GEMM_CM_BIG, reads_w = big || !q4; /* the prep's fp16 weight */
+    uint32_t w[9];
+    cm_push_q4(q, w);
+    vk_disp *d = disp_new(pl, v.pipe);
+    act(pl, d, 2, n->dst, 1);
+    w[4] = reads_w ? 0 : weight(pl, d, 3, q->qweight);
+    w[5] = reads_w ? 0 : weight(pl, d, 4, q->scales);
+    w[6] = reads_w ? 0 : weight(pl, d, 5, q->qzeros);
+    w[7] = q->bias ? weight(pl, d, 7, q->bias) : 0;
+    for (int i = 0; i < 9; i++) push(d, w[i]);
+    push(d, (uint32_t)s->cm_x);
+    push(d, (uint32_t)s->cm_w);
+    if (reads_w) scratch_use(pl, d, 8, s->cm_w, wn, 0);
+    scratch_use(pl, d, 8, s->cm_x, xn, 0);
+    if (!d) return;
+    if (split) {
+        gemm_split_grid(pl, d, q);
+        d->groups[0] = ks; /* (row tile, split) pairs: at most ks while splits are taken */
+        d->groups[2] = 1;
+    } else {
+        push(d, ks); /* no partials */
+        push(d, 0u);
+        push(d, 0u);
+        d->groups[0] = cdiv((uint32_t)rows(pl, n->dst), big ? 128 : 64); /* gemm_cm.comp's TM */
+    }
+    push(d, v.tlo);
+    push(d, v.thi);
+    d->groups[1] = cdiv((uint32_t)q->N, 128);
+    d->excl_prev = excl;
+}
+
 /* A prompt GEMM on tensor cores: q4_prep_cm writes the fp16 operands (x in the
  * weight's K order, and the weight dequantized where a variant reads it) to the
  * segment's scratch region, gemm_cm multiplies them. gemm_cm's variants each
@@ -248,85 +355,15 @@ static void gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
  * Only the variants the segment's length can reach are recorded. */
 static void matmul_q4_cm(planner *pl, const r1_node *n) {
     const r1_qlinear *q = n->q;
-    vk_seg *s = pl->s;
     VkDeviceSize T = rows(pl, n->dst), wn, xn, np, nc;
     cm_words(pl->c, q, T, &wn, &xn);
-    uint32_t ks = gemm_splits(pl->c, q, &np, &nc), tsplit = ks > 1 ? 64 * (ks / 2) : 0;
-    uint32_t tbig = pl->c->cm_big && tsplit < CM_BIG_FROM ? CM_BIG_FROM : UINT32_MAX;
-    int q4 = pl->c->cm_q4 && q->G % 32 == 0, perm = q->act_order && q->g_idx;
-    uint32_t wmin = q4 ? CM_Q4_UPTO : 0; /* the prep writes the weight for longer prompts */
-    uint32_t qw[] = {(uint32_t)q->K,
-                     (uint32_t)q->N,
-                     (uint32_t)q->G,
-                     (q->bias ? 1u : 0u) | (q->zeros_v2 ? 2u : 0u) | (perm ? 4u : 0u),
-                     0, /* qoff, soff, zoff, boff: per dispatch */
-                     0,
-                     0,
-                     0,
-                     q->bias ? (uint32_t)q->bias->type : 0u};
-    vk_disp *d = disp_new(pl, VKP_Q4_PREP_CM);
-    act(pl, d, 1, n->src[0], 0);
-    qw[4] = weight(pl, d, 3, q->qweight), qw[5] = weight(pl, d, 4, q->scales);
-    qw[6] = weight(pl, d, 5, q->qzeros);
-    if (perm) weight(pl, d, 6, q->g_idx);
-    for (size_t i = 0; i < sizeof qw / sizeof qw[0]; i++) push(d, qw[i]);
-    push(d, (uint32_t)s->cm_w);
-    push(d, (uint32_t)s->cm_x);
-    push(d, wmin);
-    if (T > wmin) scratch_use(pl, d, 8, s->cm_w, wn, 1);
-    scratch_use(pl, d, 8, s->cm_x, xn, 1);
-    if (d)
-        d->groups[0] = cdiv(
-            (T > wmin ? (uint64_t)q->K / 8 * (uint32_t)q->N / 8 : 0) + T * (uint32_t)q->K / 8, 256);
-    const struct {
-        int pipe, pipe_q4;
-        uint32_t tlo, thi;
-    } range[] = {{VKP_GEMM_CM_SPLIT, VKP_GEMM_CM_SPLIT_Q4, 0, tsplit},
-                 {VKP_GEMM_CM, VKP_GEMM_CM_Q4, tsplit, tbig},
-                 {VKP_GEMM_CM_BIG, -1, tbig, UINT32_MAX}};
-    struct {
-        int pipe;
-        uint32_t tlo, thi;
-    } var[5];
-    int nv = 0, excl = 0;
-    for (int k = 0; k < 3; k++) { /* the words-reading form up to CM_Q4_UPTO tokens */
-        uint32_t lo = range[k].tlo, hi = range[k].thi,
-                 cut = q4 && range[k].pipe_q4 >= 0 ? CM_Q4_UPTO : 0;
-        if (cut)
-            var[nv].pipe = range[k].pipe_q4, var[nv].tlo = lo, var[nv++].thi = hi < cut ? hi : cut;
-        var[nv].pipe = range[k].pipe, var[nv].tlo = lo > cut ? lo : cut, var[nv++].thi = hi;
-    }
-    for (int k = 0; k < nv; k++) {
-        if (var[k].tlo >= var[k].thi || var[k].tlo >= T) continue; /* never runs */
-        int split = var[k].pipe == VKP_GEMM_CM_SPLIT || var[k].pipe == VKP_GEMM_CM_SPLIT_Q4;
-        int big = var[k].pipe == VKP_GEMM_CM_BIG, reads_w = big || !q4;
-        d = disp_new(pl, var[k].pipe);
-        act(pl, d, 2, n->dst, 1);
-        qw[4] = reads_w ? 0 : weight(pl, d, 3, q->qweight);
-        qw[5] = reads_w ? 0 : weight(pl, d, 4, q->scales);
-        qw[6] = reads_w ? 0 : weight(pl, d, 5, q->qzeros);
-        qw[7] = q->bias ? weight(pl, d, 7, q->bias) : 0;
-        for (size_t i = 0; i < sizeof qw / sizeof qw[0]; i++) push(d, qw[i]);
-        push(d, (uint32_t)s->cm_x);
-        push(d, (uint32_t)s->cm_w);
-        if (reads_w) scratch_use(pl, d, 8, s->cm_w, wn, 0);
-        scratch_use(pl, d, 8, s->cm_x, xn, 0);
-        if (!d) return;
-        if (split) {
-            gemm_split_grid(pl, d, q);
-            d->groups[0] = ks; /* (row tile, split) pairs: at most ks while splits are taken */
-            d->groups[2] = 1;
-        } else {
-            push(d, ks); /* no partials */
-            push(d, 0u);
-            push(d, 0u);
-            d->groups[0] = cdiv(T, big ? 128 : 64); /* gemm_cm.comp's TM */
-        }
-        push(d, var[k].tlo);
-        push(d, var[k].thi);
-        d->groups[1] = cdiv((uint32_t)q->N, 128);
-        d->excl_prev = excl++;
-    }
+    uint32_t ks = gemm_splits(pl->c, q, &np, &nc);
+    cm_var var[5];
+    int q4, nv = cm_variants(pl->c, q, ks, var, &q4), excl = 0;
+    cm_prep(pl, n, q4 ? CM_Q4_UPTO : 0, wn, xn);
+    for (int k = 0; k < nv && !pl->st; k++)
+        if (var[k].tlo < var[k].thi && var[k].tlo < T) /* else it never runs */
+            cm_gemm(pl, n, var[k], ks, q4, excl++, wn, xn);
 }
 
 static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
