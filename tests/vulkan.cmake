@@ -60,8 +60,12 @@ if(R1_HAVE_VULKAN)
   add_test(NAME golden_vulkan_cm_emu_exact_small-actorder-g128
     COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/small-actorder-g128
             ${R1_TEST_DATA}/golden/small-actorder-g128 1e-4 --gpu-layers all)
-  set_tests_properties(golden_vulkan_cm_emu_hd128-g128 PROPERTIES SKIP_RETURN_CODE 77
-    LABELS vulkan ENVIRONMENT "R1_VK_CM_EMU=1")
+  # ... and with one layer on the GPU (the head on the CPU, the segment starting mid-model)
+  add_test(NAME golden_vulkan_cm_emu_hd128-g128_ngl1
+    COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/hd128-g128
+            ${R1_TEST_DATA}/golden/hd128-g128 2e-2 --gpu-layers 1)
+  set_tests_properties(golden_vulkan_cm_emu_hd128-g128 golden_vulkan_cm_emu_hd128-g128_ngl1
+    PROPERTIES SKIP_RETURN_CODE 77 LABELS vulkan ENVIRONMENT "R1_VK_CM_EMU=1")
   set_tests_properties(golden_vulkan_cm_emu_exact_small-actorder-g128 PROPERTIES
     SKIP_RETURN_CODE 77 LABELS vulkan ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=exact")
 endif()
