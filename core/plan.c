@@ -40,9 +40,14 @@ static uint64_t head_bytes(const r1_model *m, int n_batch) {
     return r1__tensor_nbytes(m->lm_head) + r1__tensor_nbytes(m->norm) + logits;
 }
 
+/* The GPU backend, if any. */
+static r1_backend *gpu_be(const r1_model *m) {
+    return m->n_be > 1 ? m->be[1] : NULL;
+}
+
 /* A GPU backend may not bind a tensor as large as the head (lavapipe: 128 MiB). */
 static int head_fits(const r1_model *m) {
-    r1_backend *g = m->n_be > 1 ? m->be[1] : NULL;
+    r1_backend *g = gpu_be(m);
     uint64_t lim = g && g->i->max_tensor_bytes ? g->i->max_tensor_bytes(g) : 0;
     return !lim || r1__tensor_nbytes(m->lm_head) <= lim;
 }
@@ -50,7 +55,7 @@ static int head_fits(const r1_model *m) {
 /* What the GPU backend keeps for a batch beyond the activations (its GEMMs'
  * partials and tensor-core operands). */
 static uint64_t gpu_extra(const r1_model *m, int n_batch) {
-    r1_backend *g = m->n_be > 1 ? m->be[1] : NULL;
+    r1_backend *g = gpu_be(m);
     return g && g->i->batch_extra_bytes ? g->i->batch_extra_bytes(g, &m->cfg, n_batch) : 0;
 }
 

@@ -17,6 +17,7 @@ struct r1_sched {
     r1_segment *segs;
     int n_segs;
     int *home; /* per graph tensor: backend holding it */
+    int times; /* R1_SCHED_TIMES=1: each segment's wall time, a line a run (a tuning aid) */
 };
 
 static int tensor_index(const r1_graph *g, const r1_tensor *t) {
@@ -258,6 +259,8 @@ r1_status r1__sched_new(r1_graph *g, r1_backend **backends, int n_backends,
     s->g = g;
     s->be = backends;
     s->n_be = n_backends;
+    const char *e = getenv("R1_SCHED_TIMES");
+    s->times = e && *e && strcmp(e, "0");
     r1_status st = place(s, layer_backend, err);
     if (!st) st = allocate(s, err);
     if (!st) st = segment(s, err);
@@ -295,10 +298,8 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* R1_SCHED_TIMES=1 (a tuning aid): each segment's wall time, one line a run. */
 r1_status r1__sched_run(r1_sched *s, const r1_run *run, r1_error *err) {
-    const char *e = getenv("R1_SCHED_TIMES");
-    int times = e && *e && strcmp(e, "0");
+    int times = s->times;
     if (times) fprintf(stderr, "sched: %d tokens:", run->n_tokens);
     for (int i = 0; i < s->n_segs; i++) {
         r1_segment *sg = &s->segs[i];

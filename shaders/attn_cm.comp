@@ -54,7 +54,7 @@ layout(push_constant) uniform P {
     uint H, KV, hd; // hd == HD
 } p;
 
-shared uvec4 sm[SM_SZ];
+shared uvec4 sm[SM_SZ]; // with ms_s, checked in vk_pipeline.c fp16_only_ok
 shared vec2 ms_s[SGS * 32u]; // pass 1: each lane's (max, sum) over its half tile
 
 #include "coopmat.glsl"

@@ -37,8 +37,8 @@ void main() {
     uint l = gl_LocalInvocationIndex, hd = p.hd, R = p.H / p.KV, g = gl_WorkGroupID.y;
     uint T = run.n_tokens, f0 = gl_WorkGroupID.x * QB;
     if (f0 >= T * R) return; // uniform across the workgroup
-    // Each of a row's four takes every fourth vec4 (from q4), so a subgroup's
-    // shared reads touch four adjacent vec4s, not four a bank row apart.
+    // Each of a row's TPR takes every TPR-th vec4 (from q4), so a subgroup's
+    // shared reads touch adjacent vec4s, not ones a bank row apart.
     uint f = f0 + l / TPR, nv = hd / 4u / TPR, h4 = hd / 4u, q4 = l % TPR;
     bool live = f < T * R;
     int lim = live ? int(run.pos + f / R) : -1; // last key this row sees

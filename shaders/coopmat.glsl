@@ -1,4 +1,4 @@
-// Cooperative matrices (tensor cores) for gemm_cm.comp and mma_probe.comp, as
+// Cooperative matrices (tensor cores) for gemm_cm.comp, attn_cm.comp and mma_probe.comp, as
 // 16x16x16 fp16 x fp16 + float32 products in subgroup scope, through either
 // extension behind one set of names:
 //   HALF_A, HALF_B, ACC       operand and accumulator types

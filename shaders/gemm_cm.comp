@@ -95,7 +95,9 @@ layout(std430, binding = 8) coherent buffer SN { uint cnt[]; };
 
 shared bool last_s;
 
-shared uvec4 sm[2u * STAGE]; // fp16 operands; the epilogue reuses it for float results
+// fp16 operands; the epilogue reuses it for float results. Its size (with
+// last_s) for R1_CM_BIG and R1_CM_Q4 is checked in vk_pipeline.c fp16_only_ok.
+shared uvec4 sm[2u * STAGE];
 
 #include "coopmat.glsl"
 
@@ -186,7 +188,7 @@ void store_step(uint st, uvec4 ra[AL], wreg rb) {
 // Each subgroup stages one 16 x 16 fragment in its own 1 KB of shared memory,
 // then writes the rows below T with the bias: 8 elements a lane, unrolled.
 // R1_CM_SPLIT: to split kz's partial tile instead, without the bias.
-void put_frag(ACC f, uint so, uint m0, uint n0, uint ks, uint kz) {
+void put_frag(ACC f, uint so, uint m0, uint n0, uint kz) {
     uint lane = SG_LANE, T = run.n_tokens;
     CM_STORE(f, sm, so, 4u);
     SG_BARRIER();
@@ -332,9 +334,9 @@ void main() {
 #ifdef R1_CM_EXACT
 #define PUT(i, j) \
     put_frag(CM_AXPY(c##i##j, d##i##j, float(1.0 / LO_SCALE)), so, fm + i * 16u, fn + j * 16u, \
-             ks, kz);
+             kz);
 #else
-#define PUT(i, j) put_frag(c##i##j, so, fm + i * 16u, fn + j * 16u, ks, kz);
+#define PUT(i, j) put_frag(c##i##j, so, fm + i * 16u, fn + j * 16u, kz);
 #endif
     FRAGS(PUT)
 #ifdef R1_CM_SPLIT

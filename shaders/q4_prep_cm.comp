@@ -29,13 +29,17 @@ float h2f(uint h) {
     return (h & 0x8000u) != 0u ? -v : v;
 }
 
+// The scaled remainders of pair v, whose fp16 pair is h (the exact variant).
+uint lo_of(vec2 v, uint h) {
+    return packHalf2x16((v - vec2(h2f(h & 0xffffu), h2f(h >> 16))) * LO_SCALE);
+}
+
 // fp16 pair of v; the scaled remainder pair at lo_at (the exact variant).
 void put(uint at, uint lo_at, vec2 v) {
     uint h = packHalf2x16(v);
     sc_out[at] = h;
 #ifdef R1_CM_EXACT
-    vec2 r = v - vec2(h2f(h & 0xffffu), h2f(h >> 16));
-    sc_out[lo_at] = packHalf2x16(r * LO_SCALE);
+    sc_out[lo_at] = lo_of(v, h);
 #endif
 }
 
@@ -57,7 +61,7 @@ void weight8(uint r, uint n) {
             vec2 v = s[c] * (vec2((uvec2(w[2u * c], w[2u * c + 1u]) >> (4u * j)) & 15u) - z[c]);
             h[c] = packHalf2x16(v);
 #ifdef R1_CM_EXACT
-            lo[c] = packHalf2x16((v - vec2(h2f(h[c] & 0xffffu), h2f(h[c] >> 16))) * LO_SCALE);
+            lo[c] = lo_of(v, h[c]);
 #endif
         }
         uint at = (p.woff + (r * 8u + j) * (N / 2u) + n / 2u) / 4u;

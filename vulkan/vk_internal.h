@@ -189,12 +189,10 @@ typedef struct vk_ctx {
      * VK_KHR_cooperative_matrix (the "_khr" shaders), else VK_NV_cooperative_matrix;
      * KHR where the device has it and the shaders are built, R1_VK_CM_API=nv|khr.
      * cm_emu: emulated products (the "_emu" shader), for tests on devices without
-     * cooperative matrices (R1_VK_CM_EMU=1). cm_big: the 128 x 128 tile variant
-     * for long prompts is built for this API and fits the device's shared
-     * memory (fp16 operands only; R1_VK_CM_BIG=0 off). cm_q4: the split and
-     * 64 x 128 variants that read the GPTQ words themselves are built and fit
-     * (fp16 operands only; R1_VK_CM_Q4=0 off). */
-    int cm, cm_khr, cm_emu, cm_big, cm_q4;
+     * cooperative matrices (R1_VK_CM_EMU=1). The fp16-only variants (the big
+     * tile, the words-reading ones, attn_cm) are planned where their pipelines
+     * exist (vk_pipeline.c fp16_only_ok). */
+    int cm, cm_khr, cm_emu;
     vk_buf dummy; /* bound to unused descriptor slots */
     char cache_path[512];
 } vk_ctx;

@@ -253,8 +253,6 @@ static r1_status pipeline(vk_ctx *c, int i, r1_error *err) {
         return R1_E_DEVICE;
     }
     if (c->f.exec_stats) print_stats(c, c->pipe[i], s->name);
-    if (i == VKP_GEMM_CM_BIG) c->cm_big = 1;
-    if (i == VKP_GEMM_CM_SPLIT_Q4) c->cm_q4 = c->pipe[VKP_GEMM_CM_Q4] != VK_NULL_HANDLE;
     return R1_OK;
 }
 

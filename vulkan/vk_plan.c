@@ -57,10 +57,10 @@ static void matmul(planner *pl, const r1_node *n) {
         push(d, (uint32_t)n->w->type);
         push(d, woff);
         push(d, gemm ? HEAD_MATVEC_ROWS : 0u);
-        push(d, gemm || dec ? UINT32_MAX : HEAD_MATVEC_ROWS);
+        push(d, gemm ? UINT32_MAX : HEAD_MATVEC_ROWS); /* decode: one row */
         if (!d) return;
         d->groups[0] = cdiv(N, gemm ? 64 : 8);
-        d->groups[1] = gemm ? cdiv(R, 64) : dec || R < HEAD_MATVEC_ROWS ? R : HEAD_MATVEC_ROWS;
+        d->groups[1] = gemm ? cdiv(R, 64) : R < HEAD_MATVEC_ROWS ? R : HEAD_MATVEC_ROWS;
         d->excl_prev = gemm;
     }
 }

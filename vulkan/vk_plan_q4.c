@@ -208,10 +208,27 @@ static void push_split(vk_disp *d, uint32_t ks, uint32_t rps, VkDeviceSize poff,
     push(d, (uint32_t)ssoff);
 }
 
-/* The prompt GEMM's K split (grid z; the shader uses fewer splits as rows
- * grow) and its shared scratch regions. gemm_cm's split variant numbers its
- * splits along x instead (matmul_q4_cm resets z). */
-static void gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
+/* q4.glsl's push constants for linear q: K, N, G, flags (its bias, zeros
+ * form and act-order, and extra), the weights' offsets, the bias dtype. */
+static void push_q4(vk_disp *d, const r1_qlinear *q, uint32_t extra, uint32_t qoff, uint32_t soff,
+                    uint32_t zoff, uint32_t boff) {
+    int perm = q->act_order && q->g_idx;
+    push(d, (uint32_t)q->K);
+    push(d, (uint32_t)q->N);
+    push(d, (uint32_t)q->G);
+    push(d,
+         (q->bias ? Q4F_BIAS : 0u) | (q->zeros_v2 ? Q4F_V2 : 0u) | (perm ? Q4F_PERM : 0u) | extra);
+    push(d, qoff);
+    push(d, soff);
+    push(d, zoff);
+    push(d, boff);
+    push(d, q->bias ? (uint32_t)q->bias->type : 0u);
+}
+
+/* The prompt GEMM's K splits (the shader uses fewer as rows grow) and their
+ * shared scratch regions; returns the splits for the caller's grid (q4_gemm
+ * numbers them along z, gemm_cm's split variant along x). */
+static uint32_t gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
     const vk_seg *s = pl->s;
     VkDeviceSize np, nc;
     uint32_t ks = gemm_splits(pl->c, q, &np, &nc), r = (uint32_t)(pl->gk_next % GK_REGIONS);
@@ -219,11 +236,11 @@ static void gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
     push(d, ks);
     push(d, (uint32_t)part);
     push(d, (uint32_t)cnt);
-    if (ks < 2) return;
+    if (ks < 2) return 1;
     pl->gk_next++;
     scratch_use(pl, d, 8, part, np, 1);
     scratch_use(pl, d, 8, cnt, nc, 1);
-    d->groups[2] = ks;
+    return ks;
 }
 
 /* Prompt lengths from which gemm_cm's 128 x 128 tile runs, where built: at 256
@@ -231,7 +248,7 @@ static void gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
 #define CM_BIG_FROM 256
 
 /* Prompt lengths up to which gemm_cm's variants read the GPTQ words themselves
- * (cm_q4), with no fp16 copy of the weight: H200 14b pp16 / 64 / 128 409 / 1,302-1,319
+ * (where built), with no fp16 copy of the weight: H200 14b pp16 / 64 / 128 409 / 1,302-1,319
  * / 2,599-2,604 -> 496 / 1,524-1,527 / 2,766-2,772, but pp256 3,383-3,389 -> 2,994-3,009
  * (the dequantization then costs the GEMM more than the copy costs). */
 #define CM_Q4_UPTO 128
@@ -244,11 +261,11 @@ typedef struct {
 
 /* gemm_cm's variants for linear q with ks K splits: the split one while one
  * takes two or more splits (ks / row tiles of 64), the 64 x 128 tile, the
- * 128 x 128 tile (cm_big) past CM_BIG_FROM tokens; the first two in their
+ * 128 x 128 tile (where built) past CM_BIG_FROM tokens; the first two in their
  * words-reading form (*q4) up to CM_Q4_UPTO tokens. Some ranges are empty. */
 static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, cm_var var[5], int *q4) {
     uint32_t tsplit = ks > 1 ? 64 * (ks / 2) : 0;
-    uint32_t tbig = c->cm_big && tsplit < CM_BIG_FROM ? CM_BIG_FROM : UINT32_MAX;
+    uint32_t tbig = c->pipe[VKP_GEMM_CM_BIG] && tsplit < CM_BIG_FROM ? CM_BIG_FROM : UINT32_MAX;
     const struct {
         int pipe, pipe_q4;
         uint32_t tlo, thi;
@@ -256,7 +273,7 @@ static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, cm_var
                  {VKP_GEMM_CM, VKP_GEMM_CM_Q4, tsplit, tbig},
                  {VKP_GEMM_CM_BIG, -1, tbig, UINT32_MAX}};
     int nv = 0;
-    *q4 = c->cm_q4 && q->G % 32 == 0;
+    *q4 = c->pipe[VKP_GEMM_CM_Q4] && c->pipe[VKP_GEMM_CM_SPLIT_Q4] && q->G % 32 == 0;
     for (int k = 0; k < 3; k++) {
         uint32_t lo = range[k].tlo, hi = range[k].thi;
         uint32_t cut = *q4 && range[k].pipe_q4 >= 0 ? CM_Q4_UPTO : 0;
@@ -266,21 +283,6 @@ static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, cm_var
     return nv;
 }
 
-/* The push constants gemm_cm and q4_prep_cm share (q4.glsl), weight offsets 0. */
-static void cm_push_q4(const r1_qlinear *q, uint32_t v[9]) {
-    int perm = q->act_order && q->g_idx;
-    uint32_t w[9] = {(uint32_t)q->K,
-                     (uint32_t)q->N,
-                     (uint32_t)q->G,
-                     (q->bias ? 1u : 0u) | (q->zeros_v2 ? 2u : 0u) | (perm ? 4u : 0u),
-                     0, /* qoff, soff, zoff, boff */
-                     0,
-                     0,
-                     0,
-                     q->bias ? (uint32_t)q->bias->type : 0u};
-    memcpy(v, w, sizeof w);
-}
-
 /* q4_prep_cm: x in fp16 in the weight's K order, and the weight dequantized to
  * fp16 for prompts longer than wmin tokens. */
 static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize wn,
@@ -288,14 +290,12 @@ static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize w
     const r1_qlinear *q = n->q;
     vk_seg *s = pl->s;
     VkDeviceSize T = rows(pl, n->dst);
-    uint32_t v[9];
-    cm_push_q4(q, v);
     vk_disp *d = disp_new(pl, VKP_Q4_PREP_CM);
     act(pl, d, 1, n->src[0], 0);
-    v[4] = weight(pl, d, 3, q->qweight), v[5] = weight(pl, d, 4, q->scales);
-    v[6] = weight(pl, d, 5, q->qzeros);
+    uint32_t qoff = weight(pl, d, 3, q->qweight), soff = weight(pl, d, 4, q->scales);
+    uint32_t zoff = weight(pl, d, 5, q->qzeros);
     if (q->act_order && q->g_idx) weight(pl, d, 6, q->g_idx);
-    for (int i = 0; i < 9; i++) push(d, v[i]);
+    push_q4(d, q, 0, qoff, soff, zoff, 0);
     push(d, (uint32_t)s->cm_w);
     push(d, (uint32_t)s->cm_x);
     push(d, wmin);
@@ -313,15 +313,12 @@ static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int q4
     vk_seg *s = pl->s;
     int split = v.pipe == VKP_GEMM_CM_SPLIT || v.pipe == VKP_GEMM_CM_SPLIT_Q4;
     int big = v.pipe == VKP_GEMM_CM_BIG, reads_w = big || !q4; /* the prep's fp16 weight */
-    uint32_t w[9];
-    cm_push_q4(q, w);
     vk_disp *d = disp_new(pl, v.pipe);
     act(pl, d, 2, n->dst, 1);
-    w[4] = reads_w ? 0 : weight(pl, d, 3, q->qweight);
-    w[5] = reads_w ? 0 : weight(pl, d, 4, q->scales);
-    w[6] = reads_w ? 0 : weight(pl, d, 5, q->qzeros);
-    w[7] = q->bias ? weight(pl, d, 7, q->bias) : 0;
-    for (int i = 0; i < 9; i++) push(d, w[i]);
+    uint32_t qoff = reads_w ? 0 : weight(pl, d, 3, q->qweight);
+    uint32_t soff = reads_w ? 0 : weight(pl, d, 4, q->scales);
+    uint32_t zoff = reads_w ? 0 : weight(pl, d, 5, q->qzeros);
+    push_q4(d, q, 0, qoff, soff, zoff, q->bias ? weight(pl, d, 7, q->bias) : 0);
     push(d, (uint32_t)s->cm_x);
     push(d, (uint32_t)s->cm_w);
     if (reads_w) scratch_use(pl, d, 8, s->cm_w, wn, 0);
@@ -330,7 +327,6 @@ static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int q4
     if (split) {
         gemm_split_grid(pl, d, q);
         d->groups[0] = ks; /* (row tile, split) pairs: at most ks while splits are taken */
-        d->groups[2] = 1;
     } else {
         push(d, ks); /* no partials */
         push(d, 0u);
@@ -348,8 +344,8 @@ static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int q4
  * segment's scratch region, gemm_cm multiplies them. gemm_cm's variants each
  * run for a range of prompt lengths (tlo, thi] and exit at once at others: K
  * splits while one takes two or more (ks / row tiles of 64), the 64 x 128 tile,
- * the 128 x 128 tile (cm_big) past CM_BIG_FROM tokens. Up to CM_Q4_UPTO
- * tokens the first two read the GPTQ words themselves where built (cm_q4;
+ * the 128 x 128 tile (where built) past CM_BIG_FROM tokens. Up to CM_Q4_UPTO
+ * tokens the first two read the GPTQ words themselves where built (
  * groups that a 32-deep step never crosses), and the prep then writes the
  * weight only for longer prompts.
  * Only the variants the segment's length can reach are recorded. */
@@ -384,16 +380,7 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
     if (f && f->norm) woff = weight(pl, d, 9, f->norm->w);
     if (f && f->silu) act(pl, d, 9, f->silu->src[1], 0);
     if (f && f->add) act(pl, d, 10, f->add->src[0] == n->dst ? f->add->src[1] : f->add->src[0], 0);
-    push(d, (uint32_t)q->K);
-    push(d, (uint32_t)q->N);
-    push(d, (uint32_t)q->G);
-    push(d, (q->bias ? Q4F_BIAS : 0u) | (q->zeros_v2 ? Q4F_V2 : 0u) | (perm ? Q4F_PERM : 0u) |
-                (f && f->add ? Q4F_EPI : 0u));
-    push(d, qoff);
-    push(d, soff);
-    push(d, zoff);
-    push(d, boff);
-    push(d, q->bias ? (uint32_t)q->bias->type : 0u);
+    push_q4(d, q, f && f->add ? Q4F_EPI : 0u, qoff, soff, zoff, boff);
     if (!d) return;
     uint32_t T = rows(pl, n->dst);
     if (fast && (qoff % 4 || soff % 4)) fast = 0, d->pipe = VKP_Q4_MATVEC_SIMPLE;
@@ -403,7 +390,7 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
                 r1__err(pl->err, R1_E_UNSUPPORTED, "vulkan: fused nodes need the split-K matvec");
         d->groups[0] = cdiv((uint64_t)q->N, dec ? 32 : 128); /* q4_gemm: 64 x 128 tiles */
         d->groups[1] = dec ? T : cdiv(T, 64);
-        if (!dec) gemm_split_grid(pl, d, q);
+        if (!dec) d->groups[2] = gemm_split_grid(pl, d, q);
         return;
     }
     uint32_t tw = q4_tile(pl->c, q->K, cdiv((uint64_t)q->N, Q4_TILE));
