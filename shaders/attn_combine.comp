@@ -56,8 +56,10 @@ float wg_reduce(float v, bool mx) {
 void main() {
     uint l = gl_LocalInvocationIndex, r = gl_WorkGroupID.x, g = gl_WorkGroupID.y;
     uint nch = run.pos / CH + 1u, R = p.H / p.KV;
+    trace_begin();
     if (nch == 1u) { // attn_dec's chunk 0 wrote the output
         chain_signal();
+        trace_flush(3u);
         return;
     }
     chain_poll(p.coff + g, nch);
@@ -87,4 +89,5 @@ void main() {
     }
     if (l < p.hd) o[(g * R + r) * p.hd + l] = a / lsum;
     chain_signal();
+    trace_flush(3u);
 }

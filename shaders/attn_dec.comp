@@ -80,6 +80,7 @@ void load_step(uint k, uint g, uint pos, out vec4 kr[LD], out vec4 vr[LD]) {
 void main() {
     uint l = gl_LocalInvocationIndex, hd = p.hd, h4 = hd / 4u, R = p.H / p.KV;
     uint g = gl_WorkGroupID.y, c = gl_WorkGroupID.x, pos = run.pos, k0 = c * CH;
+    trace_begin();
     if (k0 > pos) return; // uniform: this chunk is past the last key
     uint nch = pos / CH + 1u, kend = min(k0 + CH, pos + 1u), stride = hd + 2u;
     float scale = 1.0 / sqrt(float(hd));
@@ -172,6 +173,7 @@ void main() {
             if (r < R && d < h4) o4[(g * R + r) * h4 + d] = acc[i] / l_s[r];
         }
         chain_signal();
+        trace_flush(2u);
         return;
     }
     uint base = p.poff + (g * p.nmax + c) * R * stride;
@@ -188,4 +190,5 @@ void main() {
     barrier();
     if (l == 0u) atomicAdd(cnt[p.coff + g], 1u); // for attn_combine.comp
     if (c == 0u) chain_signal(); // always: vk_plan.c's count does not depend on pos
+    trace_flush(2u);
 }

@@ -9,6 +9,51 @@
 // the error flag, set by a wait that gave up.
 #define CHAIN_SPIN_OUTER 64u // x 65,535 polls (seconds of them): past this, an error
 
+#ifdef R1_TRACE
+// The decode trace (vulkan/vk_trace.c), a diagnostic built with
+// -DR1_SHADER_DEFS=R1_TRACE: invocation 0 notes the real-time clock at marks
+// 0-7 (trace_begin sets them all to the start) and, at the end, appends a
+// record to the trace region of the scratch: counter, workgroup, kind
+// (1 q4_matvec, 2 attn_dec, 3 attn_combine), the marks, the end time. Marks:
+// 0 start, 1 waited, 2 staged, 3 streamed, 4 x arrived, 5 x quantized, 6 split
+// counted, 7 finished (q4_matvec.comp).
+#extension GL_EXT_shader_realtime_clock : require
+#define TRACE_BASE 8388608u
+#define TRACE_MAX 300000u
+shared uint tr_t[8];
+void trace_mark(uint k) {
+    if (gl_LocalInvocationIndex == 0u) tr_t[k] = clockRealtime2x32EXT().x;
+}
+void trace_begin() {
+    trace_mark(0u);
+    trace_mark(1u);
+    trace_mark(2u);
+    trace_mark(3u);
+    trace_mark(4u);
+    trace_mark(5u);
+    trace_mark(6u);
+    trace_mark(7u);
+}
+void trace_flush(uint kind) {
+    if (gl_LocalInvocationIndex == 0u) {
+        uint t = clockRealtime2x32EXT().x;
+        uint i = atomicAdd(cnt[TRACE_BASE], 1u);
+        if (i < TRACE_MAX) {
+            uint o = TRACE_BASE + 16u + i * 12u;
+            cnt[o] = p.chain & 0xFFFFu;
+            cnt[o + 1u] = gl_WorkGroupID.x + gl_NumWorkGroups.x * (gl_WorkGroupID.y + gl_NumWorkGroups.y * gl_WorkGroupID.z);
+            cnt[o + 2u] = kind;
+            for (uint k = 0u; k < 8u; k++) cnt[o + 3u + k] = tr_t[k];
+            cnt[o + 11u] = t;
+        }
+    }
+}
+#else
+#define trace_mark(k)
+#define trace_begin()
+#define trace_flush(k)
+#endif
+
 // Invocation 0 polls cnt[at] until it reaches n, then every invocation may
 // read what the counted workgroups wrote. Polls two nested loops deep
 // (lavapipe's compiler cuts a loop off at 65,535 iterations); however they
@@ -32,6 +77,7 @@ void chain_poll(uint at, uint n) {
 void chain_wait() {
     uint n = p.chain >> 16;
     if (n != 0u) chain_poll((p.chain & 0xFFFFu) - 1u, n); // uniform
+    trace_mark(1u);
 }
 
 // After a tile's last write: one count on this dispatch's counter. Uniform

@@ -325,12 +325,13 @@ void stage_load(uint t, uint r0, uint nr, uint l, out vec4 xv[XIT], out vec4 uv[
     uint xo = t * p.K;
     bool pm = (p.flags & Q4_PERM) != 0u;
     [[unroll]] for (uint it = 0u; it < XIT; it++) {
+        xv[it] = vec4(0.0), uv[it] = vec4(1.0);
+        if (it * WG >= nr * 2u) continue; // uniform: the split ends before this pass
         uint i = l + it * WG, k = r0 * 8u + (i < nr * 2u ? i : 0u) * 4u;
         uvec4 kk = pm ? uvec4(perm[k], perm[k + 1u], perm[k + 2u], perm[k + 3u])
                       : uvec4(k, k + 1u, k + 2u, k + 3u);
         xv[it] = pm ? vec4(x[xo + kk.x], x[xo + kk.y], x[xo + kk.z], x[xo + kk.w])
                     : x4[(xo + k) >> 2];
-        uv[it] = vec4(1.0);
         if (p.pro == PRO_NORM)
             uv[it] = vec4(LOADF(pw, p.woff + kk.x, p.wtype), LOADF(pw, p.woff + kk.y, p.wtype),
                           LOADF(pw, p.woff + kk.z, p.wtype), LOADF(pw, p.woff + kk.w, p.wtype));
@@ -379,9 +380,11 @@ float stage(uint t, uint r0, uint nr) {
     stage_load(t, r0, nr, l, xv, uv);
     float ss = 0.0;
     [[unroll]] for (uint it = 0u; it < XIT; it++) {
+        if (it * WG >= nr * 2u) break; // uniform: (H200 o and down: 2 of 4 passes)
         uint i = l + it * WG;
         bool on = i < nr * 2u; // whole blocks: nr is a multiple of 4 rows
         vec4 v = prologue(on ? xv[it] : vec4(0.0), uv[it], ss), av = abs(v);
+        if (it == 0u && v.x != 1e-37) trace_mark(4u); // after x arrived
         uint mb = max8(floatBitsToUint(max(max(av.x, av.y), max(av.z, av.w))));
         ivec4 d0, d1, d2;
         split3(v, uintBitsToFloat(mb), d0, d1, d2);
@@ -403,6 +406,7 @@ float stage(uint t, uint r0, uint nr) {
             if ((i & 7u) == 0u) bmax[i / 8u] = mb, bsum[i / 8u] = bs;
         }
     }
+    trace_mark(5u);
     if (p.pro == PRO_NORM) ss = wg_sum(ss); // uniform branch: every invocation reduces
     barrier();
     return ss;
@@ -552,6 +556,7 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
         if (last_s) cnt[p.coff + t * ntile + gt] = 0u; // ready for the next call
     }
     barrier();
+    trace_mark(6u);
     if (!last_s) return; // uniform: last_s is shared
     memoryBarrierBuffer();
     if (has) {
@@ -559,6 +564,7 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
         float sst = p.pro != PRO_NORM ? 0.0 : preq ? ss : sum_parts(so, 1u);
         h = finish(t, c, sum_parts(po, mAll), sst, add);
     }
+    trace_mark(7u);
 #ifdef R1_DP
     if ((p.flags & Q4_XQOUT) != 0u) emit_digits(tile, has, h, wn);
 #endif
@@ -582,6 +588,7 @@ uint tiles_total() {
 // registers (occupancy) that the one-tile form does not need. H200 14b
 // gate+up: 64-column tiles, 4 a workgroup, 40.3 us; 256-column tiles 33.0 us.
 void main() {
+    trace_begin();
     uint l = gl_LocalInvocationIndex, tc = l % TC, ts = l / TC;
     uint ky = gl_WorkGroupID.y, t = gl_WorkGroupID.z;
     // uniform across the workgroup; a one-row grid (decode) skips the run buffer,
@@ -618,7 +625,10 @@ void main() {
 #else
         if (i == 0u) ss = stage(t, r0, nr);
 #endif
+        if (i == 0u) trace_mark(2u);
         vec4 acc = stream(r0, rs, re, n, rowq, N4, live, wa, sa, za);
+        if (i == 0u) trace_mark(3u);
         reduce_tile(t, ky, gt + i, tile, ntile, ss, acc, add, wn);
     }
+    trace_flush(1u);
 }

@@ -15,8 +15,15 @@ if(R1_HAVE_VULKAN)
     ENVIRONMENT "R1_VK_NO_IMPORT=1;R1_VK_SLOTS=3")
   add_test(NAME vulkan_backend_ops_layout_t COMMAND test_backend_ops)
   set_tests_properties(vulkan_backend_ops_layout_t PROPERTIES ENVIRONMENT "R1_VK_LAYOUT=t")
+  # the decode attention without subgroups (attn_dec.comp; fused as by default, unlike
+  # the fallback above), where attn_dec_sg.comp is not planned
+  add_test(NAME vulkan_backend_ops_attn_nosg COMMAND test_backend_ops attn)
+  add_test(NAME vulkan_backend_ops_rope_attn_nosg COMMAND test_backend_ops rope_kv)
+  set_tests_properties(vulkan_backend_ops_attn_nosg vulkan_backend_ops_rope_attn_nosg PROPERTIES
+    ENVIRONMENT "R1_VK_NO_SUBGROUP=1")
   set_tests_properties(vulkan_backend_ops vulkan_backend_ops_fallback vulkan_backend_ops_layout_t
-    vulkan_backend_ops_blocks PROPERTIES
+    vulkan_backend_ops_blocks vulkan_backend_ops_attn_nosg vulkan_backend_ops_rope_attn_nosg
+    PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 600)
   # sessions on three threads sharing one model split across the GPU and the CPU
   add_test(NAME sessions_threads_vulkan

@@ -49,6 +49,7 @@ set(R1_SHADER_VARIANTS
   "q4t_matvec_sg|q4t_matvec.comp|R1_SUBGROUP"
   "q4t_gemm|q4t_gemm.comp|"
   "attn_dec|attn_dec.comp|"
+  "attn_dec_sg|attn_dec_sg.comp|R1_SUBGROUP"
   "attn_combine|attn_combine.comp|"
   "dense_matvec|dense_matvec.comp|"
   "dense_matvec_sg|dense_matvec.comp|R1_SUBGROUP"

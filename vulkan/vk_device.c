@@ -338,6 +338,7 @@ static int query_coopmat(vk_ctx *c, const VkExtensionProperties *e, uint32_t ne)
 }
 
 static r1_status device_new(vk_ctx *c, r1_error *err) {
+    r1vk_trace_init(c);
     uint32_t ne = 0;
     vkEnumerateDeviceExtensionProperties(c->pd, NULL, &ne, NULL);
     VkExtensionProperties *e = calloc(ne ? ne : 1, sizeof *e);
@@ -357,12 +358,14 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
                           "VK_KHR_portability_subset",
                           VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME,
                           VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME,
-                          VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME};
-    const char *use[10];
+                          VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME,
+                          "VK_KHR_shader_clock"};
+    const char *use[11];
     uint32_t nu = 0;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         int stats = !strcmp(want[i], VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
         if (stats && !r1vk_env_flag("R1_VK_STATS")) continue; /* a tuning aid, off by default */
+        if (!strcmp(want[i], "VK_KHR_shader_clock") && !c->trace_path[0]) continue;
         if (!strcmp(want[i], VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) && !(c->f.coopmat & VK_CM_NV))
             continue;
         if (!strcmp(want[i], VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
@@ -413,6 +416,14 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
     if (c->f.coopmat & VK_CM_KHR) {
         enck.pNext = en.pNext;
         en.pNext = &enck;
+    }
+    VkPhysicalDeviceShaderClockFeaturesKHR enclk = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR,
+        .shaderSubgroupClock = VK_TRUE,
+        .shaderDeviceClock = VK_TRUE};
+    if (c->trace_path[0]) { /* the real-time clock of the decode trace (vk_trace.c) */
+        enclk.pNext = en.pNext;
+        en.pNext = &enclk;
     }
     en.features.shaderInt16 = f2.features.shaderInt16;
     float prio = 1.0f;

@@ -195,7 +195,11 @@ typedef struct vk_ctx {
     int cm, cm_khr, cm_emu;
     vk_buf dummy; /* bound to unused descriptor slots */
     char cache_path[512];
+    char trace_path[512]; /* R1_VK_TRACE (vk_trace.c), "" when off */
 } vk_ctx;
+
+/* vk_trace.c: reads R1_VK_TRACE into c->trace_path (vk_seg.h has the rest) */
+void r1vk_trace_init(vk_ctx *c);
 
 /* vk_device.c */
 r1_status r1vk_device_open(vk_ctx *c, int device, r1_error *err);

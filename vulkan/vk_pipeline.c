@@ -44,7 +44,7 @@ static const struct {
     [VKP_KV_STORE] = {"kv_store", 0, 0},
     [VKP_ATTN] = {"attn", 0, 0},
     [VKP_ATTN_TILED] = {"attn_tiled", 0, 0, 0, OPT_SHUFFLE},
-    [VKP_ATTN_DEC] = {"attn_dec", 0, 0},
+    [VKP_ATTN_DEC] = {"attn_dec", 2, 0},
     [VKP_ATTN_COMBINE] = {"attn_combine", 0, 0},
     [VKP_ELTWISE] = {"eltwise", 0, 0},
     [VKP_MEMBW] = {"membw", 0, 0},

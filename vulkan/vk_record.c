@@ -57,6 +57,7 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
     int chain = v == VK_DECODE && s->chained;
     /* the chain and attention counters start every decode pass at zero */
     if (v == VK_DECODE && s->scratch.buf) vkCmdFillBuffer(cb, s->scratch.buf, 0, s->fill_n * 4, 0);
+    if (v == VK_DECODE) r1vk_trace_reset(c, s, cb);
     /* earlier transfers and host writes (tensor_set, weights) before any dispatch */
     r1vk_barrier_all(cb);
     vk_access *pend = malloc(((size_t)s->nd[v] * VK_MAX_ACCESS + 1) * sizeof *pend);
@@ -167,8 +168,10 @@ static r1_status write_sets(vk_ctx *c, vk_seg *s, r1_error *err) {
  * last workgroup of each tile resets its own). */
 static r1_status scratch_buffer(vk_ctx *c, vk_seg *s, r1_error *err) {
     if (!s->scratch_elems) return R1_OK;
-    VkDeviceSize bytes = s->scratch_elems * 4;
-    r1_status st = r1vk_buf_new(c, bytes, 0, &s->scratch, err);
+    VkDeviceSize elems = s->scratch_elems;
+    r1_status st = r1vk_trace_scratch(c, &elems, err);
+    VkDeviceSize bytes = elems * 4;
+    if (!st) st = r1vk_buf_new(c, bytes, c->trace_path[0] ? 2 : 0, &s->scratch, err);
     if (st) return st;
     if (s->scratch.map) {
         memset(s->scratch.map, 0, bytes);
@@ -274,6 +277,7 @@ static void profile_collect(vk_ctx *c, vk_seg *s, int v) {
 void r1vk_segment_free(vk_ctx *c, r1_segment *seg) {
     vk_seg *s = seg->state;
     if (!s) return;
+    r1vk_trace_dump(c, s);
     if (s->fence) vkDestroyFence(c->dev, s->fence, NULL);
     if (s->cb[0]) vkFreeCommandBuffers(c->dev, c->pool, VK_NVAR, s->cb);
     if (s->pool) vkDestroyDescriptorPool(c->dev, s->pool, NULL);

@@ -110,6 +110,13 @@ r1_status r1vk_readback_init(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_err
 void r1vk_readback_record(const vk_seg *s, VkCommandBuffer cb);
 void r1vk_readback_publish(vk_seg *s, int decode);
 
+/* vk_trace.c: the decode trace (R1_VK_TRACE, r1vk_trace_init): grows the
+ * scratch for it (an error if the plan's scratch reaches its region); zeroes its
+ * count at the start of a decode pass; writes the last pass's records. */
+r1_status r1vk_trace_scratch(const vk_ctx *c, VkDeviceSize *elems, r1_error *err);
+void r1vk_trace_reset(const vk_ctx *c, const vk_seg *s, VkCommandBuffer cb);
+void r1vk_trace_dump(vk_ctx *c, const vk_seg *s);
+
 /* vk_plan.c: fills seg->d / seg->nd / seg->ropes from the nodes. */
 r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err);
 

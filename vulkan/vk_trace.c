@@ -1,0 +1,55 @@
+/* Decode trace, a diagnostic (R1_VK_TRACE=file, with shaders built with
+ * -DR1_SHADER_DEFS=R1_TRACE): every workgroup of the chained decode shaders
+ * records its phase times, read from the device's real-time clock
+ * (chain.glsl), in a region of the segment's scratch buffer, which is then
+ * host-visible. The records of the last decode pass go to the file when the
+ * segment is freed; bench/vk_trace.py summarises them. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "vk_seg.h"
+
+#define TRACE_BASE 8388608u /* chain.glsl: the record count, then the records */
+#define TRACE_MAX 300000u
+#define TRACE_WORDS 12u /* group, workgroup, kind, 8 marks, end */
+
+void r1vk_trace_init(vk_ctx *c) {
+    const char *p = getenv("R1_VK_TRACE");
+    snprintf(c->trace_path, sizeof c->trace_path, "%s", p && *p ? p : "");
+}
+
+r1_status r1vk_trace_scratch(const vk_ctx *c, VkDeviceSize *elems, r1_error *err) {
+    if (!c->trace_path[0]) return R1_OK;
+    if (*elems > TRACE_BASE)
+        return r1__err(err, R1_E_DEVICE,
+                       "R1_VK_TRACE: the scratch (%llu elements) reaches the trace",
+                       (unsigned long long)*elems);
+    *elems = TRACE_BASE + 16 + (VkDeviceSize)TRACE_MAX * TRACE_WORDS;
+    return R1_OK;
+}
+
+void r1vk_trace_reset(const vk_ctx *c, const vk_seg *s, VkCommandBuffer cb) {
+    if (c->trace_path[0] && s->scratch.buf)
+        vkCmdFillBuffer(cb, s->scratch.buf, (VkDeviceSize)TRACE_BASE * 4, 4, 0);
+}
+
+void r1vk_trace_dump(vk_ctx *c, const vk_seg *s) {
+    if (!c->trace_path[0] || !s->scratch.map) return;
+    vkDeviceWaitIdle(c->dev);
+    FILE *f = fopen(c->trace_path, "w");
+    if (!f) return;
+    const uint32_t *m = (const uint32_t *)s->scratch.map;
+    for (int i = 0; i < s->nd[VK_DECODE]; i++) { /* dispatch, its counter, shader, grid */
+        const vk_disp *d = &s->d[VK_DECODE][i];
+        fprintf(f, "D %d %u %s %u %u %u\n", i, d->push[VK_PUSH_BYTES / 4 - 1] & 0xFFFF,
+                c->pipe_variant[d->pipe], d->groups[0], d->groups[1], d->groups[2]);
+    }
+    uint32_t n = m[TRACE_BASE] < TRACE_MAX ? m[TRACE_BASE] : TRACE_MAX;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint32_t *r = m + TRACE_BASE + 16 + (size_t)i * TRACE_WORDS;
+        fprintf(f, "R");
+        for (uint32_t k = 0; k < TRACE_WORDS; k++) fprintf(f, " %u", r[k]);
+        fprintf(f, "\n");
+    }
+    fclose(f);
+}
