@@ -445,20 +445,31 @@ static void case_add_norm(int D, int T) {
  * next layer's RMSNORM of that sum feeding a fourth. On the GPU the decode plan
  * fuses the norm into the matvecs, the gate into the third one and the add into
  * its epilogue, which also writes the digits of the next norm's output that
- * the fourth stages as they are (Q4_XQOUT / Q4_PREQ). */
-static void case_chain(int D, int F, int G, int act_order, int T, int no_reuse) {
+ * the fourth stages as they are (Q4_XQOUT / Q4_PREQ). With pre, the residual
+ * itself comes from a linear plus add (attention's o), so the first two stage
+ * digits as well. */
+static void case_chain(int D, int F, int G, int act_order, int T, int no_reuse, int pre) {
     if (!wanted("chain")) return;
-    gcase c = {
-        .op = "norm+q4+silu+q4+add+norm+q4", .tol = 2e-5, .n_batch = T, .no_reuse = no_reuse};
-    snprintf(c.name, sizeof c.name, "chain D=%d F=%d G=%d T=%d%s%s", D, F, G, T,
-             act_order ? " act-order" : "", no_reuse ? " no-reuse" : "");
+    gcase c = {.op = pre ? "q4+add+norm+q4+silu+q4+add+norm+q4" : "norm+q4+silu+q4+add+norm+q4",
+               .tol = 2e-5,
+               .n_batch = T,
+               .no_reuse = no_reuse};
+    snprintf(c.name, sizeof c.name, "chain D=%d F=%d G=%d T=%d%s%s%s", D, F, G, T,
+             act_order ? " act-order" : "", no_reuse ? " no-reuse" : "", pre ? " after o" : "");
     qspec up = {D, F, G, act_order, 1, 0, 0, R1_F16}, dn = {F, D, G, 0, 0, 0, 1, R1_F16};
-    qspec nx = {D, 96, G, 0, 0, 0, 1, R1_F16};
+    qspec nx = {D, 96, G, 0, 0, 0, 1, R1_F16}, sq = {D, D, G, 0, 0, 0, 1, R1_F16};
     r1_qlinear *qg = qnew(&up), *qu = qnew(&up), *qd = qnew(&dn), *qn = qnew(&nx);
+    r1_qlinear *qo = pre ? qnew(&sq) : NULL;
     r1_tensor *w = wfloat(R1_F16, D, 0, 1.5f), *w2 = wfloat(R1_F16, D, 0, 1.5f);
-    int x = tadd(&c, T, D, 1, 2.0f), h = tadd(&c, T, D, 0, 0), g = tadd(&c, T, F, 0, 0);
+    int x = tadd(&c, T, D, !pre, 2.0f), h = tadd(&c, T, D, 0, 0), g = tadd(&c, T, F, 0, 0);
     int u = tadd(&c, T, F, 0, 0), a = tadd(&c, T, F, 0, 0), y = tadd(&c, T, D, 0, 0);
     int z = tadd(&c, T, D, 0, 0), h2 = tadd(&c, T, D, 0, 0), o = tadd(&c, T, 96, 0, 0);
+    if (pre) { /* x = x0 + o(x0), as after attention: the MLP's norm then stages the
+                  digits that o's epilogue wrote (Q4_PREQ) */
+        int x0 = tadd(&c, T, D, 1, 2.0f), y0 = tadd(&c, T, D, 0, 0);
+        nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qo}, y0, x0, -1);
+        nadd(&c, (r1_node){.op = R1_OP_ADD}, x, x0, y0);
+    }
     nadd(&c, (r1_node){.op = R1_OP_RMSNORM, .w = w, .f0 = 1e-6f}, h, x, -1);
     nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qg}, g, h, -1);
     nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qu}, u, h, -1);
@@ -473,16 +484,17 @@ static void case_chain(int D, int F, int G, int act_order, int T, int no_reuse) 
     int t_layout = lay && !strcmp(lay, "t");
     int outs[] = {g, u, z, o, h, a, y, h2};
     for (int i = 0; i < (t_layout ? 8 : 4); i++) c.out[c.n_out++] = outs[i];
+    if (pre) c.out[c.n_out++] = x;
     c.runs[c.n_runs++] = (r1_run){.n_tokens = T};
     c.runs[c.n_runs++] = (r1_run){.n_tokens = 1};
     load_weights();
     r1_error err = {0};
-    r1_qlinear *qs[] = {qg, qu, qd, qn};
-    for (int i = 0; i < 4; i++)
+    r1_qlinear *qs[] = {qg, qu, qd, qn, qo};
+    for (int i = 0; i < 4 + pre; i++)
         CHECK_MSG(!be[1]->i->qlinear_prepare(be[1], qs[i], &err), "qlinear_prepare: %s", err.msg);
     run_case(&c);
     free_weights();
-    free(qg), free(qu), free(qd), free(qn);
+    free(qg), free(qu), free(qd), free(qn), free(qo);
 }
 
 static void all_cases(void) {
@@ -543,10 +555,12 @@ static void all_cases(void) {
     case_eltwise(R1_OP_SILU_MUL, 77, 9);
     case_add_norm(512, 6);
     case_add_norm(97, 1);
-    case_chain(256, 384, 128, 0, 3, 0);
-    case_chain(512, 1024, 64, 1, 5, 1);
-    case_chain(1024, 2048, 128, 0, 1, 0);
-    case_chain(1024, 2048, 128, 0, 4, 1);
+    case_chain(256, 384, 128, 0, 3, 0, 0);
+    case_chain(512, 1024, 64, 1, 5, 1, 0);
+    case_chain(1024, 2048, 128, 0, 1, 0, 0);
+    case_chain(1024, 2048, 128, 0, 4, 1, 0);
+    case_chain(1024, 2048, 128, 0, 1, 0, 1);
+    case_chain(1024, 2048, 128, 1, 4, 1, 1);
     case_attn(40, 8, 128, 300, 0, 0); /* a long cache: many decode chunks */
     case_attn(12, 2, 128, 2, 700, 1);
     case_attn(40, 8, 128, 2, 200, 2);
