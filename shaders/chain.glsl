@@ -13,12 +13,17 @@
 // The decode trace (vulkan/vk_trace.c), a diagnostic built with
 // -DR1_SHADER_DEFS=R1_TRACE: invocation 0 notes the real-time clock at marks
 // 0-7 (trace_begin sets them all to the start) and, at the end, appends a
-// record to the trace region of the scratch: counter, workgroup, kind
+// record to the trace region of the scratch (at run.trace): counter, workgroup, kind
 // (1 q4_matvec, 2 attn_dec, 3 attn_combine), the marks, the end time. Marks:
 // 0 start, 1 waited, 2 staged, 3 streamed, 4 x arrived, 5 x quantized, 6 split
 // counted, 7 finished (q4_matvec.comp).
 #extension GL_EXT_shader_realtime_clock : require
-#define TRACE_BASE 8388608u
+#ifdef R1_TRACE_SM // NVIDIA (VK_NV_shader_sm_builtins): the SM in the kind word's bits 8+
+#extension GL_NV_shader_sm_builtins : require
+#define TRACE_SM (gl_SMIDNV << 8)
+#else
+#define TRACE_SM 0u
+#endif
 #define TRACE_MAX 300000u
 shared uint tr_t[8];
 void trace_mark(uint k) {
@@ -35,14 +40,15 @@ void trace_begin() {
     trace_mark(7u);
 }
 void trace_flush(uint kind) {
-    if (gl_LocalInvocationIndex == 0u) {
+    uint b = run.trace;
+    if (gl_LocalInvocationIndex == 0u && b != 0u) {
         uint t = clockRealtime2x32EXT().x;
-        uint i = atomicAdd(cnt[TRACE_BASE], 1u);
+        uint i = atomicAdd(cnt[b], 1u);
         if (i < TRACE_MAX) {
-            uint o = TRACE_BASE + 16u + i * 12u;
+            uint o = b + 16u + i * 12u;
             cnt[o] = p.chain & 0xFFFFu;
             cnt[o + 1u] = gl_WorkGroupID.x + gl_NumWorkGroups.x * (gl_WorkGroupID.y + gl_NumWorkGroups.y * gl_WorkGroupID.z);
-            cnt[o + 2u] = kind;
+            cnt[o + 2u] = kind | TRACE_SM;
             for (uint k = 0u; k < 8u; k++) cnt[o + 3u + k] = tr_t[k];
             cnt[o + 11u] = t;
         }

@@ -14,7 +14,7 @@ layout(std430, binding = 0) readonly buffer Run {
     uint n_tokens; // rows in this call
     uint pos;      // position of row 0
     uint n_out;    // rows for PICK/OUT ops
-    uint pad0;
+    uint trace;    // decode trace region in the scratch (vulkan/vk_trace.c), 0: none
     float rope[];  // cos/sin tables, [t][i][2] per RoPE configuration
 } run;
 

@@ -359,19 +359,25 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
                           VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME,
                           VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME,
                           VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME,
-                          "VK_KHR_shader_clock"};
-    const char *use[11];
+                          "VK_KHR_shader_clock",
+                          VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME};
+    const char *use[12];
     uint32_t nu = 0;
+    int sm_on = 0;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         int stats = !strcmp(want[i], VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
         if (stats && !r1vk_env_flag("R1_VK_STATS")) continue; /* a tuning aid, off by default */
-        if (!strcmp(want[i], "VK_KHR_shader_clock") && !c->trace_path[0]) continue;
+        if ((!strcmp(want[i], "VK_KHR_shader_clock") ||
+             !strcmp(want[i], VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME)) &&
+            !c->trace_path[0])
+            continue; /* the decode trace's clock and SM numbers (vk_trace.c) */
         if (!strcmp(want[i], VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) && !(c->f.coopmat & VK_CM_NV))
             continue;
         if (!strcmp(want[i], VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
             !(c->f.coopmat & VK_CM_KHR))
             continue;
         if (!has_ext(e, ne, want[i])) continue;
+        sm_on = sm_on || !strcmp(want[i], VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME);
         use[nu++] = want[i];
         if (stats) c->f.exec_stats = 1;
     }
@@ -421,9 +427,16 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR,
         .shaderSubgroupClock = VK_TRUE,
         .shaderDeviceClock = VK_TRUE};
+    VkPhysicalDeviceShaderSMBuiltinsFeaturesNV ensm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_FEATURES_NV,
+        .shaderSMBuiltins = VK_TRUE};
     if (c->trace_path[0]) { /* the real-time clock of the decode trace (vk_trace.c) */
         enclk.pNext = en.pNext;
         en.pNext = &enclk;
+        if (sm_on) { /* ... and SM numbers (NVIDIA) */
+            ensm.pNext = en.pNext;
+            en.pNext = &ensm;
+        }
     }
     en.features.shaderInt16 = f2.features.shaderInt16;
     float prio = 1.0f;

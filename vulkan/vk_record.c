@@ -57,7 +57,7 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
     int chain = v == VK_DECODE && s->chained;
     /* the chain and attention counters start every decode pass at zero */
     if (v == VK_DECODE && s->scratch.buf) vkCmdFillBuffer(cb, s->scratch.buf, 0, s->fill_n * 4, 0);
-    if (v == VK_DECODE) r1vk_trace_reset(c, s, cb);
+    if (v == VK_DECODE) r1vk_trace_reset(s, cb);
     /* earlier transfers and host writes (tensor_set, weights) before any dispatch */
     r1vk_barrier_all(cb);
     vk_access *pend = malloc(((size_t)s->nd[v] * VK_MAX_ACCESS + 1) * sizeof *pend);
@@ -168,10 +168,9 @@ static r1_status write_sets(vk_ctx *c, vk_seg *s, r1_error *err) {
  * last workgroup of each tile resets its own). */
 static r1_status scratch_buffer(vk_ctx *c, vk_seg *s, r1_error *err) {
     if (!s->scratch_elems) return R1_OK;
-    VkDeviceSize elems = s->scratch_elems;
-    r1_status st = r1vk_trace_scratch(c, &elems, err);
-    VkDeviceSize bytes = elems * 4;
-    if (!st) st = r1vk_buf_new(c, bytes, c->trace_path[0] ? 2 : 0, &s->scratch, err);
+    r1vk_trace_scratch(c, s);
+    VkDeviceSize bytes = s->scratch_elems * 4;
+    r1_status st = r1vk_buf_new(c, bytes, s->trace_base ? 2 : 0, &s->scratch, err);
     if (st) return st;
     if (s->scratch.map) {
         memset(s->scratch.map, 0, bytes);
@@ -323,7 +322,7 @@ r1_status r1vk_compute(vk_ctx *c, r1_segment *seg, const r1_run *run, r1_error *
     h[0] = (uint32_t)run->n_tokens;
     h[1] = (uint32_t)run->pos;
     h[2] = (uint32_t)run->n_out;
-    h[3] = 0;
+    h[3] = run->n_tokens == 1 ? (uint32_t)s->trace_base : 0u; /* decode trace, 0: none */
     rope_tables(s, run);
     int v = run->n_tokens == 1 ? VK_DECODE : VK_BATCH, up = 0;
     r1_status st = r1vk_uploads_cb(c, &up, err); /* the input's copy: same submission */

@@ -64,6 +64,7 @@ typedef struct vk_seg {
     vk_buf scratch;             /* counters, partial sums, operands (zeroed once; the
                                    counters up to fill_n again each decode pass) */
     VkDeviceSize scratch_elems; /* 4-byte elements the plans need */
+    VkDeviceSize trace_base;    /* the decode trace's region in it (vk_trace.c), 0: none */
     VkDeviceSize chain_n;       /* error flag (0) and chained decode counters: [0, chain_n) */
     VkDeviceSize fill_n;        /* ... and the attentions' counters: zeroed each decode pass */
     int chain_on;               /* the plan may chain (vk_record.c: if its flag copy maps) */
@@ -110,11 +111,11 @@ r1_status r1vk_readback_init(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_err
 void r1vk_readback_record(const vk_seg *s, VkCommandBuffer cb);
 void r1vk_readback_publish(vk_seg *s, int decode);
 
-/* vk_trace.c: the decode trace (R1_VK_TRACE, r1vk_trace_init): grows the
- * scratch for it (an error if the plan's scratch reaches its region); zeroes its
- * count at the start of a decode pass; writes the last pass's records. */
-r1_status r1vk_trace_scratch(const vk_ctx *c, VkDeviceSize *elems, r1_error *err);
-void r1vk_trace_reset(const vk_ctx *c, const vk_seg *s, VkCommandBuffer cb);
+/* vk_trace.c: the decode trace (R1_VK_TRACE, r1vk_trace_init): places its
+ * region after the plan's scratch; zeroes its count at the start of a decode
+ * pass; writes the last pass's records. */
+void r1vk_trace_scratch(const vk_ctx *c, vk_seg *s);
+void r1vk_trace_reset(const vk_seg *s, VkCommandBuffer cb);
 void r1vk_trace_dump(vk_ctx *c, const vk_seg *s);
 
 /* vk_plan.c: fills seg->d / seg->nd / seg->ropes from the nodes. */

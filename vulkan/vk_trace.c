@@ -9,8 +9,7 @@
 
 #include "vk_seg.h"
 
-#define TRACE_BASE 8388608u /* chain.glsl: the record count, then the records */
-#define TRACE_MAX 300000u
+#define TRACE_MAX 300000u /* chain.glsl */
 #define TRACE_WORDS 12u /* group, workgroup, kind, 8 marks, end */
 
 void r1vk_trace_init(vk_ctx *c) {
@@ -18,23 +17,20 @@ void r1vk_trace_init(vk_ctx *c) {
     snprintf(c->trace_path, sizeof c->trace_path, "%s", p && *p ? p : "");
 }
 
-r1_status r1vk_trace_scratch(const vk_ctx *c, VkDeviceSize *elems, r1_error *err) {
-    if (!c->trace_path[0]) return R1_OK;
-    if (*elems > TRACE_BASE)
-        return r1__err(err, R1_E_DEVICE,
-                       "R1_VK_TRACE: the scratch (%llu elements) reaches the trace",
-                       (unsigned long long)*elems);
-    *elems = TRACE_BASE + 16 + (VkDeviceSize)TRACE_MAX * TRACE_WORDS;
-    return R1_OK;
+/* The trace region after the plan's scratch: the record count, then the
+ * records (chain.glsl, at the run buffer's trace word). */
+void r1vk_trace_scratch(const vk_ctx *c, vk_seg *s) {
+    if (!c->trace_path[0] || !s->scratch_elems) return;
+    s->trace_base = (s->scratch_elems + 15) & ~(VkDeviceSize)15;
+    s->scratch_elems = s->trace_base + 16 + (VkDeviceSize)TRACE_MAX * TRACE_WORDS;
 }
 
-void r1vk_trace_reset(const vk_ctx *c, const vk_seg *s, VkCommandBuffer cb) {
-    if (c->trace_path[0] && s->scratch.buf)
-        vkCmdFillBuffer(cb, s->scratch.buf, (VkDeviceSize)TRACE_BASE * 4, 4, 0);
+void r1vk_trace_reset(const vk_seg *s, VkCommandBuffer cb) {
+    if (s->trace_base) vkCmdFillBuffer(cb, s->scratch.buf, s->trace_base * 4, 4, 0);
 }
 
 void r1vk_trace_dump(vk_ctx *c, const vk_seg *s) {
-    if (!c->trace_path[0] || !s->scratch.map) return;
+    if (!s->trace_base || !s->scratch.map) return;
     vkDeviceWaitIdle(c->dev);
     FILE *f = fopen(c->trace_path, "w");
     if (!f) return;
@@ -44,9 +40,10 @@ void r1vk_trace_dump(vk_ctx *c, const vk_seg *s) {
         fprintf(f, "D %d %u %s %u %u %u\n", i, d->push[VK_PUSH_BYTES / 4 - 1] & 0xFFFF,
                 c->pipe_variant[d->pipe], d->groups[0], d->groups[1], d->groups[2]);
     }
-    uint32_t n = m[TRACE_BASE] < TRACE_MAX ? m[TRACE_BASE] : TRACE_MAX;
+    const uint32_t *b = m + s->trace_base;
+    uint32_t n = b[0] < TRACE_MAX ? b[0] : TRACE_MAX;
     for (uint32_t i = 0; i < n; i++) {
-        const uint32_t *r = m + TRACE_BASE + 16 + (size_t)i * TRACE_WORDS;
+        const uint32_t *r = b + 16 + (size_t)i * TRACE_WORDS;
         fprintf(f, "R");
         for (uint32_t k = 0; k < TRACE_WORDS; k++) fprintf(f, " %u", r[k]);
         fprintf(f, "\n");
