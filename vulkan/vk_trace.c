@@ -10,7 +10,7 @@
 #include "vk_seg.h"
 
 #define TRACE_MAX 300000u /* chain.glsl */
-#define TRACE_WORDS 12u /* group, workgroup, kind, 8 marks, end */
+#define TRACE_WORDS 12u   /* group, workgroup, kind, 8 marks, end */
 
 void r1vk_trace_init(vk_ctx *c) {
     const char *p = getenv("R1_VK_TRACE");
