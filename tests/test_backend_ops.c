@@ -528,6 +528,7 @@ static void all_cases(void) {
     case_q4(&qs[6], 260);
 
     case_dense(1000, 256, R1_F16, 1, R1_ROWS_OUT, 1);
+    case_dense(40, 2048, R1_F16, 2, R1_ROWS_OUT, 2); /* K / 8 a multiple of the workgroup */
     case_dense(777, 255, R1_F16, 5, R1_ROWS_OUT, 5);
     case_dense(130, 96, R1_BF16, 3, R1_ROWS_OUT, 2);
     case_dense(64, 130, R1_BF16, 1, R1_ROWS_OUT, 1);
