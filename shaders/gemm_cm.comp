@@ -84,8 +84,10 @@ layout(local_size_x = NT) in;
 
 // xoff, woff: word offsets of X and W in scratch (multiples of 4); ksplit, poff,
 // coff: K splits for one row tile, their partials and counters; (tlo, thi]: the
-// prompt lengths this variant runs for
-#define Q4_PUSH_EXTRA uint xoff, woff, ksplit, poff, coff, tlo, thi;
+// prompt lengths this variant runs for; wst: W's row length (N, or where the
+// linears of one input have their weights side by side, all their columns:
+// vk_plan_q4.c r1vk_plan_merged_cm, woff then at this one's first)
+#define Q4_PUSH_EXTRA uint xoff, woff, ksplit, poff, coff, tlo, thi, wst;
 #include "q4.glsl" // the GPTQ weight (R1_CM_Q4 reads it), the bias
 
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
@@ -136,7 +138,7 @@ void load_step(uint k0, uint m0, uint n0, out uvec4 ra[AL], out wreg rb) {
     [[unroll]] for (uint i = 0u; i < BL; i++) {
         uint e = l + i * NT, pl = e / (TK * TN / 8u), r = e % (TK * TN / 8u);
         uint k = k0 + r / (TN / 8u), n = n0 + (r % (TN / 8u)) * 8u;
-        uint at = (p.woff + pl * K * N / 2u) / 4u + k * (N / 8u) + n / 8u;
+        uint at = (p.woff + pl * K * p.wst / 2u) / 4u + k * (p.wst / 8u) + n / 8u;
         rb.v[i] = k < K && n < N ? op[at] : uvec4(0u);
     }
 #endif

@@ -10,8 +10,10 @@
 layout(local_size_x = 256) in;
 // woff, xoff: word offsets in scratch of W and X (remainders follow); W only for
 // prompts longer than wmin tokens (gemm_cm's R1_CM_Q4 variants, which take the
-// shorter ones, read the GPTQ words themselves)
-#define Q4_PUSH_EXTRA uint woff, xoff, wmin;
+// shorter ones, read the GPTQ words themselves); wst: W's row length (N, or for
+// linears merged into one GEMM all their columns, woff then this one's first);
+// nox: no X (a merged linear after the first)
+#define Q4_PUSH_EXTRA uint woff, xoff, wmin, wst, nox;
 #include "common.glsl"
 #include "q4.glsl"
 
@@ -64,16 +66,16 @@ void weight8(uint r, uint n) {
             lo[c] = lo_of(v, h[c]);
 #endif
         }
-        uint at = (p.woff + (r * 8u + j) * (N / 2u) + n / 2u) / 4u;
+        uint at = (p.woff + (r * 8u + j) * (p.wst / 2u) + n / 2u) / 4u;
         sc_out4[at] = h;
 #ifdef R1_CM_EXACT
-        sc_out4[at + p.K * N / 8u] = lo;
+        sc_out4[at + p.K * p.wst / 8u] = lo;
 #endif
     }
 }
 
 void main() {
-    uint K = p.K, N = p.N, T = run.n_tokens, nx = T * (K / 8u);
+    uint K = p.K, N = p.N, T = run.n_tokens, nx = p.nox != 0u ? 0u : T * (K / 8u);
     uint nw = T > p.wmin ? (K / 8u) * (N / 8u) : 0u;
     uint stride = gl_NumWorkGroups.x * 256u;
     for (uint i = gl_GlobalInvocationID.x; i < nw + nx; i += stride) {

@@ -487,6 +487,9 @@ static void case_chain(int D, int F, int G, int act_order, int T, int no_reuse, 
     if (pre) c.out[c.n_out++] = x;
     c.runs[c.n_runs++] = (r1_run){.n_tokens = T};
     c.runs[c.n_runs++] = (r1_run){.n_tokens = 1};
+    if (T > 256) /* the tensor-core GEMM's other variants, one plan (vk_plan_q4.c) */
+        for (int r = 0; r < 3; r++)
+            c.runs[c.n_runs++] = (r1_run){.n_tokens = (int[]){200, 100, 20}[r]};
     load_weights();
     r1_error err = {0};
     r1_qlinear *qs[] = {qg, qu, qd, qn, qo};
@@ -495,6 +498,38 @@ static void case_chain(int D, int F, int G, int act_order, int T, int no_reuse, 
     run_case(&c);
     free_weights();
     free(qg), free(qu), free(qd), free(qn), free(qo);
+}
+
+/* Three GPTQ linears of one input with biases, as attention's q, k and v, and a
+ * wider one of another input: in prompts on the tensor-core path the three are
+ * prepared together, their weights side by side (vk_plan_q4.c
+ * r1vk_plan_merged_cm), the wider one sizing the scratch for them. */
+static void case_merged(int D, int T) {
+    if (!wanted("merged")) return;
+    gcase c = {.op = "q4 x3 of one input", .tol = 2e-5, .n_batch = T};
+    snprintf(c.name, sizeof c.name, "merged q4 x3 D=%d T=%d", D, T);
+    qspec sq = {D, D, 128, 0, 1, 0, 1, R1_F16}, sk = {D, D / 4, 128, 0, 1, 0, 1, R1_F16};
+    qspec sw = {D, 2 * D, 128, 0, 1, 0, 1, R1_F16};
+    r1_qlinear *qq = qnew(&sq), *qk = qnew(&sk), *qv = qnew(&sk), *qw = qnew(&sw);
+    int x = tadd(&c, T, D, 1, 2.0f), x2 = tadd(&c, T, D, 1, 2.0f);
+    int yq = tadd(&c, T, D, 0, 0), yk = tadd(&c, T, D / 4, 0, 0), yv = tadd(&c, T, D / 4, 0, 0);
+    int yw = tadd(&c, T, 2 * D, 0, 0);
+    nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qq}, yq, x, -1);
+    nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qk}, yk, x, -1);
+    nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qv}, yv, x, -1);
+    nadd(&c, (r1_node){.op = R1_OP_MATMUL_Q4, .q = qw}, yw, x2, -1);
+    int outs[] = {yq, yk, yv, yw};
+    for (int i = 0; i < 4; i++) c.out[c.n_out++] = outs[i];
+    static const int runs[] = {0, 200, 100, 20, 1};
+    for (int r = 0; r < 5; r++) c.runs[c.n_runs++] = (r1_run){.n_tokens = r ? runs[r] : T};
+    load_weights();
+    r1_error err = {0};
+    r1_qlinear *qs[] = {qq, qk, qv, qw};
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG(!be[1]->i->qlinear_prepare(be[1], qs[i], &err), "qlinear_prepare: %s", err.msg);
+    run_case(&c);
+    free_weights();
+    free(qq), free(qk), free(qv), free(qw);
 }
 
 static void all_cases(void) {
@@ -562,6 +597,8 @@ static void all_cases(void) {
     case_chain(1024, 2048, 128, 0, 4, 1, 0);
     case_chain(1024, 2048, 128, 0, 1, 0, 1);
     case_chain(1024, 2048, 128, 1, 4, 1, 1);
+    case_chain(256, 384, 128, 0, 300, 0, 0); /* prompts: all the GEMM's variants */
+    case_merged(256, 300);
     case_attn(40, 8, 128, 300, 0, 0); /* a long cache: many decode chunks */
     case_attn(12, 2, 128, 2, 700, 1);
     case_attn(40, 8, 128, 2, 200, 2);

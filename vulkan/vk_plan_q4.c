@@ -284,9 +284,11 @@ static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, cm_var
 }
 
 /* q4_prep_cm: x in fp16 in the weight's K order, and the weight dequantized to
- * fp16 for prompts longer than wmin tokens. */
-static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize wn,
-                    VkDeviceSize xn) {
+ * fp16 for prompts longer than wmin tokens: W [K, wst] from column col (wst =
+ * N, col = 0 unless linears are merged into one GEMM, whose later ones write
+ * no x and leave the tracking of W to the first: their columns are disjoint). */
+static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize wn, VkDeviceSize xn,
+                    uint32_t col, uint32_t wst, int later) {
     const r1_qlinear *q = n->q;
     vk_seg *s = pl->s;
     VkDeviceSize T = rows(pl, n->dst);
@@ -296,114 +298,18 @@ static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize w
     uint32_t zoff = weight(pl, d, 5, q->qzeros);
     if (q->act_order && q->g_idx) weight(pl, d, 6, q->g_idx);
     push_q4(d, q, 0, qoff, soff, zoff, 0);
-    push(d, (uint32_t)s->cm_w);
+    push(d, (uint32_t)(s->cm_w + col / 2));
     push(d, (uint32_t)s->cm_x);
     push(d, wmin);
-    if (T > wmin) scratch_use(pl, d, 8, s->cm_w, wn, 1);
-    scratch_use(pl, d, 8, s->cm_x, xn, 1);
+    push(d, wst);
+    push(d, later ? 1u : 0u);
+    if (T > wmin && !later) scratch_use(pl, d, 8, s->cm_w, wn, 1);
+    if (!later) scratch_use(pl, d, 8, s->cm_x, xn, 1);
+    if (later && d) d->scratch = 8;
     if (d)
-        d->groups[0] = cdiv(
-            (T > wmin ? (uint64_t)q->K / 8 * (uint32_t)q->N / 8 : 0) + T * (uint32_t)q->K / 8, 256);
-}
-
-/* One gemm_cm variant v, exclusive with the excl variants recorded before it. */
-static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int q4, int excl,
-                    VkDeviceSize wn, VkDeviceSize xn) {
-    const r1_qlinear *q = n->q;
-    vk_seg *s = pl->s;
-    int split = v.pipe == VKP_GEMM_CM_SPLIT || v.pipe == VKP_GEMM_CM_SPLIT_Q4;
-    int big = v.pipe == VKP_GEMM_CM_BIG, reads_w = big || !q4; /* the prep's fp16 weight */
-    vk_disp *d = disp_new(pl, v.pipe);
-    act(pl, d, 2, n->dst, 1);
-    uint32_t qoff = reads_w ? 0 : weight(pl, d, 3, q->qweight);
-    uint32_t soff = reads_w ? 0 : weight(pl, d, 4, q->scales);
-    uint32_t zoff = reads_w ? 0 : weight(pl, d, 5, q->qzeros);
-    push_q4(d, q, 0, qoff, soff, zoff, q->bias ? weight(pl, d, 7, q->bias) : 0);
-    push(d, (uint32_t)s->cm_x);
-    push(d, (uint32_t)s->cm_w);
-    if (reads_w) scratch_use(pl, d, 8, s->cm_w, wn, 0);
-    scratch_use(pl, d, 8, s->cm_x, xn, 0);
-    if (!d) return;
-    if (split) {
-        gemm_split_grid(pl, d, q);
-        d->groups[0] = ks; /* (row tile, split) pairs: at most ks while splits are taken */
-    } else {
-        push(d, ks); /* no partials */
-        push(d, 0u);
-        push(d, 0u);
-        d->groups[0] = cdiv((uint32_t)rows(pl, n->dst), big ? 128 : 64); /* gemm_cm.comp's TM */
-    }
-    push(d, v.tlo);
-    push(d, v.thi);
-    d->groups[1] = cdiv((uint32_t)q->N, 128);
-    d->excl_prev = excl;
-}
-
-/* A prompt GEMM on tensor cores: q4_prep_cm writes the fp16 operands (x in the
- * weight's K order, and the weight dequantized where a variant reads it) to the
- * segment's scratch region, gemm_cm multiplies them. gemm_cm's variants each
- * run for a range of prompt lengths (tlo, thi] and exit at once at others: K
- * splits while one takes two or more (ks / row tiles of 64), the 64 x 128 tile,
- * the 128 x 128 tile (where built) past CM_BIG_FROM tokens. Up to CM_Q4_UPTO
- * tokens the first two read the GPTQ words themselves where built (
- * groups that a 32-deep step never crosses), and the prep then writes the
- * weight only for longer prompts.
- * Only the variants the segment's length can reach are recorded. */
-static void matmul_q4_cm(planner *pl, const r1_node *n) {
-    const r1_qlinear *q = n->q;
-    VkDeviceSize T = rows(pl, n->dst), wn, xn, np, nc;
-    cm_words(pl->c, q, T, &wn, &xn);
-    uint32_t ks = gemm_splits(pl->c, q, &np, &nc);
-    cm_var var[5];
-    int q4, nv = cm_variants(pl->c, q, ks, var, &q4), excl = 0;
-    cm_prep(pl, n, q4 ? CM_Q4_UPTO : 0, wn, xn);
-    for (int k = 0; k < nv && !pl->st; k++)
-        if (var[k].tlo < var[k].thi && var[k].tlo < T) /* else it never runs */
-            cm_gemm(pl, n, var[k], ks, q4, excl++, wn, xn);
-}
-
-static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
-    const r1_qlinear *q = n->q;
-    int dec = pl->var == VK_DECODE;
-    if (is_t(n)) return matmul_q4t(pl, n, f);
-    if (!dec && !f && pl->s->cm) return matmul_q4_cm(pl, n);
-    int fast = fast_ok(pl, q);
-    vk_disp *d = disp_new(pl, !dec ? VKP_Q4_GEMM : fast ? VKP_Q4_MATVEC : VKP_Q4_MATVEC_SIMPLE);
-    const r1_node *pro = f ? (f->norm ? f->norm : f->silu) : NULL;
-    act(pl, d, 1, pro ? pro->src[0] : n->src[0], 0);
-    act(pl, d, 2, f && f->add ? f->add->dst : n->dst, 1);
-    uint32_t qoff = weight(pl, d, 3, q->qweight), soff = weight(pl, d, 4, q->scales);
-    uint32_t zoff = weight(pl, d, 5, q->qzeros), boff = 0, woff = 0;
-    int perm = q->act_order && q->g_idx;
-    if (perm) weight(pl, d, 6, q->g_idx);
-    if (q->bias) boff = weight(pl, d, 7, q->bias);
-    if (f && f->norm) woff = weight(pl, d, 9, f->norm->w);
-    if (f && f->silu) act(pl, d, 9, f->silu->src[1], 0);
-    if (f && f->add) act(pl, d, 10, f->add->src[0] == n->dst ? f->add->src[1] : f->add->src[0], 0);
-    push_q4(d, q, f && f->add ? Q4F_EPI : 0u, qoff, soff, zoff, boff);
-    if (!d) return;
-    uint32_t T = rows(pl, n->dst);
-    if (fast && (qoff % 4 || soff % 4)) fast = 0, d->pipe = VKP_Q4_MATVEC_SIMPLE;
-    if (!fast) {
-        if (pro || (f && f->add))
-            pl->st =
-                r1__err(pl->err, R1_E_UNSUPPORTED, "vulkan: fused nodes need the split-K matvec");
-        d->groups[0] = cdiv((uint64_t)q->N, dec ? 32 : 128); /* q4_gemm: 64 x 128 tiles */
-        d->groups[1] = dec ? T : cdiv(T, 64);
-        if (!dec) d->groups[2] = gemm_split_grid(pl, d, q);
-        return;
-    }
-    uint32_t tw = q4_tile(pl->c, q->K, cdiv((uint64_t)q->N, Q4_TILE));
-    uint32_t ks, rps, tiles = cdiv((uint64_t)q->N, tw);
-    q4_split(pl->c, q->K, tiles, &ks, &rps);
-    VkDeviceSize poff = pl->s->scratch_elems, coff = poff + (VkDeviceSize)T * ks * (uint32_t)q->N;
-    VkDeviceSize ssoff = coff + (VkDeviceSize)T * tiles;
-    push_split(d, ks, rps, poff, coff, ssoff, f && f->norm ? f->norm : NULL, woff,
-               f && f->silu ? Q4P_SILU : 0u);
-    push(d, 1u); /* one matrix: the merged fields stay zero */
-    for (int i = 0; i < Q4_MERGED_WORDS - 1; i++) push(d, 0u);
-    split_grid(pl, d, tiles, ks, T, ssoff + (f && f->norm ? (VkDeviceSize)T * tiles * ks : 0),
-               tw == Q4_TILE_WIDE);
+        d->groups[0] = cdiv((T > wmin ? (uint64_t)q->K / 8 * (uint32_t)q->N / 8 : 0) +
+                                (later ? 0 : T) * (uint32_t)q->K / 8,
+                            256);
 }
 
 /* Size of the weight block that holds buf (0: not a block, e.g. an import). */
@@ -449,6 +355,165 @@ static void bind_block(const planner *pl, vk_disp *d, int slot, const r1_tensor 
 /* Element offset of weight w inside its block, in units of its dtype. */
 static uint32_t block_elem(const r1_tensor *w) {
     return (uint32_t)(ref_of(w)->off / r1__dtype_size(w->type));
+}
+
+/* One gemm_cm variant v, exclusive with the excl variants recorded before it;
+ * a variant reading the prep's W finds column 0 of this linear at column col of
+ * rows wst long (r1vk_plan_merged_cm; else 0 and N). */
+static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int excl, VkDeviceSize wn,
+                    VkDeviceSize xn, uint32_t col, uint32_t wst) {
+    const r1_qlinear *q = n->q;
+    vk_seg *s = pl->s;
+    int split = v.pipe == VKP_GEMM_CM_SPLIT || v.pipe == VKP_GEMM_CM_SPLIT_Q4;
+    int big = v.pipe == VKP_GEMM_CM_BIG;
+    int reads_w = v.pipe != VKP_GEMM_CM_Q4 && v.pipe != VKP_GEMM_CM_SPLIT_Q4; /* the prep's W */
+    vk_disp *d = disp_new(pl, v.pipe);
+    act(pl, d, 2, n->dst, 1);
+    uint32_t qoff = reads_w ? 0 : weight(pl, d, 3, q->qweight);
+    uint32_t soff = reads_w ? 0 : weight(pl, d, 4, q->scales);
+    uint32_t zoff = reads_w ? 0 : weight(pl, d, 5, q->qzeros);
+    push_q4(d, q, 0, qoff, soff, zoff, q->bias ? weight(pl, d, 7, q->bias) : 0);
+    push(d, (uint32_t)s->cm_x);
+    push(d, (uint32_t)(s->cm_w + col / 2));
+    if (reads_w) scratch_use(pl, d, 8, s->cm_w, wn, 0);
+    scratch_use(pl, d, 8, s->cm_x, xn, 0);
+    if (!d) return;
+    if (split) {
+        gemm_split_grid(pl, d, q);
+        d->groups[0] = ks; /* (row tile, split) pairs: at most ks while splits are taken */
+    } else {
+        push(d, ks); /* no partials */
+        push(d, 0u);
+        push(d, 0u);
+        d->groups[0] = cdiv((uint32_t)rows(pl, n->dst), big ? 128 : 64); /* gemm_cm.comp's TM */
+    }
+    push(d, v.tlo);
+    push(d, v.thi);
+    push(d, wst);
+    d->groups[1] = cdiv((uint32_t)q->N, 128);
+    d->excl_prev = excl;
+}
+
+/* gemm_cm's variants for node n that the segment's length can reach, recorded
+ * one after another (each exclusive with those before it). */
+static void cm_gemms(planner *pl, const r1_node *n, VkDeviceSize wn, VkDeviceSize xn, uint32_t col,
+                     uint32_t wst) {
+    VkDeviceSize T = rows(pl, n->dst), np, nc;
+    uint32_t ks = gemm_splits(pl->c, n->q, &np, &nc);
+    cm_var var[5];
+    int q4, nv = cm_variants(pl->c, n->q, ks, var, &q4), excl = 0;
+    for (int k = 0; k < nv && !pl->st; k++)
+        if (var[k].tlo < var[k].thi && var[k].tlo < T) /* else it never runs */
+            cm_gemm(pl, n, var[k], ks, excl++, wn, xn, col, wst);
+}
+
+/* A prompt GEMM on tensor cores: q4_prep_cm writes the fp16 operands (x in the
+ * weight's K order, and the weight dequantized where a variant reads it) to the
+ * segment's scratch region, gemm_cm multiplies them. gemm_cm's variants each
+ * run for a range of prompt lengths (tlo, thi] and exit at once at others: K
+ * splits while one takes two or more (ks / row tiles of 64), the 64 x 128 tile,
+ * the 128 x 128 tile (where built) past CM_BIG_FROM tokens. Up to CM_Q4_UPTO
+ * tokens the first two read the GPTQ words themselves where built (
+ * groups that a 32-deep step never crosses), and the prep then writes the
+ * weight only for longer prompts.
+ * Only the variants the segment's length can reach are recorded. */
+static void matmul_q4_cm(planner *pl, const r1_node *n) {
+    const r1_qlinear *q = n->q;
+    VkDeviceSize wn, xn, np, nc;
+    cm_words(pl->c, q, rows(pl, n->dst), &wn, &xn);
+    cm_var var[5];
+    int q4;
+    cm_variants(pl->c, q, gemm_splits(pl->c, q, &np, &nc), var, &q4);
+    cm_prep(pl, n, q4 ? CM_Q4_UPTO : 0, wn, xn, 0, (uint32_t)q->N, 0);
+    cm_gemms(pl, n, wn, xn, 0, (uint32_t)q->N);
+}
+
+/* Linears of one input (q, k and v) on tensor cores in prompts, prepared
+ * together: their preps write W side by side, [K, N0 + N1 + N2] (the first
+ * also x), with no barrier between them, and their GEMMs then run side by side
+ * too, each reading its columns. Alone, k and v have too few column tiles to
+ * fill the GPU (14b: 8 against q's 40) and ran between barriers, after q.
+ * Where their weights fit the scratch's W region (sized for the largest
+ * linear), without act-order (each would order x its own way). Returns the
+ * nodes consumed, 0 when none applies. H200 14b, side by side: pp64 / 128 /
+ * 256 1,473 / 2,670 / 3,306 -> 1,671 / 2,867 / 3,546. */
+int r1vk_plan_merged_cm(planner *pl, const r1_node *nodes, int i, int n) {
+    const r1_node *ms[3];
+    int cnt = 0;
+    while (cnt < 3 && i + cnt < n && nodes[i + cnt].op == R1_OP_MATMUL_Q4 &&
+           nodes[i + cnt].src[0] == nodes[i].src[0] && !is_t(&nodes[i + cnt]))
+        ms[cnt] = &nodes[i + cnt], cnt++;
+    if (pl->var != VK_BATCH || !pl->s->cm || !pl->c->merge || cnt < 2) return 0;
+    const r1_qlinear *q0 = ms[0]->q;
+    r1_qlinear all = *q0;
+    all.N = 0;
+    for (int m = 0; m < cnt; m++) {
+        const r1_qlinear *q = ms[m]->q;
+        if (q->K != q0->K || q->G != q0->G || q->act_order) return 0;
+        all.N += q->N;
+    }
+    VkDeviceSize T = rows(pl, ms[0]->dst), wn, xn, np, nc;
+    cm_words(pl->c, &all, T, &wn, &xn);
+    if (wn > pl->s->cm_x - pl->s->cm_w) return 0;
+    cm_var var[5];
+    int q4 = 1;
+    for (int m = 0; m < cnt;
+         m++) { /* the weight only for lengths past every one's words-reading variants */
+        int qq4;
+        cm_variants(pl->c, ms[m]->q, gemm_splits(pl->c, ms[m]->q, &np, &nc), var, &qq4);
+        q4 = q4 && qq4;
+    }
+    uint32_t col = 0;
+    for (int m = 0; m < cnt; m++, col += (uint32_t)ms[m - 1]->q->N)
+        cm_prep(pl, ms[m], q4 ? CM_Q4_UPTO : 0, wn, xn, col, (uint32_t)all.N, m > 0);
+    col = 0;
+    for (int m = 0; m < cnt; m++, col += (uint32_t)ms[m - 1]->q->N)
+        cm_gemms(pl, ms[m], wn, xn, col, (uint32_t)all.N);
+    return cnt;
+}
+
+static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
+    const r1_qlinear *q = n->q;
+    int dec = pl->var == VK_DECODE;
+    if (is_t(n)) return matmul_q4t(pl, n, f);
+    if (!dec && !f && pl->s->cm) return matmul_q4_cm(pl, n);
+    int fast = fast_ok(pl, q);
+    vk_disp *d = disp_new(pl, !dec ? VKP_Q4_GEMM : fast ? VKP_Q4_MATVEC : VKP_Q4_MATVEC_SIMPLE);
+    const r1_node *pro = f ? (f->norm ? f->norm : f->silu) : NULL;
+    act(pl, d, 1, pro ? pro->src[0] : n->src[0], 0);
+    act(pl, d, 2, f && f->add ? f->add->dst : n->dst, 1);
+    uint32_t qoff = weight(pl, d, 3, q->qweight), soff = weight(pl, d, 4, q->scales);
+    uint32_t zoff = weight(pl, d, 5, q->qzeros), boff = 0, woff = 0;
+    int perm = q->act_order && q->g_idx;
+    if (perm) weight(pl, d, 6, q->g_idx);
+    if (q->bias) boff = weight(pl, d, 7, q->bias);
+    if (f && f->norm) woff = weight(pl, d, 9, f->norm->w);
+    if (f && f->silu) act(pl, d, 9, f->silu->src[1], 0);
+    if (f && f->add) act(pl, d, 10, f->add->src[0] == n->dst ? f->add->src[1] : f->add->src[0], 0);
+    push_q4(d, q, f && f->add ? Q4F_EPI : 0u, qoff, soff, zoff, boff);
+    if (!d) return;
+    uint32_t T = rows(pl, n->dst);
+    if (fast && (qoff % 4 || soff % 4)) fast = 0, d->pipe = VKP_Q4_MATVEC_SIMPLE;
+    if (!fast) {
+        if (pro || (f && f->add))
+            pl->st =
+                r1__err(pl->err, R1_E_UNSUPPORTED, "vulkan: fused nodes need the split-K matvec");
+        d->groups[0] = cdiv((uint64_t)q->N, dec ? 32 : 128); /* q4_gemm: 64 x 128 tiles */
+        d->groups[1] = dec ? T : cdiv(T, 64);
+        if (!dec) d->groups[2] = gemm_split_grid(pl, d, q);
+        return;
+    }
+    uint32_t tw = q4_tile(pl->c, q->K, cdiv((uint64_t)q->N, Q4_TILE));
+    uint32_t ks, rps, tiles = cdiv((uint64_t)q->N, tw);
+    q4_split(pl->c, q->K, tiles, &ks, &rps);
+    VkDeviceSize poff = pl->s->scratch_elems, coff = poff + (VkDeviceSize)T * ks * (uint32_t)q->N;
+    VkDeviceSize ssoff = coff + (VkDeviceSize)T * tiles;
+    push_split(d, ks, rps, poff, coff, ssoff, f && f->norm ? f->norm : NULL, woff,
+               f && f->silu ? Q4P_SILU : 0u);
+    push(d, 1u); /* one matrix: the merged fields stay zero */
+    for (int i = 0; i < Q4_MERGED_WORDS - 1; i++) push(d, 0u);
+    split_grid(pl, d, tiles, ks, T, ssoff + (f && f->norm ? (VkDeviceSize)T * tiles * ks : 0),
+               tw == Q4_TILE_WIDE);
 }
 
 /* cnt (2 or 3) native matvecs of one RMSNorm's output in one dispatch: the
