@@ -11,8 +11,8 @@ layout(local_size_x = 256) in;
 // woff, xoff: word offsets in scratch of W and X (remainders follow); W only for
 // prompts longer than wmin tokens (gemm_cm's R1_CM_Q4 variants, which take the
 // shorter ones, read the GPTQ words themselves); wst: W's row length (N, or for
-// linears merged into one GEMM all their columns, woff then this one's first);
-// nox: no X (a merged linear after the first)
+// linears of one input prepared together all their columns, woff then at this
+// one's first: vk_plan_q4.c r1vk_plan_merged_cm); nox: no X (one after the first)
 #define Q4_PUSH_EXTRA uint woff, xoff, wmin, wst, nox;
 #include "common.glsl"
 #include "q4.glsl"

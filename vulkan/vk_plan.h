@@ -185,8 +185,9 @@ int r1vk_plan_fused_q4(planner *pl, const r1_node *nodes, int i, int n);
 /* After the decode plan: residual-epilogue matvecs write the digits that the
  * norm-prologue matvecs reading their sum stage directly (R1_VK_NO_PREQ=1: off). */
 void r1vk_plan_preq(const vk_ctx *c, vk_seg *s);
-/* Prompts: consecutive GPTQ linears of one input (q, k, v) as one tensor-core
- * GEMM starting at nodes[i]; returns the nodes consumed, 0 when none applies. */
+/* Prompts: consecutive GPTQ linears of one input (q, k, v) starting at nodes[i]
+ * prepared together for the tensor-core GEMMs; returns the nodes consumed, 0
+ * when none applies. */
 int r1vk_plan_merged_cm(planner *pl, const r1_node *nodes, int i, int n);
 
 #endif

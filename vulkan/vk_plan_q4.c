@@ -285,8 +285,9 @@ static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, cm_var
 
 /* q4_prep_cm: x in fp16 in the weight's K order, and the weight dequantized to
  * fp16 for prompts longer than wmin tokens: W [K, wst] from column col (wst =
- * N, col = 0 unless linears are merged into one GEMM, whose later ones write
- * no x and leave the tracking of W to the first: their columns are disjoint). */
+ * N, col = 0 unless linears of one input are prepared together, whose later
+ * ones write no x and leave the tracking of W to the first: their columns are
+ * disjoint). */
 static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize wn, VkDeviceSize xn,
                     uint32_t col, uint32_t wst, int later) {
     const r1_qlinear *q = n->q;
@@ -310,51 +311,6 @@ static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize w
         d->groups[0] = cdiv((T > wmin ? (uint64_t)q->K / 8 * (uint32_t)q->N / 8 : 0) +
                                 (later ? 0 : T) * (uint32_t)q->K / 8,
                             256);
-}
-
-/* Size of the weight block that holds buf (0: not a block, e.g. an import). */
-static VkDeviceSize block_bytes(const vk_ctx *c, VkBuffer buf) {
-    for (const vk_block *b = c->blocks; b; b = b->next)
-        if (b->b.buf == buf) return b->b.size;
-    return 0;
-}
-
-/* Whether a and b (weights of the same kind) lie in one block bindable whole. */
-static int same_block(const planner *pl, const r1_tensor *a, const r1_tensor *b) {
-    if (!a || !b) return a == b || !a || !b; /* a missing bias binds nothing */
-    const vk_ref *ra = ref_of(a), *rb = ref_of(b);
-    if (!ra || !rb || ra->buf != rb->buf) return 0;
-    VkDeviceSize bb = block_bytes(pl->c, ra->buf);
-    return bb && bb <= pl->c->props.limits.maxStorageBufferRange;
-}
-
-/* Uploads q's deferred weights now (in node order, so neighbours land together). */
-static void resolve_linear(planner *pl, const r1_qlinear *q) {
-    r1_tensor *ts[] = {q->qweight, q->qzeros, q->scales, q->bias};
-    for (int i = 0; i < 4 && !pl->st; i++)
-        if (ts[i]) pl->st = r1vk_weight_resolve(pl->c, ts[i], pl->err);
-}
-
-/* Whether matvecs a and b can share one dispatch: same input shape and group,
- * no act-order (each has its own order), the same bias type, and each kind of
- * weight (words, scales, zeros, bias) of both in one block bindable whole. */
-static int mergeable(const planner *pl, const r1_qlinear *a, const r1_qlinear *b) {
-    if (a->K != b->K || a->G != b->G || a->zeros_v2 != b->zeros_v2 || a->act_order ||
-        b->act_order || (a->bias && b->bias && a->bias->type != b->bias->type))
-        return 0;
-    return same_block(pl, a->qweight, b->qweight) && same_block(pl, a->scales, b->scales) &&
-           same_block(pl, a->qzeros, b->qzeros) && same_block(pl, a->bias, b->bias);
-}
-
-/* The whole block holding weight w, bound at slot. */
-static void bind_block(const planner *pl, vk_disp *d, int slot, const r1_tensor *w) {
-    VkBuffer buf = ref_of(w)->buf;
-    d->b[slot] = (vk_bind){buf, 0, block_bytes(pl->c, buf)};
-}
-
-/* Element offset of weight w inside its block, in units of its dtype. */
-static uint32_t block_elem(const r1_tensor *w) {
-    return (uint32_t)(ref_of(w)->off / r1__dtype_size(w->type));
 }
 
 /* One gemm_cm variant v, exclusive with the excl variants recorded before it;
@@ -435,8 +391,9 @@ static void matmul_q4_cm(planner *pl, const r1_node *n) {
  * fill the GPU (14b: 8 against q's 40) and ran between barriers, after q.
  * Where their weights fit the scratch's W region (sized for the largest
  * linear), without act-order (each would order x its own way). Returns the
- * nodes consumed, 0 when none applies. H200 14b, side by side: pp64 / 128 /
- * 256 1,473 / 2,670 / 3,306 -> 1,671 / 2,867 / 3,546. */
+ * nodes consumed, 0 when none applies. H200 14b, side by side: pp64 / 256 /
+ * 512 / 1024 1,479-1,483 / 3,342-3,346 / 4,426-4,449 / 4,970-4,972 -> 1,583-1,586
+ * / 3,446-3,458 / 4,469-4,508 / 5,126-5,149. */
 int r1vk_plan_merged_cm(planner *pl, const r1_node *nodes, int i, int n) {
     const r1_node *ms[3];
     int cnt = 0;
@@ -455,20 +412,17 @@ int r1vk_plan_merged_cm(planner *pl, const r1_node *nodes, int i, int n) {
     VkDeviceSize T = rows(pl, ms[0]->dst), wn, xn, np, nc;
     cm_words(pl->c, &all, T, &wn, &xn);
     if (wn > pl->s->cm_x - pl->s->cm_w) return 0;
+    /* the weight for the lengths past every one's words-reading variants */
     cm_var var[5];
-    int q4 = 1;
-    for (int m = 0; m < cnt;
-         m++) { /* the weight only for lengths past every one's words-reading variants */
-        int qq4;
+    int q4 = 1, qq4;
+    for (int m = 0; m < cnt; m++) {
         cm_variants(pl->c, ms[m]->q, gemm_splits(pl->c, ms[m]->q, &np, &nc), var, &qq4);
         q4 = q4 && qq4;
     }
-    uint32_t col = 0;
-    for (int m = 0; m < cnt; m++, col += (uint32_t)ms[m - 1]->q->N)
-        cm_prep(pl, ms[m], q4 ? CM_Q4_UPTO : 0, wn, xn, col, (uint32_t)all.N, m > 0);
-    col = 0;
-    for (int m = 0; m < cnt; m++, col += (uint32_t)ms[m - 1]->q->N)
-        cm_gemms(pl, ms[m], wn, xn, col, (uint32_t)all.N);
+    uint32_t col[3] = {0, (uint32_t)ms[0]->q->N, (uint32_t)(ms[0]->q->N + ms[1]->q->N)};
+    for (int m = 0; m < cnt; m++)
+        cm_prep(pl, ms[m], q4 ? CM_Q4_UPTO : 0, wn, xn, col[m], (uint32_t)all.N, m > 0);
+    for (int m = 0; m < cnt; m++) cm_gemms(pl, ms[m], wn, xn, col[m], (uint32_t)all.N);
     return cnt;
 }
 
@@ -514,6 +468,51 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
     for (int i = 0; i < Q4_MERGED_WORDS - 1; i++) push(d, 0u);
     split_grid(pl, d, tiles, ks, T, ssoff + (f && f->norm ? (VkDeviceSize)T * tiles * ks : 0),
                tw == Q4_TILE_WIDE);
+}
+
+/* Size of the weight block that holds buf (0: not a block, e.g. an import). */
+static VkDeviceSize block_bytes(const vk_ctx *c, VkBuffer buf) {
+    for (const vk_block *b = c->blocks; b; b = b->next)
+        if (b->b.buf == buf) return b->b.size;
+    return 0;
+}
+
+/* Whether a and b (weights of the same kind) lie in one block bindable whole. */
+static int same_block(const planner *pl, const r1_tensor *a, const r1_tensor *b) {
+    if (!a || !b) return a == b || !a || !b; /* a missing bias binds nothing */
+    const vk_ref *ra = ref_of(a), *rb = ref_of(b);
+    if (!ra || !rb || ra->buf != rb->buf) return 0;
+    VkDeviceSize bb = block_bytes(pl->c, ra->buf);
+    return bb && bb <= pl->c->props.limits.maxStorageBufferRange;
+}
+
+/* Uploads q's deferred weights now (in node order, so neighbours land together). */
+static void resolve_linear(planner *pl, const r1_qlinear *q) {
+    r1_tensor *ts[] = {q->qweight, q->qzeros, q->scales, q->bias};
+    for (int i = 0; i < 4 && !pl->st; i++)
+        if (ts[i]) pl->st = r1vk_weight_resolve(pl->c, ts[i], pl->err);
+}
+
+/* Whether matvecs a and b can share one dispatch: same input shape and group,
+ * no act-order (each has its own order), the same bias type, and each kind of
+ * weight (words, scales, zeros, bias) of both in one block bindable whole. */
+static int mergeable(const planner *pl, const r1_qlinear *a, const r1_qlinear *b) {
+    if (a->K != b->K || a->G != b->G || a->zeros_v2 != b->zeros_v2 || a->act_order ||
+        b->act_order || (a->bias && b->bias && a->bias->type != b->bias->type))
+        return 0;
+    return same_block(pl, a->qweight, b->qweight) && same_block(pl, a->scales, b->scales) &&
+           same_block(pl, a->qzeros, b->qzeros) && same_block(pl, a->bias, b->bias);
+}
+
+/* The whole block holding weight w, bound at slot. */
+static void bind_block(const planner *pl, vk_disp *d, int slot, const r1_tensor *w) {
+    VkBuffer buf = ref_of(w)->buf;
+    d->b[slot] = (vk_bind){buf, 0, block_bytes(pl->c, buf)};
+}
+
+/* Element offset of weight w inside its block, in units of its dtype. */
+static uint32_t block_elem(const r1_tensor *w) {
+    return (uint32_t)(ref_of(w)->off / r1__dtype_size(w->type));
 }
 
 /* cnt (2 or 3) native matvecs of one RMSNorm's output in one dispatch: the
