@@ -576,8 +576,9 @@ static void all_cases(void) {
     case_rope(2, 128, 1e6f, 3, 100000);
     case_rope(3, 6, 1e6f, 2, 7);
 
-    static const int heads[][3] = {{4, 2, 32}, {4, 1, 64},  {40, 8, 128},
-                                   {8, 8, 64}, {6, 2, 128}, {28, 4, 128}};
+    /* query heads per kv head 2, 4, 5, 1, 3, 7 and 16 (attn_dec_sg.comp's second row slot) */
+    static const int heads[][3] = {{4, 2, 32},  {4, 1, 64},   {40, 8, 128}, {8, 8, 64},
+                                   {6, 2, 128}, {28, 4, 128}, {16, 1, 64}};
     for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
         case_attn(heads[i][0], heads[i][1], heads[i][2], 1, 0, 0);
         case_attn(heads[i][0], heads[i][1], heads[i][2], 19, i % 2 ? 33 : 0, 0);
@@ -603,6 +604,7 @@ static void all_cases(void) {
     case_attn(12, 2, 128, 2, 700, 1);
     case_attn(40, 8, 128, 2, 200, 2);
     case_attn(4, 1, 32, 2, 4300, 1); /* more chunks than one combine pass */
+    case_attn(16, 1, 64, 2, 130, 1); /* 16 query rows a kv head, over three chunks */
 }
 
 int main(int argc, char **argv) {
