@@ -12,9 +12,19 @@
 #define TRACE_MAX 300000u /* chain.glsl */
 #define TRACE_WORDS 12u   /* group, workgroup, kind, 8 marks, end */
 
+/* Without the shader hooks (a build without R1_TRACE) there is nothing to
+ * record: the setting is ignored, with a note, rather than making the scratch
+ * host-visible for an empty trace. */
 void r1vk_trace_init(vk_ctx *c) {
     const char *p = getenv("R1_VK_TRACE");
-    snprintf(c->trace_path, sizeof c->trace_path, "%s", p && *p ? p : "");
+    c->trace_path[0] = 0;
+    if (!p || !*p) return;
+#ifdef R1_VK_TRACE_BUILT
+    snprintf(c->trace_path, sizeof c->trace_path, "%s", p);
+#else
+    fprintf(stderr,
+            "r1run: R1_VK_TRACE ignored: shaders built without -DR1_SHADER_DEFS=R1_TRACE\n");
+#endif
 }
 
 /* The trace region after the plan's scratch: the record count, then the
