@@ -30,40 +30,13 @@
 layout(local_size_x = 128) in;
 #include "common.glsl"
 
-// Activations are coherent: a chained dispatch (chain.glsl) reads what the one
-// before it wrote with no barrier between them.
-layout(std430, binding = 1) coherent readonly buffer Q { vec4 q4[]; };
-layout(std430, binding = 2) buffer KC { vec4 kc4[]; };
-layout(std430, binding = 3) buffer VC { vec4 vc4[]; };
-layout(std430, binding = 4) coherent writeonly buffer O { vec4 o4[]; };
-layout(std430, binding = 5) coherent buffer SP { float part[]; };
-layout(std430, binding = 5) coherent buffer SN { uint cnt[]; };
-layout(std430, binding = 6) coherent readonly buffer KN { vec4 kn4[]; }; // rope: this token's k
-layout(std430, binding = 7) coherent readonly buffer VN { vec4 vn4[]; }; // rope: this token's v
+#include "attn_dec.glsl"
 
-layout(push_constant) uniform P {
-    uint H, KV, hd;  // hd % 4 == 0
-    uint poff, coff; // scratch: partials (floats, a multiple of 4) and counters (uints)
-    uint nmax;       // chunks the dispatch covers (n_ctx / CH)
-    uint rope, toff; // rotate q and k (table at toff in the run buffer); hd % 8 == 0
-    layout(offset = 124) uint chain; // chain.glsl
-} p;
-#include "chain.glsl"
-
-shared vec4 q_s[RMAX * HD4];
 shared vec4 k_s[SUB * KP4];
 shared vec4 v_s[SUB * HD4];
 shared float s_s[RMAX * SUB];
 shared float m_s[RMAX], l_s[RMAX], f_s[RMAX];
-shared vec4 kn_s[HD4], vn_s[HD4]; // rope: key pos, rotated, and its value
 // 27 KB of shared memory in all, within the 32 KB that Apple GPUs offer.
-
-// cos and sin of pair elements 4d..4d+3 for this (single) token.
-void rope_cs(uint d, out vec4 cs, out vec4 sn) {
-    uint b = p.toff + 8u * d;
-    cs = vec4(run.rope[b], run.rope[b + 2u], run.rope[b + 4u], run.rope[b + 6u]);
-    sn = vec4(run.rope[b + 1u], run.rope[b + 3u], run.rope[b + 5u], run.rope[b + 7u]);
-}
 
 // Keys [k, k + SUB) of head g into registers (zeros past the last key).
 void load_step(uint k, uint g, uint pos, out vec4 kr[LD], out vec4 vr[LD]) {
@@ -83,44 +56,14 @@ void main() {
     trace_begin();
     if (k0 > pos) return; // uniform: this chunk is past the last key
     uint nch = pos / CH + 1u, kend = min(k0 + CH, pos + 1u), stride = hd + 2u;
-    float scale = 1.0 / sqrt(float(hd));
     vec4 kr[LD], vr[LD];
     // chained (chain.glsl): the keys of earlier passes load before the wait;
     // without rope a KV_STORE dispatch of this pass wrote key pos, so first
     if (p.rope == 0u) chain_wait();
     load_step(k0, g, pos, kr, vr);
     if (p.rope != 0u) chain_wait();
-    if (p.rope == 0u) {
-        for (uint i = 0u; i < QV; i++) {
-            uint e = l + i * WG, r = e / HD4, d = e % HD4;
-            q_s[e] = r < R && d < h4 ? q4[(g * R + r) * h4 + d] * scale : vec4(0.0);
-        }
-    } else {
-        // NeoX pairs (i, i + hd/2): vec4 d of the first half with vec4 d + hd/8
-        uint q4h = hd / 8u;
-        for (uint i = 0u; i < QV; i++) {
-            uint e = l + i * WG, r = e / HD4, d = e % HD4;
-            if (r >= R || d >= h4) {
-                q_s[e] = vec4(0.0); // padding past the head or past the last head
-            } else if (d < q4h) { // the pair's second half is written here too
-                vec4 a = q4[(g * R + r) * h4 + d], b = q4[(g * R + r) * h4 + d + q4h];
-                vec4 cs, sn;
-                rope_cs(d, cs, sn);
-                q_s[e] = (a * cs - b * sn) * scale;
-                q_s[e + q4h] = (b * cs + a * sn) * scale;
-            }
-        }
-        if (c == pos / CH && l < q4h) { // the new key: rotate, keep, store
-            uint kb = g * h4, row4 = p.KV * h4, cb = pos * row4 + g * h4;
-            vec4 a = kn4[kb + l], b = kn4[kb + l + q4h], va = vn4[kb + l], vb = vn4[kb + l + q4h];
-            vec4 cs, sn;
-            rope_cs(l, cs, sn);
-            vec4 ra = a * cs - b * sn, rb = b * cs + a * sn;
-            kn_s[l] = ra, kn_s[l + q4h] = rb, vn_s[l] = va, vn_s[l + q4h] = vb;
-            kc4[cb + l] = ra, kc4[cb + l + q4h] = rb;
-            vc4[cb + l] = va, vc4[cb + l + q4h] = vb;
-        }
-    }
+    stage_q(l, g, R, h4);
+    if (p.rope != 0u && c == pos / CH) store_new_key(l, g, pos, h4); // the new key
     if (l < RMAX) m_s[l] = -1e30, l_s[l] = 0.0;
     vec4 acc[QV];
     for (uint i = 0u; i < QV; i++) acc[i] = vec4(0.0);

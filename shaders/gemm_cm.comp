@@ -207,15 +207,6 @@ void put_frag(ACC f, uint so, uint m0, uint n0, uint kz) {
 }
 
 #ifdef R1_CM_SPLIT
-// The number of splits ks, and split kz's K range [kb, ke) (uniform).
-void k_range(uint T, uint kz, out uint kb, out uint ke, out uint ks) {
-    uint rt = (T + TM - 1u) / TM, want = max(1u, p.ksplit / rt);
-    uint kc = ((p.K + TK - 1u) / TK + want - 1u) / want * TK; // a multiple of TK
-    ks = (p.K + kc - 1u) / kc;                                // every split non-empty
-    kb = min(p.K, kz * kc);
-    ke = min(p.K, kb + kc);
-}
-
 // After every split wrote its partial tile: the last to finish adds them in
 // split order, with the bias, and readies the counter for the next call.
 void reduce_splits(uint T, uint ks, uint m0, uint n0) {
@@ -245,9 +236,9 @@ void main() {
     uint T = run.n_tokens, kb = 0u, ke = p.K, ks = 1u, kz = 0u, mt = gl_WorkGroupID.x;
     if (T <= p.tlo || T > p.thi) return; // uniform: another variant's length
 #ifdef R1_CM_SPLIT
-    k_range(T, 0u, kb, ke, ks);
+    uint kc = q4_k_chunk(T, TM, TK, p.ksplit, ks); // uniform
     mt = gl_WorkGroupID.x / ks, kz = gl_WorkGroupID.x % ks;
-    k_range(T, kz, kb, ke, ks);
+    kb = min(p.K, kz * kc), ke = min(p.K, kb + kc);
 #endif
     uint m0 = mt * TM, n0 = gl_WorkGroupID.y * TN;
     if (m0 >= T) return; // uniform across the workgroup

@@ -36,3 +36,14 @@ float q4_zero(uint g, uint n) {
 float q4_bias(uint n) {
     return (p.flags & Q4_BIAS) != 0u ? LOADF(bias, p.boff + n, p.btype) : 0.0;
 }
+
+// K splits of a prompt GEMM with tm-row, tk-deep tiles (q4_gemm.comp,
+// gemm_cm.comp's split variants): up to ksplit while one row tile is live,
+// fewer as rows grow, in chunks of kc (returned; a multiple of tk) such that
+// every one of the ks splits is non-empty. Split kz takes [kz kc, kz kc + kc) of K.
+uint q4_k_chunk(uint T, uint tm, uint tk, uint ksplit, out uint ks) {
+    uint rt = (T + tm - 1u) / tm, want = max(1u, ksplit / rt);
+    uint kc = ((p.K + tk - 1u) / tk + want - 1u) / want * tk;
+    ks = (p.K + kc - 1u) / kc;
+    return kc;
+}

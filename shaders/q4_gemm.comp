@@ -76,15 +76,6 @@ void store_step(vec4 xr[XV], uvec4 w, vec4 s, vec4 z) {
     }
 }
 
-// This workgroup's K range [kb, ke) and the number of splits ks (uniform).
-void k_range(uint T, out uint kb, out uint ke, out uint ks) {
-    uint rt = (T + TM - 1u) / TM, want = max(1u, p.ksplit / rt);
-    uint kc = ((p.K + TK - 1u) / TK + want - 1u) / want * TK; // a multiple of TK
-    ks = (p.K + kc - 1u) / kc;                                // every split non-empty
-    kb = min(p.K, gl_WorkGroupID.z * kc);
-    ke = min(p.K, kb + kc);
-}
-
 // Split ks > 1: this tile's partial sums to scratch; the last split to finish
 // adds all of them in split order. Returns whether this workgroup holds the
 // sums in acc (uniform).
@@ -122,8 +113,8 @@ bool reduce_splits(uint T, uint ks, uint m0, uint n0, inout vec4 acc[4][2]) {
 void main() {
     uint l = gl_LocalInvocationIndex, tx = l % 16u, ty = l / 16u;
     uint n0 = gl_WorkGroupID.x * TN, m0 = gl_WorkGroupID.y * TM;
-    uint T = run.n_tokens, kb, ke, ks;
-    k_range(T, kb, ke, ks);
+    uint T = run.n_tokens, ks, kc = q4_k_chunk(T, TM, TK, p.ksplit, ks); // uniform
+    uint kb = min(p.K, gl_WorkGroupID.z * kc), ke = min(p.K, kb + kc);
     if (m0 >= T || gl_WorkGroupID.z >= ks) return; // uniform across the workgroup
     vec4 acc[4][2];
     [[unroll]] for (uint i = 0u; i < 4u; i++) acc[i][0] = acc[i][1] = vec4(0.0);

@@ -259,12 +259,20 @@ typedef struct {
     uint32_t tlo, thi;
 } cm_var;
 
+/* Prompt lengths up to which linear q's GEMM reads the GPTQ words itself (the
+ * words-reading variants, where built; groups that a 32-deep step never
+ * crosses): the prep writes its fp16 weight only past them. */
+static uint32_t cm_wmin(const vk_ctx *c, const r1_qlinear *q) {
+    return c->pipe[VKP_GEMM_CM_Q4] && c->pipe[VKP_GEMM_CM_SPLIT_Q4] && q->G % 32 == 0 ? CM_Q4_UPTO
+                                                                                      : 0;
+}
+
 /* gemm_cm's variants for linear q with ks K splits: the split one while one
  * takes two or more splits (ks / row tiles of 64), the 64 x 128 tile, the
  * 128 x 128 tile (where built) past CM_BIG_FROM tokens; the first two in their
- * words-reading form (*q4) up to CM_Q4_UPTO tokens. Some ranges are empty. */
-static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, cm_var var[5], int *q4) {
-    uint32_t tsplit = ks > 1 ? 64 * (ks / 2) : 0;
+ * words-reading form up to cm_wmin tokens. Some ranges are empty. */
+static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, cm_var var[5]) {
+    uint32_t tsplit = ks > 1 ? 64 * (ks / 2) : 0, wmin = cm_wmin(c, q);
     uint32_t tbig = c->pipe[VKP_GEMM_CM_BIG] && tsplit < CM_BIG_FROM ? CM_BIG_FROM : UINT32_MAX;
     const struct {
         int pipe, pipe_q4;
@@ -273,10 +281,9 @@ static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, cm_var
                  {VKP_GEMM_CM, VKP_GEMM_CM_Q4, tsplit, tbig},
                  {VKP_GEMM_CM_BIG, -1, tbig, UINT32_MAX}};
     int nv = 0;
-    *q4 = c->pipe[VKP_GEMM_CM_Q4] && c->pipe[VKP_GEMM_CM_SPLIT_Q4] && q->G % 32 == 0;
     for (int k = 0; k < 3; k++) {
         uint32_t lo = range[k].tlo, hi = range[k].thi;
-        uint32_t cut = *q4 && range[k].pipe_q4 >= 0 ? CM_Q4_UPTO : 0;
+        uint32_t cut = range[k].pipe_q4 >= 0 ? wmin : 0;
         if (cut) var[nv++] = (cm_var){range[k].pipe_q4, lo, hi < cut ? hi : cut};
         var[nv++] = (cm_var){range[k].pipe, lo > cut ? lo : cut, hi};
     }
@@ -357,7 +364,7 @@ static void cm_gemms(planner *pl, const r1_node *n, VkDeviceSize wn, VkDeviceSiz
     VkDeviceSize T = rows(pl, n->dst), np, nc;
     uint32_t ks = gemm_splits(pl->c, n->q, &np, &nc);
     cm_var var[5];
-    int q4, nv = cm_variants(pl->c, n->q, ks, var, &q4), excl = 0;
+    int nv = cm_variants(pl->c, n->q, ks, var), excl = 0;
     for (int k = 0; k < nv && !pl->st; k++)
         if (var[k].tlo < var[k].thi && var[k].tlo < T) /* else it never runs */
             cm_gemm(pl, n, var[k], ks, excl++, wn, xn, col, wst);
@@ -375,12 +382,9 @@ static void cm_gemms(planner *pl, const r1_node *n, VkDeviceSize wn, VkDeviceSiz
  * Only the variants the segment's length can reach are recorded. */
 static void matmul_q4_cm(planner *pl, const r1_node *n) {
     const r1_qlinear *q = n->q;
-    VkDeviceSize wn, xn, np, nc;
+    VkDeviceSize wn, xn;
     cm_words(pl->c, q, rows(pl, n->dst), &wn, &xn);
-    cm_var var[5];
-    int q4;
-    cm_variants(pl->c, q, gemm_splits(pl->c, q, &np, &nc), var, &q4);
-    cm_prep(pl, n, q4 ? CM_Q4_UPTO : 0, wn, xn, 0, (uint32_t)q->N, 0);
+    cm_prep(pl, n, cm_wmin(pl->c, q), wn, xn, 0, (uint32_t)q->N, 0);
     cm_gemms(pl, n, wn, xn, 0, (uint32_t)q->N);
 }
 
@@ -409,19 +413,12 @@ int r1vk_plan_merged_cm(planner *pl, const r1_node *nodes, int i, int n) {
         if (q->K != q0->K || q->G != q0->G || q->act_order) return 0;
         all.N += q->N;
     }
-    VkDeviceSize T = rows(pl, ms[0]->dst), wn, xn, np, nc;
-    cm_words(pl->c, &all, T, &wn, &xn);
+    VkDeviceSize wn, xn;
+    cm_words(pl->c, &all, rows(pl, ms[0]->dst), &wn, &xn);
     if (wn > pl->s->cm_x - pl->s->cm_w) return 0;
-    /* the weight for the lengths past every one's words-reading variants */
-    cm_var var[5];
-    int q4 = 1, qq4;
-    for (int m = 0; m < cnt; m++) {
-        cm_variants(pl->c, ms[m]->q, gemm_splits(pl->c, ms[m]->q, &np, &nc), var, &qq4);
-        q4 = q4 && qq4;
-    }
     uint32_t col[3] = {0, (uint32_t)ms[0]->q->N, (uint32_t)(ms[0]->q->N + ms[1]->q->N)};
-    for (int m = 0; m < cnt; m++)
-        cm_prep(pl, ms[m], q4 ? CM_Q4_UPTO : 0, wn, xn, col[m], (uint32_t)all.N, m > 0);
+    for (int m = 0; m < cnt; m++) /* one G: one cm_wmin for all */
+        cm_prep(pl, ms[m], cm_wmin(pl->c, q0), wn, xn, col[m], (uint32_t)all.N, m > 0);
     for (int m = 0; m < cnt; m++) cm_gemms(pl, ms[m], wn, xn, col[m], (uint32_t)all.N);
     return cnt;
 }
