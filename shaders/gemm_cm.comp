@@ -91,8 +91,10 @@ layout(local_size_x = NT) in;
 #include "q4.glsl" // the GPTQ weight (R1_CM_Q4 reads it), the bias
 
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, binding = 2) writeonly buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 8) readonly buffer S { uvec4 op[]; };
 layout(std430, binding = 8) coherent buffer SP { float part[]; };
+layout(std430, binding = 8) coherent buffer SP4 { vec4 part4[]; };
 layout(std430, binding = 8) coherent buffer SN { uint cnt[]; };
 
 shared bool last_s;
@@ -208,7 +210,9 @@ void put_frag(ACC f, uint so, uint m0, uint n0, uint kz) {
 
 #ifdef R1_CM_SPLIT
 // After every split wrote its partial tile: the last to finish adds them in
-// split order, with the bias, and readies the counter for the next call.
+// split order, with the bias, and readies the counter for the next call. Its
+// loads are issued eight at a time (a plain loop waits for each in turn: one
+// memory round trip per split and element).
 void reduce_splits(uint T, uint ks, uint m0, uint n0) {
     uint l = gl_LocalInvocationIndex;
     memoryBarrierBuffer();
@@ -221,12 +225,28 @@ void reduce_splits(uint T, uint ks, uint m0, uint n0) {
     barrier();
     if (!last_s) return; // uniform
     memoryBarrierBuffer();
-    for (uint e = l; e < TM * TN; e += NT) {
-        uint m = m0 + e / TN, n = n0 + e % TN;
-        if (m >= T || n >= p.N) continue;
-        float a = 0.0;
-        for (uint k = 0u; k < ks; k++) a += part[p.poff + (k * T + m) * p.N + n];
-        y[m * p.N + n] = a + q4_bias(n);
+    // rows of whole vec4s: N % 8 == 0 (models/qwen2.c), poff % 4 == 0 (vk_plan.c)
+    uint sk = T * p.N / 4u, po = p.poff / 4u;
+    for (uint e = l; e < TM * TN / 4u; e += 2u * NT) {
+        uint e1 = e + NT, ma = m0 + e / (TN / 4u), na = n0 + (e % (TN / 4u)) * 4u;
+        uint mb = m0 + e1 / (TN / 4u), nb = n0 + (e1 % (TN / 4u)) * 4u;
+        bool oka = ma < T && na < p.N, okb = e1 < TM * TN / 4u && mb < T && nb < p.N;
+        vec4 sa = vec4(0.0), sb = vec4(0.0);
+        for (uint k0 = 0u; k0 < ks; k0 += 4u) { // four splits of both at a time, in order
+            vec4 va[4], vb[4];
+            [[unroll]] for (uint j = 0u; j < 4u; j++) {
+                uint k = k0 + j;
+                va[j] = oka && k < ks ? part4[po + (ma * p.N + na) / 4u + k * sk] : vec4(0.0);
+                vb[j] = okb && k < ks ? part4[po + (mb * p.N + nb) / 4u + k * sk] : vec4(0.0);
+            }
+            [[unroll]] for (uint j = 0u; j < 4u; j++) sa += va[j], sb += vb[j];
+        }
+        if (oka)
+            y4[(ma * p.N + na) / 4u] =
+                sa + vec4(q4_bias(na), q4_bias(na + 1u), q4_bias(na + 2u), q4_bias(na + 3u));
+        if (okb)
+            y4[(mb * p.N + nb) / 4u] =
+                sb + vec4(q4_bias(nb), q4_bias(nb + 1u), q4_bias(nb + 2u), q4_bias(nb + 3u));
     }
 }
 #endif

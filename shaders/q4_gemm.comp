@@ -27,6 +27,7 @@ layout(local_size_x = 256) in;
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 layout(std430, binding = 8) coherent buffer SP { float part[]; };
+layout(std430, binding = 8) coherent buffer SP4 { vec4 part4[]; };
 layout(std430, binding = 8) coherent buffer SN { uint cnt[]; };
 
 shared vec4 xs[TK][TM / 4u + 1u]; // [k][m], padded against bank conflicts on the stores
@@ -98,15 +99,18 @@ bool reduce_splits(uint T, uint ks, uint m0, uint n0, inout vec4 acc[4][2]) {
     barrier();
     if (!last_s) return false;
     memoryBarrierBuffer();
-    [[unroll]] for (uint i = 0u; i < 4u; i++)
-        [[unroll]] for (uint h = 0u; h < 2u; h++)
-            [[unroll]] for (uint j = 0u; j < 4u; j++) {
-                uint m = m0 + ty * 4u + i, n = n0 + h * 64u + tx * 4u + j;
-                float v = 0.0;
-                if (m < T && n < p.N)
-                    for (uint k = 0u; k < ks; k++) v += part[p.poff + (k * T + m) * p.N + n];
-                acc[i][h][j] = v;
+    // a split's eight vec4s loaded together (N % 8 == 0, poff % 4 == 0: vk_plan.c),
+    // not one memory round trip per element and split
+    [[unroll]] for (uint i = 0u; i < 4u; i++) acc[i][0] = acc[i][1] = vec4(0.0);
+    for (uint k = 0u; k < ks; k++) {
+        vec4 v[4][2];
+        [[unroll]] for (uint i = 0u; i < 4u; i++)
+            [[unroll]] for (uint h = 0u; h < 2u; h++) {
+                uint m = m0 + ty * 4u + i, n = n0 + h * 64u + tx * 4u;
+                v[i][h] = m < T && n < p.N ? part4[(p.poff + (k * T + m) * p.N + n) / 4u] : vec4(0.0);
             }
+        [[unroll]] for (uint i = 0u; i < 4u; i++) acc[i][0] += v[i][0], acc[i][1] += v[i][1];
+    }
     return true;
 }
 

@@ -288,8 +288,8 @@ static void prompt_regions(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
         s->cm_x = s->cm_w + g.w;
         s->scratch_elems = s->cm_x + g.x;
     }
-    s->gk_psz = g.part, s->gk_csz = g.cnt;
-    s->gk_part = s->scratch_elems;
+    s->gk_psz = g.part, s->gk_csz = g.cnt; /* partials: gemm_cm reads vec4s */
+    s->gk_part = (s->scratch_elems + 3) & ~(VkDeviceSize)3;
     s->gk_cnt = s->gk_part + GK_REGIONS * g.part;
     s->scratch_elems = s->gk_cnt + GK_REGIONS * g.cnt;
 }

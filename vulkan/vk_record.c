@@ -214,7 +214,8 @@ r1_status r1vk_segment_init(vk_ctx *c, r1_segment *seg, r1_error *err) {
         st = r1vk_check(vkCreateQueryPool(c->dev, &qi, NULL, &s->qpool[v]), "vkCreateQueryPool",
                         err);
     }
-    s->prof_first = s->nd[VK_DECODE] / 4; /* a layer away from the segment's ends */
+    s->prof_var = c->profile > 2 ? VK_BATCH : VK_DECODE; /* R1_VK_PROFILE=3: prompts */
+    s->prof_first = s->nd[s->prof_var] / 4; /* a layer away from the segment's ends */
     for (int v = 0; v < VK_NVAR && !st; v++) st = record(c, s, v, err);
     VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if (!st) st = r1vk_check(vkCreateFence(c->dev, &fi, NULL, &s->fence), "vkCreateFence", err);
@@ -247,8 +248,8 @@ static void profile_print(vk_ctx *c, const vk_seg *s, const r1_segment *seg) {
     /* R1_VK_PROFILE=2: one decoder layer's dispatches, end to end from the previous one */
     for (int i = 0; c->profile > 1 && s->prof_dcalls && i < VK_PROF_DISP; i++) {
         int k = s->prof_first + i;
-        if (k >= s->nd[VK_DECODE]) break;
-        const vk_disp *d = &s->d[VK_DECODE][k];
+        if (k >= s->nd[s->prof_var]) break;
+        const vk_disp *d = &s->d[s->prof_var][k];
         fprintf(stderr, "  #%-4d %-18s groups %5u x %3u x %u %9.2f us\n", k, pipe_name(c, d->pipe),
                 d->groups[0], d->groups[1], d->groups[2], s->prof_disp[i] / 1e3 / s->prof_dcalls);
     }
@@ -265,10 +266,10 @@ static void profile_collect(vk_ctx *c, vk_seg *s, int v) {
             s->prof_ns[s->d[v][i].pipe] += dt;
             s->prof_n[s->d[v][i].pipe]++;
             s->prof_total_ns += dt;
-            if (v == VK_DECODE && i >= s->prof_first && i < s->prof_first + VK_PROF_DISP)
+            if (v == s->prof_var && i >= s->prof_first && i < s->prof_first + VK_PROF_DISP)
                 s->prof_disp[i - s->prof_first] += dt;
         }
-        s->prof_dcalls += v == VK_DECODE;
+        s->prof_dcalls += v == s->prof_var;
     }
     free(ts);
 }

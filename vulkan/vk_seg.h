@@ -7,7 +7,7 @@
 
 #define VK_MAX_ACCESS 10
 #define VK_MAX_ROPES 4
-#define VK_PROF_DISP 32 /* R1_VK_PROFILE=2: decode dispatches timed one by one */
+#define VK_PROF_DISP 40 /* R1_VK_PROFILE=2 (3): decode (prompt) dispatches timed one by one */
 #define VK_MAX_EXPORTS 4
 
 typedef struct vk_bind {
@@ -84,7 +84,7 @@ typedef struct vk_seg {
     double prof_ns[VKP_COUNT], prof_total_ns, prof_host_ns;
     int prof_n[VKP_COUNT], prof_calls;
     double prof_disp[VK_PROF_DISP]; /* ns per decode dispatch, from dispatch prof_first */
-    int prof_first, prof_dcalls;
+    int prof_first, prof_dcalls, prof_var;
     VkDescriptorPool pool;
     VkCommandBuffer cb[VK_NVAR];
     VkFence fence;
