@@ -304,7 +304,8 @@ static void settings(vk_ctx *c) {
     c->verbose = v && *v && strcmp(v, "0") != 0;
     c->use_import = !(im && !strcmp(im, "0"));
     const char *pr = getenv("R1_VK_PROFILE"), *wg = getenv("R1_VK_WGS");
-    c->profile = pr && *pr && c->f.timestamps ? (atoi(pr) > 2 ? 3 : atoi(pr) > 1 ? 2 : atoi(pr) == 1) : 0;
+    int pv = pr && *pr ? atoi(pr) : 0; /* 1 per shader, 2 (3) a decode (prompt) layer */
+    c->profile = c->f.timestamps && pv > 0 ? (pv > 3 ? 3 : pv) : 0;
     /* One decode matvec workgroup per SM or CU where the driver reports them,
      * else the H200's 132 (14b decode, q4 matvec ms/token: 132 -> 5.72, 264 ->
      * 5.97, 512 -> 6.11). */

@@ -215,7 +215,7 @@ r1_status r1vk_segment_init(vk_ctx *c, r1_segment *seg, r1_error *err) {
                         err);
     }
     s->prof_var = c->profile > 2 ? VK_BATCH : VK_DECODE; /* R1_VK_PROFILE=3: prompts */
-    s->prof_first = s->nd[s->prof_var] / 4; /* a layer away from the segment's ends */
+    s->prof_first = s->nd[s->prof_var] / 4;              /* a layer away from the segment's ends */
     for (int v = 0; v < VK_NVAR && !st; v++) st = record(c, s, v, err);
     VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if (!st) st = r1vk_check(vkCreateFence(c->dev, &fi, NULL, &s->fence), "vkCreateFence", err);
