@@ -225,13 +225,15 @@ static void push_q4(vk_disp *d, const r1_qlinear *q, uint32_t extra, uint32_t qo
     push(d, q->bias ? (uint32_t)q->bias->type : 0u);
 }
 
-/* The prompt GEMM's K splits (the shader uses fewer as rows grow) and their
- * shared scratch regions; returns the splits for the caller's grid (q4_gemm
- * numbers them along z, gemm_cm's split variant along x). */
-static uint32_t gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q) {
+/* The prompt GEMM's K splits, ks (the shader uses fewer as rows grow; at most
+ * gemm_splits of q, for which the regions are sized), and their shared scratch
+ * regions; returns the splits for the caller's grid (q4_gemm numbers them
+ * along z, gemm_cm's split variant along x). */
+static uint32_t gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q, uint32_t ks) {
     const vk_seg *s = pl->s;
-    VkDeviceSize np, nc;
-    uint32_t ks = gemm_splits(pl->c, q, &np, &nc), r = (uint32_t)(pl->gk_next % GK_REGIONS);
+    uint32_t r = (uint32_t)(pl->gk_next % GK_REGIONS);
+    VkDeviceSize np = ks > 1 ? (VkDeviceSize)ks * 64 * (uint32_t)q->N : 0;
+    VkDeviceSize nc = ks > 1 ? (VkDeviceSize)ks * (((uint32_t)q->N + 127) / 128) : 0;
     VkDeviceSize part = s->gk_part + r * s->gk_psz, cnt = s->gk_cnt + r * s->gk_csz;
     push(d, ks);
     push(d, (uint32_t)part);
@@ -342,7 +344,7 @@ static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int ex
     scratch_use(pl, d, 8, s->cm_x, xn, 0);
     if (!d) return;
     if (split) {
-        gemm_split_grid(pl, d, q);
+        gemm_split_grid(pl, d, q, ks);
         d->groups[0] = ks; /* (row tile, split) pairs: at most ks while splits are taken */
     } else {
         push(d, ks); /* no partials */
@@ -358,11 +360,13 @@ static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int ex
 }
 
 /* gemm_cm's variants for node n that the segment's length can reach, recorded
- * one after another (each exclusive with those before it). */
+ * one after another (each exclusive with those before it), with the K splits
+ * and variant ranges of linear qs: n's own, or where linears run side by side
+ * (r1vk_plan_merged_cm) all their columns, which fill the GPU together. */
 static void cm_gemms(planner *pl, const r1_node *n, VkDeviceSize wn, VkDeviceSize xn, uint32_t col,
-                     uint32_t wst) {
-    VkDeviceSize T = rows(pl, n->dst), np, nc;
-    uint32_t ks = gemm_splits(pl->c, n->q, &np, &nc);
+                     uint32_t wst, const r1_qlinear *qs) {
+    VkDeviceSize T = rows(pl, n->dst);
+    uint32_t ks = gemm_splits(pl->c, qs, NULL, NULL);
     cm_var var[5];
     int nv = cm_variants(pl->c, n->q, ks, var), excl = 0;
     for (int k = 0; k < nv && !pl->st; k++)
@@ -385,13 +389,16 @@ static void matmul_q4_cm(planner *pl, const r1_node *n) {
     VkDeviceSize wn, xn;
     cm_words(pl->c, q, rows(pl, n->dst), &wn, &xn);
     cm_prep(pl, n, cm_wmin(pl->c, q), wn, xn, 0, (uint32_t)q->N, 0);
-    cm_gemms(pl, n, wn, xn, 0, (uint32_t)q->N);
+    cm_gemms(pl, n, wn, xn, 0, (uint32_t)q->N, q);
 }
 
 /* Linears of one input (q, k and v) on tensor cores in prompts, prepared
  * together: their preps write W side by side, [K, N0 + N1 + N2] (the first
  * also x), with no barrier between them, and their GEMMs then run side by side
- * too, each reading its columns. Alone, k and v have too few column tiles to
+ * too, each reading its columns, with the K splits and tile ranges of all the
+ * columns (k and v took 64-row K-split tiles up to 512 tokens as if alone: H200
+ * 14b pp128 / 256 / 512 2,983-2,997 / 3,461-3,466 / 4,533-4,536 -> 3,062-3,068
+ * / 3,566-3,575 / 4,592-4,625). Alone, k and v have too few column tiles to
  * fill the GPU (14b: 8 against q's 40) and ran between barriers, after q.
  * Where their weights fit the scratch's W region (sized for the largest
  * linear), without act-order (each would order x its own way). Returns the
@@ -419,7 +426,7 @@ int r1vk_plan_merged_cm(planner *pl, const r1_node *nodes, int i, int n) {
     uint32_t col[3] = {0, (uint32_t)ms[0]->q->N, (uint32_t)(ms[0]->q->N + ms[1]->q->N)};
     for (int m = 0; m < cnt; m++) /* one G: one cm_wmin for all */
         cm_prep(pl, ms[m], cm_wmin(pl->c, q0), wn, xn, col[m], (uint32_t)all.N, m > 0);
-    for (int m = 0; m < cnt; m++) cm_gemms(pl, ms[m], wn, xn, col[m], (uint32_t)all.N);
+    for (int m = 0; m < cnt; m++) cm_gemms(pl, ms[m], wn, xn, col[m], (uint32_t)all.N, &all);
     return cnt;
 }
 
@@ -451,7 +458,7 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
                 r1__err(pl->err, R1_E_UNSUPPORTED, "vulkan: fused nodes need the split-K matvec");
         d->groups[0] = cdiv((uint64_t)q->N, dec ? 32 : 128); /* q4_gemm: 64 x 128 tiles */
         d->groups[1] = dec ? T : cdiv(T, 64);
-        if (!dec) d->groups[2] = gemm_split_grid(pl, d, q);
+        if (!dec) d->groups[2] = gemm_split_grid(pl, d, q, gemm_splits(pl->c, q, NULL, NULL));
         return;
     }
     uint32_t tw = q4_tile(pl->c, q->K, cdiv((uint64_t)q->N, Q4_TILE));
