@@ -71,13 +71,20 @@ static inline void scratch_use(planner *pl, vk_disp *d, int slot, VkDeviceSize o
         d->acc[d->n_acc++] = (vk_access){(VkBuffer)(uintptr_t)pl->s, off, n, write};
 }
 
+/* Scratch elements of ks K splits of a prompt GEMM of n columns: partials
+ * (splits x 64 x n) and counters (splits x n / 128); 0 for one split. */
+static inline void gemm_split_sizes(uint32_t n, uint32_t ks, VkDeviceSize *part,
+                                    VkDeviceSize *cnt) {
+    *part = ks > 1 ? (VkDeviceSize)ks * 64 * n : 0;
+    *cnt = ks > 1 ? (VkDeviceSize)ks * ((n + 127) / 128) : 0;
+}
+
 /* K splits of the prompt GEMM (q4_gemm.comp) of GPTQ linear q when one 64-row
  * tile is live: enough 128-column tiles x splits for two resident workgroups
  * per wg_target (one per SM on the H200), each split at least 256 inputs, at
- * most 16. With two or more, *part and *cnt (where given) are the scratch elements of its
- * partials (splits x 64 x N) and counters (splits x N / 128), else 0: the
- * segment holds GK_REGIONS regions of each, taken in turn, so that GEMMs that
- * may run together (q, k, v; gate, up) do not share one and need no barrier. */
+ * most 16; with part and cnt, their gemm_split_sizes. The segment holds
+ * GK_REGIONS regions of each, taken in turn, so that GEMMs that may run
+ * together (q, k, v; gate, up) do not share one and need no barrier. */
 #define GK_REGIONS 4
 static inline uint32_t gemm_splits(const vk_ctx *c, const r1_qlinear *q, VkDeviceSize *part,
                                    VkDeviceSize *cnt) {
@@ -86,8 +93,7 @@ static inline uint32_t gemm_splits(const vk_ctx *c, const r1_qlinear *q, VkDevic
     if (want > most) want = most;
     if (want > 16) want = 16;
     if (want < 2) want = 1;
-    if (part) *part = want > 1 ? (VkDeviceSize)want * 64 * (uint32_t)q->N : 0;
-    if (cnt) *cnt = want > 1 ? (VkDeviceSize)want * tiles : 0;
+    if (part && cnt) gemm_split_sizes((uint32_t)q->N, want, part, cnt);
     return want;
 }
 

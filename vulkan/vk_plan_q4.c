@@ -232,8 +232,8 @@ static void push_q4(vk_disp *d, const r1_qlinear *q, uint32_t extra, uint32_t qo
 static uint32_t gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q, uint32_t ks) {
     const vk_seg *s = pl->s;
     uint32_t r = (uint32_t)(pl->gk_next % GK_REGIONS);
-    VkDeviceSize np = ks > 1 ? (VkDeviceSize)ks * 64 * (uint32_t)q->N : 0;
-    VkDeviceSize nc = ks > 1 ? (VkDeviceSize)ks * (((uint32_t)q->N + 127) / 128) : 0;
+    VkDeviceSize np, nc;
+    gemm_split_sizes((uint32_t)q->N, ks, &np, &nc);
     VkDeviceSize part = s->gk_part + r * s->gk_psz, cnt = s->gk_cnt + r * s->gk_csz;
     push(d, ks);
     push(d, (uint32_t)part);
