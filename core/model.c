@@ -46,11 +46,12 @@ r1_status r1__vulkan_list_devices(FILE *f, r1_error *err) {
 
 /* Layers [L - n_gpu, L) go to the GPU: the last layers first, as llama.cpp does,
  * so the activation crosses the boundary once on the way in; the output head
- * joins them only when every layer is on the GPU (one transfer out: the logits). */
-static void assign_layers(r1_model *m, int n_gpu, int head_on_gpu) {
+ * joins them only when every layer is on the GPU (one transfer out: the logits),
+ * and the token embedding (layer -1) where the plan puts it there too. */
+static void assign_layers(r1_model *m, int n_gpu, int head_on_gpu, int embed_on_gpu) {
     int L = m->cfg.n_layers;
     for (int l = -1; l <= L; l++) {
-        int gpu = l >= 0 && (l < L ? l >= L - n_gpu : head_on_gpu);
+        int gpu = l < 0 ? embed_on_gpu : l < L ? l >= L - n_gpu : head_on_gpu;
         m->layer_backend[l + 1] = gpu ? 1 : 0;
     }
 }
@@ -92,7 +93,8 @@ static r1_status load_weights(r1_model *m, r1_error *err) {
     r1_backend *hb = m->be[m->layer_backend[L + 1]];
     if (!st) st = load_weight(m, hb, m->norm, err);
     if (!st) st = load_weight(m, hb, m->lm_head, err);
-    if (!st && m->lm_head != m->embed) st = load_weight(m, m->be[0], m->embed, err);
+    if (!st && m->lm_head != m->embed)
+        st = load_weight(m, m->be[m->layer_backend[0]], m->embed, err);
     /* the 8-bit head is a CPU kernel; a GPU head stays exact */
     if (!st && m->params.lm_head_q8 && hb == m->be[0]) {
         st = r1__cpu_head_q8(m->lm_head, err);
@@ -137,7 +139,8 @@ static r1_status place_layers(r1_model *m, r1_error *err) {
     if ((st = open_gpu(m, &free_mem, err))) return st;
     char dev[sizeof m->plan.device];
     memcpy(dev, m->plan.device, sizeof dev);
-    if ((st = r1__plan_make(m, free_mem, &m->plan, err))) return st;
+    int embed_gpu = 0;
+    if ((st = r1__plan_make(m, free_mem, &m->plan, &embed_gpu, err))) return st;
     memcpy(m->plan.device, dev, sizeof dev);
     if (m->plan.gpu_layers == 0) close_gpu(m);
     if (m->params.lm_head_q8 && m->plan.head_on_gpu && !*m->plan.note)
@@ -149,7 +152,7 @@ static r1_status place_layers(r1_model *m, r1_error *err) {
         r1_plan_format(&m->plan, buf, sizeof buf);
         fputs(buf, stderr);
     }
-    assign_layers(m, m->plan.gpu_layers, m->plan.head_on_gpu);
+    assign_layers(m, m->plan.gpu_layers, m->plan.head_on_gpu, m->n_be > 1 && embed_gpu);
     if ((st = load_weights(m, err))) return st;
     snprintf(m->desc, sizeof m->desc, "CPU %s %d threads%s%s, %d/%d layers on the GPU",
              r1__cpu_backend_kernels(m->be[0]), r1__cpu_backend_threads(m->be[0]),
@@ -217,7 +220,8 @@ r1_status r1_plan_model(const char *dir, const r1_model_params *p, r1_plan *plan
     if (!(st = open_gpu(m, &free_mem, err))) {
         char dev[sizeof plan->device];
         memcpy(dev, m->plan.device, sizeof dev);
-        if (!(st = r1__plan_make(m, free_mem, plan, err))) memcpy(plan->device, dev, sizeof dev);
+        if (!(st = r1__plan_make(m, free_mem, plan, NULL, err)))
+            memcpy(plan->device, dev, sizeof dev);
     }
     r1_model_free(m);
     return st;

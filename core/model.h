@@ -49,7 +49,9 @@ struct r1_session {
  * shapes and dtypes against the config) and builds the forward graph. */
 /* core/plan.c */
 uint64_t r1__layer_weight_bytes(const r1_model *m, int l);
-r1_status r1__plan_make(const r1_model *m, uint64_t gpu_free, r1_plan *p, r1_error *err);
+/* *embed_gpu (where given): whether the token embedding goes to the GPU too. */
+r1_status r1__plan_make(const r1_model *m, uint64_t gpu_free, r1_plan *p, int *embed_gpu,
+                        r1_error *err);
 
 r1_status r1__qwen2_bind(r1_model *m, r1_error *err);
 r1_status r1__qwen2_build(r1_model *m, r1_graph *g, int n_ctx, int n_out_max, r1_tensor **logits,

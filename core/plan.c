@@ -59,6 +59,19 @@ static uint64_t gpu_extra(const r1_model *m, int n_batch) {
     return g && g->i->batch_extra_bytes ? g->i->batch_extra_bytes(g, &m->cfg, n_batch) : 0;
 }
 
+/* The token embedding joins the output head on the GPU when the table is the
+ * head's own (tied) or fits the budget beside everything else, never at the
+ * expense of a layer: a pass then sends token ids, not embedded rows (H200 14b:
+ * the CPU lookup and its copy took 2.6 of a 512-token pass's 110 ms; pp512
+ * 4,660-4,666 -> 4,839-4,861, tg64 249.0-251.9 -> 255.1-255.6). */
+static int embed_on_gpu(const r1_model *m, const r1_plan *p) {
+    if (!p->head_on_gpu || m->lm_head == m->embed) return p->head_on_gpu;
+    r1_backend *g = gpu_be(m);
+    uint64_t lim = g && g->i->max_tensor_bytes ? g->i->max_tensor_bytes(g) : 0;
+    uint64_t e = r1__tensor_nbytes(m->embed), need = p->weights[1] + p->kv[1] + p->scratch[1];
+    return (!lim || e <= lim) && need <= p->budget && e <= p->budget - need;
+}
+
 static int fits(const r1_model *m, const r1_plan *p, int n) {
     uint64_t need = n ? scratch(&m->cfg, p->n_batch) + gpu_extra(m, p->n_batch) : 0;
     for (int l = p->n_layers - n; l < p->n_layers; l++)
@@ -67,7 +80,8 @@ static int fits(const r1_model *m, const r1_plan *p, int n) {
     return need <= p->budget;
 }
 
-static void totals(const r1_model *m, r1_plan *p) {
+/* The plan's byte totals; returns whether the token embedding goes to the GPU. */
+static int totals(const r1_model *m, r1_plan *p) {
     int L = p->n_layers;
     memset(p->weights, 0, sizeof p->weights);
     memset(p->kv, 0, sizeof p->kv);
@@ -78,7 +92,6 @@ static void totals(const r1_model *m, r1_plan *p) {
     }
     p->head_on_gpu = p->gpu_layers == L && head_fits(m);
     p->weights[p->head_on_gpu] += r1__tensor_nbytes(m->lm_head) + r1__tensor_nbytes(m->norm);
-    if (m->lm_head != m->embed) p->weights[0] += r1__tensor_nbytes(m->embed);
     uint64_t logits =
         head_bytes(m, p->n_batch) - r1__tensor_nbytes(m->lm_head) - r1__tensor_nbytes(m->norm);
     uint64_t embed_out = 4ull * (uint64_t)p->n_batch * (uint64_t)m->cfg.hidden;
@@ -87,11 +100,18 @@ static void totals(const r1_model *m, r1_plan *p) {
     p->scratch[1] = p->gpu_layers ? scratch(&m->cfg, p->n_batch) + gpu_extra(m, p->n_batch) +
                                         (p->head_on_gpu ? logits : 0)
                                   : 0;
+    int e = embed_on_gpu(m, p); /* ... and then not even those */
+    if (m->lm_head != m->embed) p->weights[e] += r1__tensor_nbytes(m->embed);
+    if (e) p->scratch[0] = 0;
+    return e;
 }
 
 /* gpu_free: the device's free bytes (0 if unknown). Explicit counts that do not
  * fit a known budget are an error before anything is allocated. */
-r1_status r1__plan_make(const r1_model *m, uint64_t gpu_free, r1_plan *p, r1_error *err) {
+r1_status r1__plan_make(const r1_model *m, uint64_t gpu_free, r1_plan *p, int *embed_gpu,
+                        r1_error *err) {
+    int e = 0;
+    if (!embed_gpu) embed_gpu = &e;
     const r1_config *c = &m->cfg;
     int L = c->n_layers, want = m->params.gpu_layers;
     memset(p, 0, sizeof *p);
@@ -99,7 +119,7 @@ r1_status r1__plan_make(const r1_model *m, uint64_t gpu_free, r1_plan *p, r1_err
     p->n_ctx = m->params.max_ctx > 0 ? m->params.max_ctx : (c->max_pos < 4096 ? c->max_pos : 4096);
     p->n_batch = p->n_ctx < 512 ? p->n_ctx : 512;
     p->layer_bytes = L ? r1__layer_weight_bytes(m, L - 1) + layer_kv(c, p->n_ctx) : 0;
-    if (want == 0) return totals(m, p), R1_OK;
+    if (want == 0) return *embed_gpu = totals(m, p), R1_OK;
     uint64_t reserve = gpu_free / 20 > RESERVE_MIN ? gpu_free / 20 : RESERVE_MIN;
     p->budget = m->params.gpu_mem    ? m->params.gpu_mem
                 : gpu_free > reserve ? gpu_free - reserve
@@ -125,7 +145,7 @@ r1_status r1__plan_make(const r1_model *m, uint64_t gpu_free, r1_plan *p, r1_err
                            n, (double)p->budget / GIB, (double)p->layer_bytes / GIB, p->n_ctx);
         p->gpu_layers = n;
     }
-    totals(m, p);
+    *embed_gpu = totals(m, p);
     return R1_OK;
 }
 

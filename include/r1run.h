@@ -109,7 +109,8 @@ R1_API r1_status r1_list_devices(FILE *f, r1_error *err);
 /* ---- memory plan: which layers go to the GPU ----------------------------- */
 
 /* Placement of a model's layers and the bytes each device needs. The GPU takes the
- * last gpu_layers layers (and the output head when it takes every layer). */
+ * last gpu_layers layers (and the output head when it takes every layer, with the
+ * token embedding too where it fits the budget: weights[] count it where it goes). */
 typedef struct r1_plan {
     int n_layers, gpu_layers, head_on_gpu;
     int n_ctx, n_batch;  /* the session sizes the plan reserves KV and scratch for */

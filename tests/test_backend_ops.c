@@ -339,6 +339,25 @@ static void case_q4(const qspec *s, int T) {
     free(q);
 }
 
+/* The embedding lookup of T token ids (repeats and the vocabulary's last row
+ * among them) from a V x D table. */
+static void case_embed(int V, int D, r1_dtype wt, int T) {
+    if (!wanted("embed")) return;
+    static int32_t ids[64];
+    gcase c = {.op = "embed", .tol = 0, .n_batch = T};
+    snprintf(c.name, sizeof c.name, "embed V=%d D=%d w=%s T=%d", V, D, tname(wt), T);
+    for (int t = 0; t < T && t < 64; t++) ids[t] = t == 1 ? V - 1 : (t * 7919) % V;
+    r1_tensor *w = wfloat(wt, V, D, 1.0f);
+    int y = tadd(&c, T, D, 0, 0);
+    nadd(&c, (r1_node){.op = R1_OP_EMBED, .w = w}, y, -1, -1);
+    c.out[c.n_out++] = y;
+    c.runs[c.n_runs++] = (r1_run){.n_tokens = T, .n_out = 1, .tokens = ids};
+    if (T > 2) c.runs[c.n_runs++] = (r1_run){.n_tokens = 2, .n_out = 1, .tokens = ids + 3};
+    load_weights();
+    run_case(&c);
+    free_weights();
+}
+
 static void case_dense(int N, int K, r1_dtype wt, int T, r1_rows rows, int n_out) {
     if (!wanted("matmul")) return;
     gcase c = {.op = "matmul", .tol = 2e-6, .n_batch = T};
@@ -562,6 +581,8 @@ static void all_cases(void) {
     case_q4(&qs[1], 300); /* long prompts: gemm_cm's 128 x 128 tile (its last one partial) */
     case_q4(&qs[6], 260);
 
+    for (int i = 0; i < 3; i++) case_embed(300, 1040, ft[i], 9); /* rows past 1024 elements */
+    case_embed(50, 8, R1_F16, 1);
     case_dense(1000, 256, R1_F16, 1, R1_ROWS_OUT, 1);
     case_dense(40, 2048, R1_F16, 2, R1_ROWS_OUT, 2); /* K / 8 a multiple of the workgroup */
     case_dense(777, 255, R1_F16, 5, R1_ROWS_OUT, 5);

@@ -63,6 +63,7 @@ set(R1_SHADER_VARIANTS
   "attn_cm_emu|attn_cm.comp|R1_CM_EMU"
   "attn_cm_khr|attn_cm.comp|R1_KHR"
   "eltwise|eltwise.comp|"
+  "embed|embed.comp|"
   "membw|membw.comp|"
   "mma_probe|mma_probe.comp|"
   "mma_probe1|mma_probe.comp|ACC_N=1u"

@@ -98,6 +98,7 @@ typedef enum vk_pipe {
     VKP_ATTN_DEC,
     VKP_ATTN_COMBINE, /* decode attention's chunks combined, a workgroup per query head */
     VKP_ELTWISE,
+    VKP_EMBED,     /* embedding lookup, ids from the run buffer */
     VKP_MEMBW,     /* the bandwidth probe, not a graph op */
     VKP_MMA_PROBE, /* tensor-core throughput probes (R1_VK_MMA_PROBE), not graph ops */
     VKP_MMA_PROBE1,

@@ -47,6 +47,7 @@ static const struct {
     [VKP_ATTN_DEC] = {"attn_dec", 2, 0},
     [VKP_ATTN_COMBINE] = {"attn_combine", 0, 0},
     [VKP_ELTWISE] = {"eltwise", 0, 0},
+    [VKP_EMBED] = {"embed", 0, 0},
     [VKP_MEMBW] = {"membw", 0, 0},
     [VKP_MMA_PROBE] = {"mma_probe", 0, 0, 0, OPT_PROBE},
     [VKP_MMA_PROBE1] = {"mma_probe1", 0, 0, 0, OPT_PROBE},

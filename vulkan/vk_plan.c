@@ -76,7 +76,7 @@ static uint32_t rope_slot(planner *pl, const r1_node *n) {
                              VK_MAX_ROPES);
         return 0;
     }
-    uint32_t off = 0;
+    uint32_t off = (uint32_t)s->tok_rows; /* after the token ids */
     for (int i = 0; i < s->n_ropes; i++) off += (uint32_t)s->max_rows * (uint32_t)s->ropes[i].hd;
     s->ropes[s->n_ropes++] = (vk_rope){n->f0, n->i2, off};
     return off;
@@ -98,6 +98,22 @@ static void rope(planner *pl, const r1_node *n, const r1_node *rk, const r1_node
     push(d, rope_slot(pl, n));
     push(d, kv ? (uint32_t)rk->i0 : 0u);
     if (d) d->groups[0] = cdiv((uint64_t)rows(pl, n->dst) * work, 256);
+}
+
+/* The embedding lookup: ids from the run buffer (vk_record.c writes them). */
+static void embed(planner *pl, const r1_node *n) {
+    vk_disp *d = disp_new(pl, VKP_EMBED);
+    act(pl, d, 2, n->dst, 1);
+    uint32_t woff = weight(pl, d, 3, n->w);
+    push(d, (uint32_t)n->w->ne[1]);
+    push(d, (uint32_t)n->w->ne[0]);
+    push(d, (uint32_t)n->w->type);
+    push(d, woff);
+    push(d, 0u); /* the ids lead run.rope */
+    if (d) {
+        d->groups[0] = cdiv((uint64_t)n->w->ne[1], 1024);
+        d->groups[1] = rows(pl, n->dst);
+    }
 }
 
 static void kv_store(planner *pl, const r1_node *n) {
@@ -254,6 +270,9 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
     case R1_OP_KV_STORE:
         kv_store(pl, a);
         break;
+    case R1_OP_EMBED:
+        embed(pl, a);
+        break;
     case R1_OP_ATTN:
         attn(pl, a);
         break;
@@ -298,9 +317,14 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
     /* RoPE tables need a row per token: ROPE works on all n_tokens rows, so its
      * tensor has the graph's n_batch rows */
     s->max_rows = 1;
-    for (int i = 0; i < seg->n_nodes; i++)
-        if (seg->nodes[i].op == R1_OP_ROPE && seg->nodes[i].dst->ne[0] > s->max_rows)
-            s->max_rows = (int)seg->nodes[i].dst->ne[0];
+    s->tok_rows = 0;
+    for (int i = 0; i < seg->n_nodes; i++) {
+        const r1_node *n = &seg->nodes[i];
+        if ((n->op == R1_OP_ROPE || n->op == R1_OP_EMBED) && n->dst->ne[0] > s->max_rows)
+            s->max_rows = (int)n->dst->ne[0];
+        if (n->op == R1_OP_EMBED) s->tok_rows = 1;
+    }
+    if (s->tok_rows) s->tok_rows = s->max_rows; /* a token id per row, before the tables */
     /* the decode attention's shared scratch region comes first */
     VkDeviceSize part = 0, kv = 0, n_attn = 0;
     for (int i = 0; i < seg->n_nodes; i++) {
@@ -379,7 +403,10 @@ int r1vk_supports(vk_ctx *c, const r1_node *n) {
     case R1_OP_SILU_MUL:
     case R1_OP_ADD:
         return 1;
+    case R1_OP_EMBED:
+        return float_type(n->w->type) && weight_ok(c, n->w) && n->w->ne[0] < UINT32_MAX &&
+               (uint64_t)n->w->ne[0] * (uint64_t)n->w->ne[1] < UINT32_MAX;
     default:
-        return 0; /* EMBED stays on the CPU with the embedding table; COPY is the scheduler's */
+        return 0; /* COPY is the scheduler's */
     }
 }

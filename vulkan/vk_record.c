@@ -183,7 +183,7 @@ static r1_status scratch_buffer(vk_ctx *c, vk_seg *s, r1_error *err) {
 }
 
 static r1_status run_buffer(vk_ctx *c, vk_seg *s, r1_error *err) {
-    size_t floats = 0;
+    size_t floats = (size_t)s->tok_rows;
     for (int i = 0; i < s->n_ropes; i++) floats += (size_t)s->max_rows * (size_t)s->ropes[i].hd;
     return r1vk_buf_new(c, RUN_HEADER + (floats ? floats : 4) * sizeof(float), 2, &s->run, err);
 }
@@ -315,16 +315,20 @@ static void rope_tables(vk_seg *s, const r1_run *run) {
 r1_status r1vk_compute(vk_ctx *c, r1_segment *seg, const r1_run *run, r1_error *err) {
     vk_seg *s = seg->state;
     if (!s) return r1__err(err, R1_E_INVAL, "vulkan: segment was not initialised");
-    if (run->n_tokens < 1 || (s->n_ropes && run->n_tokens > s->max_rows) || run->n_out < 0 ||
-        run->n_out > run->n_tokens)
+    if (run->n_tokens < 1 || ((s->n_ropes || s->tok_rows) && run->n_tokens > s->max_rows) ||
+        run->n_out < 0 || run->n_out > run->n_tokens)
         return r1__err(err, R1_E_INVAL, "vulkan: %d tokens (%d out) in a graph built for %d",
                        run->n_tokens, run->n_out, s->max_rows);
+    if (s->tok_rows && !run->tokens)
+        return r1__err(err, R1_E_INVAL, "vulkan: an embedding lookup without token ids");
     uint32_t *h = s->run.map;
     h[0] = (uint32_t)run->n_tokens;
     h[1] = (uint32_t)run->pos;
     h[2] = (uint32_t)run->n_out;
     h[3] = run->n_tokens == 1 ? (uint32_t)s->trace_base : 0u; /* decode trace, 0: none */
     rope_tables(s, run);
+    if (s->tok_rows) /* the embedding lookup's ids lead the tables */
+        memcpy((char *)s->run.map + RUN_HEADER, run->tokens, (size_t)run->n_tokens * 4);
     int v = run->n_tokens == 1 ? VK_DECODE : VK_BATCH, up = 0;
     r1_status st = r1vk_uploads_cb(c, &up, err); /* the input's copy: same submission */
     VkCommandBuffer cbs[2] = {c->xfer_cb, s->cb[v]};

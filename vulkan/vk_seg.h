@@ -60,6 +60,7 @@ typedef struct vk_seg {
     vk_rope ropes[VK_MAX_ROPES];
     int n_ropes;
     int max_rows;               /* rows of the RoPE tables (graph n_batch) */
+    int tok_rows;               /* token ids leading run.rope (an EMBED), else 0 */
     vk_buf run;                 /* run parameters, host-visible */
     vk_buf scratch;             /* counters, partial sums, operands (zeroed once; the
                                    counters up to fill_n again each decode pass) */
