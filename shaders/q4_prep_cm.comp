@@ -12,12 +12,15 @@ layout(local_size_x = 256) in;
 // prompts longer than wmin tokens (gemm_cm's R1_CM_Q4 variants, which take the
 // shorter ones, read the GPTQ words themselves); wst: W's row length (N, or for
 // linears of one input prepared together all their columns, woff then at this
-// one's first: vk_plan_q4.c r1vk_plan_merged_cm); nox: no X (one after the first)
-#define Q4_PUSH_EXTRA uint woff, xoff, wmin, wst, nox;
+// one's first: vk_plan_q4.c r1vk_plan_merged_cm); nox: no X (one after the first);
+// silu: x is silu(gate) * up, gate at binding 1 and up at 9 (the SiLU gate
+// before down, whose own pass over the rows this saves: r1vk_plan_silu_cm)
+#define Q4_PUSH_EXTRA uint woff, xoff, wmin, wst, nox, silu;
 #include "common.glsl"
 #include "q4.glsl"
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
+layout(std430, binding = 9) readonly buffer U { float up[]; };
 layout(std430, binding = 8) writeonly buffer S { uint sc_out[]; };
 layout(std430, binding = 8) writeonly buffer S4 { uvec4 sc_out4[]; }; // woff % 4 == 0
 
@@ -86,8 +89,9 @@ void main() {
             bool pm = (p.flags & Q4_PERM) != 0u;
             for (uint j = 0u; j < 8u; j += 2u) {
                 uint a = m * K + k + j;
-                vec2 v = pm ? vec2(x[m * K + perm[k + j]], x[m * K + perm[k + j + 1u]])
-                            : vec2(x[a], x[a + 1u]);
+                uvec2 s = pm ? uvec2(m * K + perm[k + j], m * K + perm[k + j + 1u]) : uvec2(a, a + 1u);
+                vec2 v = vec2(x[s.x], x[s.y]);
+                if (p.silu != 0u) v = v / (1.0 + exp(-v)) * vec2(up[s.x], up[s.y]); // as eltwise.comp
                 put(p.xoff + a / 2u, p.xoff + T * K / 2u + a / 2u, v);
             }
         }

@@ -242,6 +242,7 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
     int fuse = pl->c->fuse, used;
     if (fuse && pl->var == VK_DECODE && (used = r1vk_plan_fused_q4(pl, nodes, i, n))) return used;
     if (fuse && pl->var == VK_BATCH && (used = r1vk_plan_merged_cm(pl, nodes, i, n))) return used;
+    if (fuse && pl->var == VK_BATCH && (used = r1vk_plan_silu_cm(pl, nodes, i, n))) return used;
     if (fuse && i + 1 < n && fuse_add_norm(a, &nodes[i + 1])) {
         rmsnorm(pl, &nodes[i + 1], a);
         return 2;

@@ -195,5 +195,7 @@ void r1vk_plan_preq(const vk_ctx *c, vk_seg *s);
  * prepared together for the tensor-core GEMMs; returns the nodes consumed, 0
  * when none applies. */
 int r1vk_plan_merged_cm(planner *pl, const r1_node *nodes, int i, int n);
+/* Prompts: a SiLU gate computed by the prep of the tensor-core GEMM after it. */
+int r1vk_plan_silu_cm(planner *pl, const r1_node *nodes, int i, int n);
 
 #endif

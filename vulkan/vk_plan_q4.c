@@ -298,12 +298,13 @@ static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, cm_var
  * ones write no x and leave the tracking of W to the first: their columns are
  * disjoint). */
 static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize wn, VkDeviceSize xn,
-                    uint32_t col, uint32_t wst, int later) {
+                    uint32_t col, uint32_t wst, int later, const r1_node *silu) {
     const r1_qlinear *q = n->q;
     vk_seg *s = pl->s;
     VkDeviceSize T = rows(pl, n->dst);
     vk_disp *d = disp_new(pl, VKP_Q4_PREP_CM);
-    act(pl, d, 1, n->src[0], 0);
+    act(pl, d, 1, silu ? silu->src[0] : n->src[0], 0);
+    if (silu) act(pl, d, 9, silu->src[1], 0);
     uint32_t qoff = weight(pl, d, 3, q->qweight), soff = weight(pl, d, 4, q->scales);
     uint32_t zoff = weight(pl, d, 5, q->qzeros);
     if (q->act_order && q->g_idx) weight(pl, d, 6, q->g_idx);
@@ -313,6 +314,7 @@ static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize w
     push(d, wmin);
     push(d, wst);
     push(d, later ? 1u : 0u);
+    push(d, silu ? 1u : 0u);
     if (T > wmin && !later) scratch_use(pl, d, 8, s->cm_w, wn, 1);
     if (!later) scratch_use(pl, d, 8, s->cm_x, xn, 1);
     if (later && d) d->scratch = 8;
@@ -384,12 +386,27 @@ static void cm_gemms(planner *pl, const r1_node *n, VkDeviceSize wn, VkDeviceSiz
  * groups that a 32-deep step never crosses), and the prep then writes the
  * weight only for longer prompts.
  * Only the variants the segment's length can reach are recorded. */
-static void matmul_q4_cm(planner *pl, const r1_node *n) {
+static void matmul_q4_cm(planner *pl, const r1_node *n, const r1_node *silu) {
     const r1_qlinear *q = n->q;
     VkDeviceSize wn, xn;
     cm_words(pl->c, q, rows(pl, n->dst), &wn, &xn);
-    cm_prep(pl, n, cm_wmin(pl->c, q), wn, xn, 0, (uint32_t)q->N, 0);
+    cm_prep(pl, n, cm_wmin(pl->c, q), wn, xn, 0, (uint32_t)q->N, 0, silu);
     cm_gemms(pl, n, wn, xn, 0, (uint32_t)q->N, q);
+}
+
+/* Prompts: the SiLU gate before a tensor-core GEMM (down) computed by its prep
+ * on the way to fp16, where nothing else reads the gate's output: one pass over
+ * the rows and a barrier fewer (H200 14b pp64 / 512 / 1024 1,948-1,951 /
+ * 4,794-4,799 / 5,443-5,461 -> 2,058-2,060 / 4,876-4,931 / 5,530-5,542).
+ * Returns the nodes consumed, 0 when none applies. */
+int r1vk_plan_silu_cm(planner *pl, const r1_node *nodes, int i, int n) {
+    const r1_node *a = &nodes[i], *m = i + 1 < n ? &nodes[i + 1] : NULL;
+    if (pl->var != VK_BATCH || !pl->s->cm || a->op != R1_OP_SILU_MUL || !m ||
+        m->op != R1_OP_MATMUL_Q4 || m->src[0] != a->dst || is_t(m) ||
+        read_elsewhere(nodes, i + 2, n, a->dst, 0, 0))
+        return 0;
+    matmul_q4_cm(pl, m, a);
+    return 2;
 }
 
 /* Linears of one input (q, k and v) on tensor cores in prompts, prepared
@@ -425,7 +442,7 @@ int r1vk_plan_merged_cm(planner *pl, const r1_node *nodes, int i, int n) {
     if (wn > pl->s->cm_x - pl->s->cm_w) return 0;
     uint32_t col[3] = {0, (uint32_t)ms[0]->q->N, (uint32_t)(ms[0]->q->N + ms[1]->q->N)};
     for (int m = 0; m < cnt; m++) /* one G: one cm_wmin for all */
-        cm_prep(pl, ms[m], cm_wmin(pl->c, q0), wn, xn, col[m], (uint32_t)all.N, m > 0);
+        cm_prep(pl, ms[m], cm_wmin(pl->c, q0), wn, xn, col[m], (uint32_t)all.N, m > 0, NULL);
     for (int m = 0; m < cnt; m++) cm_gemms(pl, ms[m], wn, xn, col[m], (uint32_t)all.N, &all);
     return cnt;
 }
@@ -434,7 +451,7 @@ static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
     const r1_qlinear *q = n->q;
     int dec = pl->var == VK_DECODE;
     if (is_t(n)) return matmul_q4t(pl, n, f);
-    if (!dec && !f && pl->s->cm) return matmul_q4_cm(pl, n);
+    if (!dec && !f && pl->s->cm) return matmul_q4_cm(pl, n, NULL);
     int fast = fast_ok(pl, q);
     vk_disp *d = disp_new(pl, !dec ? VKP_Q4_GEMM : fast ? VKP_Q4_MATVEC : VKP_Q4_MATVEC_SIMPLE);
     const r1_node *pro = f ? (f->norm ? f->norm : f->silu) : NULL;
