@@ -87,7 +87,7 @@ void main() {
         } else {
             uint e = i - nw, m = e / (K / 8u), k = (e % (K / 8u)) * 8u;
             bool pm = (p.flags & Q4_PERM) != 0u;
-            for (uint j = 0u; j < 8u; j += 2u) {
+            [[unroll]] for (uint j = 0u; j < 8u; j += 2u) {
                 uint a = m * K + k + j;
                 uvec2 s = pm ? uvec2(m * K + perm[k + j], m * K + perm[k + j + 1u]) : uvec2(a, a + 1u);
                 vec2 v = vec2(x[s.x], x[s.y]);

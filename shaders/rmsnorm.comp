@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // RMSNorm, one workgroup per row: y = x / sqrt(mean(x^2) + eps) * w.
 // With R1_ADD (the fused residual add), x = a + b is computed and stored
 // first: the add that precedes every norm in the graph costs no extra pass.
@@ -39,7 +40,7 @@ void row_in_registers(uint xo, uint yo, uint l) {
     uint D4 = p.D / 4u;
     vec4 v[VPT];
     float ss = 0.0;
-    for (uint i = 0u; i < VPT; i++) {
+    [[unroll]] for (uint i = 0u; i < VPT; i++) { // unrolled: the loads issue together
         uint j = l + i * WG;
         v[i] = vec4(0.0);
         if (j < D4) {
@@ -54,7 +55,7 @@ void row_in_registers(uint xo, uint yo, uint l) {
     }
     ss = wg_sum(ss);
     float inv = 1.0 / sqrt(ss / float(p.D) + p.eps);
-    for (uint i = 0u; i < VPT; i++) {
+    [[unroll]] for (uint i = 0u; i < VPT; i++) {
         uint j = l + i * WG, d = j * 4u;
         if (j < D4)
             y4[yo / 4u + j] = v[i] * inv *
