@@ -89,9 +89,10 @@ void main() {
             bool pm = (p.flags & Q4_PERM) != 0u;
             [[unroll]] for (uint j = 0u; j < 8u; j += 2u) {
                 uint a = m * K + k + j;
-                uvec2 s = pm ? uvec2(m * K + perm[k + j], m * K + perm[k + j + 1u]) : uvec2(a, a + 1u);
-                vec2 v = vec2(x[s.x], x[s.y]);
-                if (p.silu != 0u) v = v / (1.0 + exp(-v)) * vec2(up[s.x], up[s.y]); // as eltwise.comp
+                uvec2 at = pm ? m * K + uvec2(perm[k + j], perm[k + j + 1u]) : uvec2(a, a + 1u);
+                vec2 v = vec2(x[at.x], x[at.y]);
+                if (p.silu != 0u) // as eltwise.comp
+                    v = v / (1.0 + exp(-v)) * vec2(up[at.x], up[at.y]);
                 put(p.xoff + a / 2u, p.xoff + T * K / 2u + a / 2u, v);
             }
         }
