@@ -71,7 +71,8 @@ uvec4 pack8(vec4 a, vec4 b) {
 // tile's loads are in flight while the current one is multiplied. Zeros past
 // kmax: values there meet P = 0, and must not be NaN.
 #define LKV (KB * HD / 8u / NT) // 8-element pieces an invocation moves per tile
-void fetch_kv(uint k0, uint kmax, uint g, bool both, out vec4 kr[2u * LKV], out vec4 vr[2u * LKV]) {
+void fetch_kv(uint k0, uint kmax, uint g, bool both, out vec4 kr[2u * LKV],
+              out vec4 vr[2u * LKV]) {
     uint row4 = p.KV * (HD / 4u);
     [[unroll]] for (uint i = 0u; i < LKV; i++) {
         uint e = gl_LocalInvocationIndex + i * NT, j = e / (HD / 8u), c = e % (HD / 8u);
@@ -147,7 +148,9 @@ void main() {
         barrier(); // the previous tile is used up (and Q is written)
         store_kv(false, kr, vr);
         barrier();
-        fetch_kv(k0 + KB <= kmax ? k0 + KB : 0u, kmax, g, k0 + KB > kmax, kr, vr); // next (pass 2's first)
+        // the next tile; after the last one, pass 2's first with its values
+        bool last = k0 + KB > kmax;
+        fetch_kv(last ? 0u : k0 + KB, kmax, g, last, kr, vr);
         scores(sg);
         float mx = m, sum = 0.0;
         for (uint j = jb; j < jb + HK; j++)

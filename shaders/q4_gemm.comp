@@ -107,7 +107,8 @@ bool reduce_splits(uint T, uint ks, uint m0, uint n0, inout vec4 acc[4][2]) {
         [[unroll]] for (uint i = 0u; i < 4u; i++)
             [[unroll]] for (uint h = 0u; h < 2u; h++) {
                 uint m = m0 + ty * 4u + i, n = n0 + h * 64u + tx * 4u;
-                v[i][h] = m < T && n < p.N ? part4[(p.poff + (k * T + m) * p.N + n) / 4u] : vec4(0.0);
+                bool ok = m < T && n < p.N;
+                v[i][h] = ok ? part4[(p.poff + (k * T + m) * p.N + n) / 4u] : vec4(0.0);
             }
         [[unroll]] for (uint i = 0u; i < 4u; i++) acc[i][0] += v[i][0], acc[i][1] += v[i][1];
     }
