@@ -45,11 +45,16 @@ static r1_backend *gpu_be(const r1_model *m) {
     return m->n_be > 1 ? m->be[1] : NULL;
 }
 
-/* A GPU backend may not bind a tensor as large as the head (lavapipe: 128 MiB). */
-static int head_fits(const r1_model *m) {
+/* A GPU backend may not bind a tensor as large as the head or the embedding
+ * table (lavapipe: 128 MiB). */
+static int gpu_binds(const r1_model *m, const r1_tensor *t) {
     r1_backend *g = gpu_be(m);
     uint64_t lim = g && g->i->max_tensor_bytes ? g->i->max_tensor_bytes(g) : 0;
-    return !lim || r1__tensor_nbytes(m->lm_head) <= lim;
+    return !lim || r1__tensor_nbytes(t) <= lim;
+}
+
+static int head_fits(const r1_model *m) {
+    return gpu_binds(m, m->lm_head);
 }
 
 /* What the GPU backend keeps for a batch beyond the activations (its GEMMs'
@@ -66,10 +71,8 @@ static uint64_t gpu_extra(const r1_model *m, int n_batch) {
  * 4,660-4,666 -> 4,839-4,861, tg64 249.0-251.9 -> 255.1-255.6). */
 static int embed_on_gpu(const r1_model *m, const r1_plan *p) {
     if (!p->head_on_gpu || m->lm_head == m->embed) return p->head_on_gpu;
-    r1_backend *g = gpu_be(m);
-    uint64_t lim = g && g->i->max_tensor_bytes ? g->i->max_tensor_bytes(g) : 0;
     uint64_t e = r1__tensor_nbytes(m->embed), need = p->weights[1] + p->kv[1] + p->scratch[1];
-    return (!lim || e <= lim) && need <= p->budget && e <= p->budget - need;
+    return gpu_binds(m, m->embed) && need <= p->budget && e <= p->budget - need;
 }
 
 static int fits(const r1_model *m, const r1_plan *p, int n) {

@@ -100,7 +100,7 @@ static void rope(planner *pl, const r1_node *n, const r1_node *rk, const r1_node
     if (d) d->groups[0] = cdiv((uint64_t)rows(pl, n->dst) * work, 256);
 }
 
-/* The embedding lookup: ids from the run buffer (vk_record.c writes them). */
+/* The embedding lookup: ids leading the run buffer's tables (vk_record.c). */
 static void embed(planner *pl, const r1_node *n) {
     vk_disp *d = disp_new(pl, VKP_EMBED);
     act(pl, d, 2, n->dst, 1);
@@ -109,7 +109,6 @@ static void embed(planner *pl, const r1_node *n) {
     push(d, (uint32_t)n->w->ne[0]);
     push(d, (uint32_t)n->w->type);
     push(d, woff);
-    push(d, 0u); /* the ids lead run.rope */
     if (d) {
         d->groups[0] = cdiv((uint64_t)n->w->ne[1], 1024);
         d->groups[1] = rows(pl, n->dst);
@@ -241,8 +240,10 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
     const r1_node *a = &nodes[i];
     int fuse = pl->c->fuse, used;
     if (fuse && pl->var == VK_DECODE && (used = r1vk_plan_fused_q4(pl, nodes, i, n))) return used;
-    if (fuse && pl->var == VK_BATCH && (used = r1vk_plan_merged_cm(pl, nodes, i, n))) return used;
-    if (fuse && pl->var == VK_BATCH && (used = r1vk_plan_silu_cm(pl, nodes, i, n))) return used;
+    if (fuse && pl->var == VK_BATCH &&
+        ((used = r1vk_plan_merged_cm(pl, nodes, i, n)) ||
+         (used = r1vk_plan_silu_cm(pl, nodes, i, n))))
+        return used;
     if (fuse && i + 1 < n && fuse_add_norm(a, &nodes[i + 1])) {
         rmsnorm(pl, &nodes[i + 1], a);
         return 2;
@@ -318,14 +319,14 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
     /* RoPE tables need a row per token: ROPE works on all n_tokens rows, so its
      * tensor has the graph's n_batch rows */
     s->max_rows = 1;
-    s->tok_rows = 0;
+    int embed = 0;
     for (int i = 0; i < seg->n_nodes; i++) {
         const r1_node *n = &seg->nodes[i];
+        embed |= n->op == R1_OP_EMBED;
         if ((n->op == R1_OP_ROPE || n->op == R1_OP_EMBED) && n->dst->ne[0] > s->max_rows)
             s->max_rows = (int)n->dst->ne[0];
-        if (n->op == R1_OP_EMBED) s->tok_rows = 1;
     }
-    if (s->tok_rows) s->tok_rows = s->max_rows; /* a token id per row, before the tables */
+    s->tok_rows = embed ? s->max_rows : 0; /* a token id per row, before the tables */
     /* the decode attention's shared scratch region comes first */
     VkDeviceSize part = 0, kv = 0, n_attn = 0;
     for (int i = 0; i < seg->n_nodes; i++) {
