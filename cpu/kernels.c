@@ -93,7 +93,7 @@ static const r1_q4_prepared *prep_of(const r1_qlinear *q) {
 static inline uint32_t q4_word(const r1_qlinear *q, int r, int n) {
     const r1_q4_prepared *pp = prep_of(q);
     if (!pp) return ((const uint32_t *)q->qweight->data)[(size_t)r * q->N + n];
-    int p0 = n / 64 * 64, w = q->N - p0 < 64 ? q->N - p0 : 64;
+    int p0 = n / pp->pw * pp->pw, w = q->N - p0 < pp->pw ? q->N - p0 : pp->pw;
     return pp->w[(size_t)p0 * (q->K / 8) + (size_t)r * w + (n - p0)];
 }
 
@@ -130,9 +130,10 @@ static int sort_rows(const r1_qlinear *q, int32_t *perm) {
 }
 
 /* Panel p, row-block r of the repacked matrix (8 inputs of the sorted order). */
-static void repack_row(const r1_qlinear *q, const int32_t *perm, uint32_t *dst, int p, int r) {
+static void repack_row(const r1_qlinear *q, const int32_t *perm, uint32_t *dst, int pw, int p,
+                       int r) {
     const uint32_t *src = q->qweight->data;
-    int N = q->N, n0 = 64 * p, w = N - n0 < 64 ? N - n0 : 64;
+    int N = q->N, n0 = pw * p, w = N - n0 < pw ? N - n0 : pw;
     uint32_t *out = dst + (size_t)n0 * (q->K / 8) + (size_t)r * w;
     if (!perm) {
         memcpy(out, src + (size_t)r * N + n0, (size_t)w * 4);
@@ -168,7 +169,7 @@ r1_status r1__cpu_q4_prepare(const r1_cpu_kernels *k, r1_qlinear *q, int drop_so
                        q->K, q->N, bytes);
     }
     madvise(mem, bytes, MADV_HUGEPAGE); /* fewer TLB misses while streaming */
-    pp->w = mem, pp->bytes = bytes;
+    pp->w = mem, pp->bytes = bytes, pp->pw = k->panel_cols ? k->panel_cols : 64;
     if (q->act_order && q->g_idx) {
         pp->perm = (int32_t *)((char *)mem + wbytes);
         if (!sort_rows(q, pp->perm)) {
@@ -177,13 +178,13 @@ r1_status r1__cpu_q4_prepare(const r1_cpu_kernels *k, r1_qlinear *q, int drop_so
         }
     }
     if (drop_source) madvise_range(q->qweight->data, wbytes, MADV_WILLNEED); /* read ahead */
-    int panels = (q->N + 63) / 64, rows = q->K / 8;
+    int panels = (q->N + pp->pw - 1) / pp->pw, rows = q->K / 8;
     /* Natural order: blocks of 16 source rows read front to back (the pattern
      * memory streams best); act-order rows gather from anywhere anyway. */
 #pragma omp parallel for schedule(dynamic, 1)
     for (int b = 0; b < (rows + 15) / 16; b++)
         for (int r = 16 * b; r < 16 * b + 16 && r < rows; r++)
-            for (int p = 0; p < panels; p++) repack_row(q, pp->perm, pp->w, p, r);
+            for (int p = 0; p < panels; p++) repack_row(q, pp->perm, pp->w, pp->pw, p, r);
     if (drop_source) madvise_range(q->qweight->data, wbytes, MADV_DONTNEED);
     q->cpu_extra = pp;
     return R1_OK;

@@ -9,10 +9,11 @@
  * fall back to portable code, so callers never test for NULL themselves.
  *
  * GPTQ linears run fastest after r1__cpu_q4_prepare (load time): it repacks
- * qweight into 64-column panels so that a 64-column chunk is one contiguous
- * stream (column chunks of the checkpoint layout read 256 bytes per 4-KiB page
- * and reach only ~40% of the memory bandwidth), and sorts act-order rows into
- * their groups. A GPTQ matmul for one op then runs as
+ * qweight into column panels (64 columns, 32 for AVX2: the width one kernel
+ * pass covers) one after the other, so that a 64-column chunk is one
+ * contiguous stream read front to back (column chunks of the checkpoint layout
+ * read 256 bytes per 4-KiB page and reach only ~40% of the memory bandwidth),
+ * and sorts act-order rows into their groups. A GPTQ matmul for one op then runs as
  *
  *   bytes = r1__cpu_q4_act_bytes(k, q, T, mode)          (0: no buffer needed)
  *   units [0, T * q->n_groups) of r1__cpu_q4_act_prep, split over threads
@@ -40,9 +41,11 @@ typedef enum r1_q4_act {
 
 /* Derived layout made by r1__cpu_q4_prepare, kept in r1_qlinear.cpu_extra. */
 typedef struct r1_q4_prepared {
-    /* qweight as column panels: panel p holds columns [64p, 64p + w) with
-     * w = min(64, N - 64p), stored [K/8][w] words from offset 64p * K/8 */
+    /* qweight as column panels: panel p holds columns [P p, P p + w) with
+     * P = pw (the table's panel_cols) and w = min(P, N - P p), stored [K/8][w]
+     * words from offset P p * K/8 */
     uint32_t *w;
+    int pw;
     /* act-order: row i of w holds input k = perm[i] (groups now contiguous); else NULL */
     int32_t *perm;
     size_t bytes; /* allocated for w and perm */
@@ -78,6 +81,9 @@ typedef struct r1_cpu_kernels {
                           r1_q4_act mode, float *y, int n0, int n1);
     /* y[t*N + n] = d[n] * sum_k x[t*K + k] * q[n][k] for n in [n0, n1) (--lm-head q8). */
     void (*q8_matmul)(const r1_q8_rows *w, const float *x, int T, float *y, int n0, int n1);
+    /* Width of the prepared panels: the columns one pass of the decode kernel
+     * covers, so that it reads its panel front to back (0: 64). */
+    int panel_cols;
 } r1_cpu_kernels;
 
 extern const r1_cpu_kernels r1__cpu_kernels_scalar;

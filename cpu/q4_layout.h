@@ -10,7 +10,8 @@ typedef struct q4p {
     const uint16_t *sc;
     const int32_t *gi;   /* per-row groups: unprepared act-order only */
     const int32_t *perm; /* prepared act-order: row i holds input perm[i] */
-    int K, N, G, ng, v2, panel;
+    int K, N, G, ng, v2;
+    int panel; /* prepared panel width (columns); 0: the checkpoint layout */
 } q4p;
 
 static inline q4p q4p_of(const r1_qlinear *q) {
@@ -25,7 +26,7 @@ static inline q4p q4p_of(const r1_qlinear *q) {
              q->G,
              q->n_groups,
              q->zeros_v2,
-             pp != NULL};
+             pp ? pp->pw : 0};
     return p;
 }
 /* Word (row 0, column n) of the block holding n, and the block's row stride. */
@@ -35,8 +36,8 @@ static inline __attribute__((always_inline)) const uint32_t *block_base(const q4
         *stride = (size_t)p->N;
         return p->qw + n;
     }
-    int p0 = n / 64 * 64;
-    *stride = (size_t)(p->N - p0 < 64 ? p->N - p0 : 64);
+    int pw = p->panel, p0 = n / pw * pw;
+    *stride = (size_t)(p->N - p0 < pw ? p->N - p0 : pw);
     return p->qw + (size_t)p0 * (p->K / 8) + (n - p0);
 }
 

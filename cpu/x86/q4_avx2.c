@@ -5,7 +5,13 @@
  * vectors. Without VNNI the int8 dot products are vpmaddubsw (u8 nibbles x s8
  * digits; two products of at most 15 * 127 never saturate int16, nor does the
  * sum of a word's low and high halves) followed by vpmaddwd against ones.
- * N is a multiple of 8, so blocks never need masks. */
+ * N is a multiple of 8, so blocks never need masks.
+ *
+ * Panels are 32 columns wide (panel_cols): the I8X3 decode block covers 32
+ * columns (12 accumulators in 16 ymm registers), and in 64-column panels its
+ * two passes each read half of every 256-byte row. On a 2-core Zen 3 that
+ * reached 55-69% of the read probe (test_kernels bench decode, 14b shapes);
+ * reading 32-column panels front to back, 87-103%. */
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +23,9 @@
 #define PF_PANEL_WORDS 2048 /* prefetch distance in a panel: 8 KiB (into L2, as q4_avx512.c) */
 #define PF_ROWS 10          /* ... in the checkpoint layout, where rows are N words apart */
 
-AI int block_end(int n, int n1, int width) {
-    int e = n / 64 * 64 + 64;
+/* End of the block that starts at n: at most `width` columns, never across a panel. */
+AI int block_end(const q4p *p, int n, int n1, int width) {
+    int pw = p->panel ? p->panel : 64, e = n / pw * pw + pw;
     if (e > n + width) e = n + width;
     return e < n1 ? e : n1;
 }
@@ -74,10 +81,10 @@ AI __m256i bcast4(const int8_t *p) {
 }
 
 /* Runs CALL(cv) with cv a constant for each block of up to 32 (FOR_BLOCKS) or 16
- * (FOR_BLOCKS16) columns in [n0, n1). */
-#define FOR_BLOCKS(n0, n1, CALL)                                                                   \
+ * (FOR_BLOCKS16) columns in [n0, n1) of the layout *P. */
+#define FOR_BLOCKS(P, n0, n1, CALL)                                                                \
     for (int n = (n0), e_; n < (n1); n = e_) {                                                     \
-        e_ = block_end(n, (n1), 32);                                                               \
+        e_ = block_end((P), n, (n1), 32);                                                          \
         switch ((e_ - n) / 8) {                                                                    \
         case 4:                                                                                    \
             CALL(4);                                                                               \
@@ -93,9 +100,9 @@ AI __m256i bcast4(const int8_t *p) {
             break;                                                                                 \
         }                                                                                          \
     }
-#define FOR_BLOCKS16(n0, n1, CALL)                                                                 \
+#define FOR_BLOCKS16(P, n0, n1, CALL)                                                              \
     for (int n = (n0), e_; n < (n1); n = e_) {                                                     \
-        e_ = block_end(n, (n1), 16);                                                               \
+        e_ = block_end((P), n, (n1), 16);                                                          \
         if (e_ - n == 16)                                                                          \
             CALL(2);                                                                               \
         else                                                                                       \
@@ -203,7 +210,7 @@ static void rows_range(const q4p *p, const float *x, int T, float *y, int n0, in
     if (!buf) return q4p_range_portable(p, x, T, y, n0, n1); /* exhausted heap: slow, exact */
     rowtab tab = {buf, buf + 16 * p->ng};
 #define ROWS_CALL(cv) (rowtab_fill(p, &tab, n, cv), rows_tblocks(p, &tab, x, y, T, n, cv))
-    FOR_BLOCKS16(n0, n1, ROWS_CALL)
+    FOR_BLOCKS16(p, n0, n1, ROWS_CALL)
 #undef ROWS_CALL
     if (buf != stack) free(buf);
 }
@@ -211,7 +218,7 @@ static void rows_range(const q4p *p, const float *x, int T, float *y, int n0, in
 static void f32_range(const q4p *p, const float *x, int T, float *y, int n0, int n1) {
     if (T == 1 && !p->gi && p->G % 8 == 0) {
 #define GEMV_CALL(cv) gemv_f32(p, x, y, n, cv)
-        FOR_BLOCKS(n0, n1, GEMV_CALL)
+        FOR_BLOCKS(p, n0, n1, GEMV_CALL)
 #undef GEMV_CALL
     } else {
         rows_range(p, x, T, y, n0, n1);
@@ -398,7 +405,7 @@ static void matmul_act_avx2(const r1_qlinear *q, const float *x, const void *xa,
     const float *dx = tail, *second = tail + (size_t)T * p.ng;
     if (mode == R1_Q4_I8) {
 #define I8_CALL(cv) i8_tblocks(&p, xa, dx, second, T, y, n, cv)
-        FOR_BLOCKS16(n0, n1, I8_CALL)
+        FOR_BLOCKS16(&p, n0, n1, I8_CALL)
 #undef I8_CALL
         return;
     }
@@ -407,7 +414,7 @@ static void matmul_act_avx2(const r1_qlinear *q, const float *x, const void *xa,
         float *yt = y + (size_t)t * p.N;
         const float *dxt = dx + (size_t)t * p.ng, *svt = second + (size_t)t * p.ng;
 #define X3_CALL(cv) x3_block(&p, xd, dxt, svt, yt, n, cv)
-        FOR_BLOCKS(n0, n1, X3_CALL)
+        FOR_BLOCKS(&p, n0, n1, X3_CALL)
 #undef X3_CALL
     }
 }
@@ -522,4 +529,5 @@ const r1_cpu_kernels r1__cpu_kernels_avx2 = {
     .q4_act_prep = act_prep_avx2,
     .q4_matmul_act = matmul_act_avx2,
     .q8_matmul = q8_matmul_avx2,
+    .panel_cols = 32,
 };
