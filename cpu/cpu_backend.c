@@ -13,7 +13,8 @@
 typedef struct cpu_ctx {
     int n_threads;
     const r1_cpu_kernels *k;
-    r1_q4_act mode_decode, mode_batch;
+    r1_q4_act mode_decode, mode_short, mode_batch; /* as in r1_cpu_seg */
+    char desc[64];                                 /* kernel table, and prompts in int8 */
     /* R1_CPU_PROFILE=1: wall time per op kind (a barrier after every node), printed at exit;
      * 2: also one decoder layer's nodes one by one (a layer a quarter into the segment) */
     int profile, prof_batch; /* R1_CPU_PROFILE=batch: prompt calls instead of decode ones */
@@ -147,14 +148,18 @@ static r1_status cpu_segment_init(r1_backend *be, r1_segment *seg, r1_error *err
     if (!cs) return r1__err(err, R1_E_NOMEM, "out of memory");
     cs->k = c->k;
     cs->mode_decode = c->mode_decode;
+    cs->mode_short = c->mode_short;
     cs->mode_batch = c->mode_batch;
     for (int i = 0; i < seg->n_nodes; i++) {
         const r1_node *n = &seg->nodes[i];
         if (n->op != R1_OP_MATMUL_Q4) continue;
         int T = (int)n->dst->ne[0];
-        size_t b1, bT;
+        size_t b1, bT, bs;
         r1__cpu_q4_mode(cs, n->q, 1, &b1);
         r1__cpu_q4_mode(cs, n->q, T, &bT);
+        /* the short-batch mode may need more bytes per token than the prompt one */
+        r1__cpu_q4_mode(cs, n->q, T < R1_CPU_PROMPT_T ? T : R1_CPU_PROMPT_T - 1, &bs);
+        if (bs > bT) bT = bs;
         b1 = (b1 + 63) & ~(size_t)63;
         if (b1 > cs->xa_stride1) cs->xa_stride1 = b1;
         if (bT > cs->xa_bytes) cs->xa_bytes = bT;
@@ -243,9 +248,10 @@ static const r1_backend_i cpu_iface = {
     .compute = cpu_compute,
 };
 
-/* How GPTQ matmuls take activations: I8X3 (int8 digits, float32-level error)
- * unless R1_CPU_ACT / R1_CPU_ACT_BATCH choose f32, i8x3 or i8 (llama.cpp-like
- * 8-bit inputs: faster prompts, ~1% error). */
+/* How GPTQ matmuls take activations: I8X3 (int8 digits, float32-level error),
+ * prompts I8 (llama.cpp-like 8-bit inputs, ~1% error) on tables that set
+ * prompt_i8, unless R1_CPU_ACT (decode) / R1_CPU_ACT_BATCH (every batch of
+ * more than one token) choose f32, i8x3 or i8. */
 static int parse_mode(const char *s, r1_q4_act *m) {
     if (!s || !*s) return 0;
     if (!strcmp(s, "f32"))
@@ -260,10 +266,14 @@ static int parse_mode(const char *s, r1_q4_act *m) {
 }
 
 static r1_status act_modes(cpu_ctx *c, r1_error *err) {
-    c->mode_decode = c->mode_batch = R1_Q4_I8X3;
+    c->mode_decode = c->mode_short = c->mode_batch = R1_Q4_I8X3;
+    if (c->k->prompt_i8) c->mode_batch = R1_Q4_I8;
     if (parse_mode(getenv("R1_CPU_ACT"), &c->mode_decode) ||
-        parse_mode(getenv("R1_CPU_ACT_BATCH"), &c->mode_batch))
+        parse_mode(getenv("R1_CPU_ACT_BATCH"), &c->mode_short))
         return r1__err(err, R1_E_INVAL, "R1_CPU_ACT / R1_CPU_ACT_BATCH: expected f32, i8x3 or i8");
+    if (getenv("R1_CPU_ACT_BATCH") && *getenv("R1_CPU_ACT_BATCH")) c->mode_batch = c->mode_short;
+    snprintf(c->desc, sizeof c->desc, "%s%s", c->k->name,
+             c->mode_batch == R1_Q4_I8 ? " (int8 prompt activations)" : "");
     return R1_OK;
 }
 
@@ -346,5 +356,5 @@ int r1__cpu_backend_threads(const r1_backend *be) {
 }
 
 const char *r1__cpu_backend_kernels(const r1_backend *be) {
-    return ((const cpu_ctx *)be->ctx)->k->name;
+    return ((const cpu_ctx *)be->ctx)->desc;
 }

@@ -84,7 +84,14 @@ typedef struct r1_cpu_kernels {
     /* Width of the prepared panels: the columns one pass of the decode kernel
      * covers, so that it reads its panel front to back (0: 64). */
     int panel_cols;
+    /* Prompts (R1_CPU_PROMPT_T tokens or more) default to R1_Q4_I8 instead of
+     * the exact R1_Q4_I8X3: set where three int8 digits cost about three times
+     * one (no VNNI / sdot / AMX), as llama.cpp's 8-bit activations do. */
+    int prompt_i8;
 } r1_cpu_kernels;
+
+/* Batches of fewer tokens (decode steps of several sequences) stay exact. */
+#define R1_CPU_PROMPT_T 16
 
 extern const r1_cpu_kernels r1__cpu_kernels_scalar;
 

@@ -46,7 +46,9 @@ static void add_bias(const r1_tensor *b, float *y, int T, int N, int n0, int n1)
 }
 
 r1_q4_act r1__cpu_q4_mode(const r1_cpu_seg *cs, const r1_qlinear *q, int T, size_t *bytes) {
-    r1_q4_act mode = T == 1 ? cs->mode_decode : cs->mode_batch;
+    r1_q4_act mode = T == 1                ? cs->mode_decode
+                     : T < R1_CPU_PROMPT_T ? cs->mode_short
+                                           : cs->mode_batch;
     *bytes = r1__cpu_q4_act_bytes(cs->k, q, T, mode);
     if (*bytes == (size_t)-1) {
         mode = R1_Q4_F32;

@@ -10,7 +10,8 @@
  * buffer (sized for the largest node at n_batch tokens) for the prepared ones. */
 typedef struct r1_cpu_seg {
     const r1_cpu_kernels *k;
-    r1_q4_act mode_decode, mode_batch; /* T == 1, T > 1 */
+    /* T == 1, 1 < T < R1_CPU_PROMPT_T, T >= R1_CPU_PROMPT_T */
+    r1_q4_act mode_decode, mode_short, mode_batch;
     void *xa;
     size_t xa_bytes;
     size_t xa_stride1;   /* per-thread slice for T == 1 (each thread prepares its own) */

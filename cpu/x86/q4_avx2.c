@@ -458,8 +458,14 @@ AI void dense_block(const void *w, int type, const float *x, float *y, int64_t N
     int64_t k = 0;
     for (int t = 0; t < tb; t++)
         for (int i = 0; i < rb; i++) acc[t][i] = _mm256_setzero_ps();
+    const size_t es = type == D_F32 ? 4 : type == D_I8 ? 1 : 2;
     for (; k + 8 <= K; k += 8) {
         __m256 wv[4];
+        /* the next 4-row block, same offset, into L2, once per cache line: without
+         * it short rows (1.5b's 1.5 KiB 8-bit ones) streamed at 59% of the probe */
+        if (((size_t)k * es & 63) == 0)
+            for (int i = 0; i < rb; i++)
+                _mm_prefetch((const char *)w + ((size_t)(n + i + 4) * K + k) * es, _MM_HINT_T1);
         for (int i = 0; i < rb; i++) wv[i] = load_w(w, type, (size_t)(n + i) * K + k);
         for (int t = 0; t < tb; t++) {
             __m256 xv = _mm256_loadu_ps(x + (size_t)(t0 + t) * K + k);
@@ -530,4 +536,5 @@ const r1_cpu_kernels r1__cpu_kernels_avx2 = {
     .q4_matmul_act = matmul_act_avx2,
     .q8_matmul = q8_matmul_avx2,
     .panel_cols = 32,
+    .prompt_i8 = 1,
 };
