@@ -272,6 +272,31 @@ static void op_attn(const r1_node *n, const r1_run *run) {
     for (int i = 0; i < items; i++) attn_one(n, run, i / H, i % H);
 }
 
+/* e^x for x <= 0 (SiLU's e^-|a|) in a form the compiler vectorizes, unlike
+ * libm's expf: 2^(x log2 e) as 2^n (exponent bits) times a degree-6 polynomial
+ * of the fraction (relative error below 1e-6 down to -20, 4e-6 at -85: the
+ * rounding of x log2 e); below -87 it is 0, NaN stays NaN. */
+static inline float exp_neg(float x) {
+    float t = x * 1.44269504f;
+    t = t >= -126.0f ? t : -126.0f; /* NaN too: the cast below needs a number */
+    float n = (float)(int)(t - 0.5f), f = (t - n) * 0.69314718f; /* f in [0, ln 2] */
+    float p =
+        1.0f +
+        f * (1.0f + f * (0.5f + f * (0.16666667f +
+                                     f * (0.041666668f + f * (0.008333334f + f * 0.0013888889f)))));
+    int32_t bits = (int32_t)(n + 127.0f) << 23;
+    float s;
+    memcpy(&s, &bits, sizeof s);
+    return x < -87.0f ? 0.0f : x == x ? p * s : x;
+}
+
+/* a * sigmoid(a) * b, with e^-|a| so that nothing overflows; both sides of the
+ * select are computed so that the loop vectorizes (no control flow). */
+static inline float silu_mul(float a, float b) {
+    float e = exp_neg(a < 0 ? a : -a), s = 1.0f / (1.0f + e);
+    return a * (a < 0 ? e * s : s) * b;
+}
+
 static void op_elementwise(const r1_node *n, const r1_run *run) {
     size_t total = (size_t)run->n_tokens * (size_t)n->dst->ne[1];
     const float *a = n->src[0]->data, *b = n->src[1]->data;
@@ -285,7 +310,7 @@ static void op_elementwise(const r1_node *n, const r1_run *run) {
         if (n->op == R1_OP_ADD) {
             for (size_t i = i0; i < i1; i++) y[i] = a[i] + b[i];
         } else {
-            for (size_t i = i0; i < i1; i++) y[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+            for (size_t i = i0; i < i1; i++) y[i] = silu_mul(a[i], b[i]);
         }
     }
 }
