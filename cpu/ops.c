@@ -279,7 +279,8 @@ static void op_attn(const r1_node *n, const r1_run *run) {
 static inline float exp_neg(float x) {
     float t = x * 1.44269504f;
     t = t >= -126.0f ? t : -126.0f; /* NaN too: the cast below needs a number */
-    float n = (float)(int)(t - 0.5f), f = (t - n) * 0.69314718f; /* f in [0, ln 2] */
+    /* n = round(t) for t <= 0, so |f| <= ln 2 / 2 */
+    float n = (float)(int)(t - 0.5f), f = (t - n) * 0.69314718f;
     float p =
         1.0f +
         f * (1.0f + f * (0.5f + f * (0.16666667f +
