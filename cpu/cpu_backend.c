@@ -266,12 +266,11 @@ static int parse_mode(const char *s, r1_q4_act *m) {
 }
 
 static r1_status act_modes(cpu_ctx *c, r1_error *err) {
-    c->mode_decode = c->mode_short = c->mode_batch = R1_Q4_I8X3;
-    if (c->k->prompt_i8) c->mode_batch = R1_Q4_I8;
-    if (parse_mode(getenv("R1_CPU_ACT"), &c->mode_decode) ||
-        parse_mode(getenv("R1_CPU_ACT_BATCH"), &c->mode_short))
+    const char *batch = getenv("R1_CPU_ACT_BATCH");
+    c->mode_decode = c->mode_short = R1_Q4_I8X3;
+    if (parse_mode(getenv("R1_CPU_ACT"), &c->mode_decode) || parse_mode(batch, &c->mode_short))
         return r1__err(err, R1_E_INVAL, "R1_CPU_ACT / R1_CPU_ACT_BATCH: expected f32, i8x3 or i8");
-    if (getenv("R1_CPU_ACT_BATCH") && *getenv("R1_CPU_ACT_BATCH")) c->mode_batch = c->mode_short;
+    c->mode_batch = batch && *batch ? c->mode_short : c->k->prompt_i8 ? R1_Q4_I8 : R1_Q4_I8X3;
     snprintf(c->desc, sizeof c->desc, "%s%s", c->k->name,
              c->mode_batch == R1_Q4_I8 ? " (int8 prompt activations)" : "");
     return R1_OK;

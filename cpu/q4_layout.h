@@ -29,6 +29,13 @@ static inline q4p q4p_of(const r1_qlinear *q) {
              pp ? pp->pw : 0};
     return p;
 }
+/* End of the panel holding column n (64-column steps in the checkpoint layout):
+ * a kernel block never crosses it, so that its rows keep one stride. */
+static inline int q4p_panel_end(const q4p *p, int n) {
+    int pw = p->panel ? p->panel : 64;
+    return n / pw * pw + pw;
+}
+
 /* Word (row 0, column n) of the block holding n, and the block's row stride. */
 static inline __attribute__((always_inline)) const uint32_t *block_base(const q4p *p, int n,
                                                                         size_t *stride) {

@@ -18,8 +18,8 @@
 #define PF_PANEL_WORDS 1024 /* prefetch distance in a panel: 4 KiB */
 
 /* Blocks of 16 columns (8 at the end of an N % 16 == 8 matrix or panel). */
-AI int block_end(int n, int n1) {
-    int e = n / 64 * 64 + 64;
+AI int block_end(const q4p *p, int n, int n1) {
+    int e = q4p_panel_end(p, n);
     if (e > n + 16) e = n + 16;
     return e < n1 ? e : n1;
 }
@@ -149,7 +149,7 @@ static void rows_range(const q4p *p, const float *x, int T, float *y, int n0, in
     if (!buf) return q4p_range_portable(p, x, T, y, n0, n1); /* exhausted heap: slow, exact */
     rowtab tab = {buf, buf + 16 * p->ng};
     for (int n = n0, e; n < n1; n = e) {
-        e = block_end(n, n1);
+        e = block_end(p, n, n1);
         int cv = (e - n) / 4;
         rowtab_fill(p, &tab, n, cv);
         for (int t = 0; t < T; t += 4) {
@@ -170,7 +170,7 @@ static void rows_range(const q4p *p, const float *x, int T, float *y, int n0, in
 static void f32_range(const q4p *p, const float *x, int T, float *y, int n0, int n1) {
     if (T == 1 && !p->gi && p->G % 8 == 0) {
         for (int n = n0, e; n < n1; n = e) {
-            e = block_end(n, n1);
+            e = block_end(p, n, n1);
             if (e - n == 16)
                 gemv_f32(p, x, y, n, 4);
             else
@@ -360,7 +360,7 @@ static void matmul_act_neon(const r1_qlinear *q, const float *x, const void *xa,
     const float *tail = (const float *)((const char *)xa + r1__q4_act_tail_offset(q, T, mode));
     const float *dx = tail, *second = tail + (size_t)T * p.ng;
     for (int n = n0, e; n < n1; n = e) {
-        e = block_end(n, n1);
+        e = block_end(&p, n, n1);
         int cv4 = e - n == 16;
         if (mode == R1_Q4_I8) {
             for (int t = 0; t < T; t += 4) {

@@ -167,8 +167,8 @@ static void matmul_act_amx(const r1_qlinear *q, const float *x, const void *xa, 
     int rows = -1;
     for (int n = n0; n < n32; n += 32) {
         /* a block must not straddle a panel (a last panel narrower than 64) */
-        int p0 = n / 64 * 64, w = p.N - p0 < 64 ? p.N - p0 : 64;
-        if (n - p0 + 32 > w) {
+        int e = q4p_panel_end(&p, n);
+        if (n + 32 > (e < p.N ? e : p.N)) {
             n32 = n;
             break;
         }

@@ -25,7 +25,7 @@
 
 /* End of the block that starts at n: at most `width` columns, never across a panel. */
 AI int block_end(const q4p *p, int n, int n1, int width) {
-    int pw = p->panel ? p->panel : 64, e = n / pw * pw + pw;
+    int e = q4p_panel_end(p, n);
     if (e > n + width) e = n + width;
     return e < n1 ? e : n1;
 }

@@ -54,8 +54,8 @@ AI __mmask16 lanes(int cols) {
 }
 
 /* End of the block that starts at n: at most `width` columns, never across a panel. */
-AI int block_end(int n, int n1, int width) {
-    int e = n / 64 * 64 + 64;
+AI int block_end(const q4p *p, int n, int n1, int width) {
+    int e = q4p_panel_end(p, n);
     if (e > n + width) e = n + width;
     return e < n1 ? e : n1;
 }
@@ -92,14 +92,15 @@ AI __mmask16 vec_mask(int c, int cv, __mmask16 mlast) {
 }
 
 /* Runs CALL(cv, mlast) with cv a constant for each block of up to 64 (FOR_BLOCKS)
- * or 32 (FOR_BLOCKS32) columns in [n0, n1); mlast masks the last vector. */
-#define BLOCK_HEAD(n0, n1, width)                                                                  \
+ * or 32 (FOR_BLOCKS32) columns in [n0, n1) of the layout *P; mlast masks the last
+ * vector. */
+#define BLOCK_HEAD(P, n0, n1, width)                                                               \
     for (int n = (n0), e_; n < (n1); n = e_) {                                                     \
-        e_ = block_end(n, (n1), (width));                                                          \
+        e_ = block_end((P), n, (n1), (width));                                                     \
         int cv_ = (e_ - n + 15) / 16;                                                              \
         __mmask16 ml_ = lanes(e_ - n - 16 * (cv_ - 1));
-#define FOR_BLOCKS(n0, n1, CALL)                                                                   \
-    BLOCK_HEAD(n0, n1, 64)                                                                         \
+#define FOR_BLOCKS(P, n0, n1, CALL)                                                                \
+    BLOCK_HEAD(P, n0, n1, 64)                                                                      \
     switch (cv_) {                                                                                 \
     case 4:                                                                                        \
         CALL(4, ml_);                                                                              \
@@ -115,8 +116,8 @@ AI __mmask16 vec_mask(int c, int cv, __mmask16 mlast) {
         break;                                                                                     \
     }                                                                                              \
     }
-#define FOR_BLOCKS32(n0, n1, CALL)                                                                 \
-    BLOCK_HEAD(n0, n1, 32)                                                                         \
+#define FOR_BLOCKS32(P, n0, n1, CALL)                                                              \
+    BLOCK_HEAD(P, n0, n1, 32)                                                                      \
     if (cv_ == 2)                                                                                  \
         CALL(2, ml_);                                                                              \
     else                                                                                           \
@@ -236,7 +237,7 @@ static void rows_range(const q4p *p, const float *x, int T, float *y, int n0, in
     rowtab tab = {buf, buf + 32 * p->ng};
 #define ROWS_CALL(cv, ml)                                                                          \
     (rowtab_fill(p, &tab, n, cv, ml), rows_tblocks(p, &tab, x, y, T, n, cv, ml))
-    FOR_BLOCKS32(n0, n1, ROWS_CALL)
+    FOR_BLOCKS32(p, n0, n1, ROWS_CALL)
 #undef ROWS_CALL
     if (buf != stack) free(buf);
 }
@@ -244,7 +245,7 @@ static void rows_range(const q4p *p, const float *x, int T, float *y, int n0, in
 static void f32_range(const q4p *p, const float *x, int T, float *y, int n0, int n1) {
     if (T == 1 && !p->gi && p->G % 8 == 0) {
 #define GEMV_CALL(cv, ml) gemv_f32(p, x, y, n, cv, ml)
-        FOR_BLOCKS(n0, n1, GEMV_CALL)
+        FOR_BLOCKS(p, n0, n1, GEMV_CALL)
 #undef GEMV_CALL
     } else {
         rows_range(p, x, T, y, n0, n1);
@@ -493,13 +494,13 @@ static void matmul_act_avx512(const r1_qlinear *q, const float *x, const void *x
     const float *dx = tail, *second = tail + (size_t)T * p.ng;
     if (mode == R1_Q4_I8) {
 #define I8_CALL(cv, ml) i8_tblocks(&p, xa, dx, second, T, y, n, cv, ml)
-        FOR_BLOCKS32(n0, n1, I8_CALL)
+        FOR_BLOCKS32(&p, n0, n1, I8_CALL)
 #undef I8_CALL
         return;
     }
     if (T > 1) {
 #define X3T_CALL(cv, ml) x3_tblocks(&p, xa, dx, second, T, y, n, cv, ml)
-        FOR_BLOCKS32(n0, n1, X3T_CALL)
+        FOR_BLOCKS32(&p, n0, n1, X3T_CALL)
 #undef X3T_CALL
         return;
     }
@@ -508,7 +509,7 @@ static void matmul_act_avx512(const r1_qlinear *q, const float *x, const void *x
         float *yt = y + (size_t)t * p.N;
         const float *dxt = dx + (size_t)t * p.ng, *svt = second + (size_t)t * p.ng;
 #define X3_CALL(cv, ml) x3_block(&p, xd, dxt, svt, yt, n, cv, ml)
-        FOR_BLOCKS(n0, n1, X3_CALL)
+        FOR_BLOCKS(&p, n0, n1, X3_CALL)
 #undef X3_CALL
     }
 }
