@@ -155,37 +155,63 @@ static void madvise_range(const void *p, size_t n, int advice) {
     if (e > a) madvise((void *)a, e - a, advice);
 }
 
+/* Scales and zeros of each (panel, group) side by side (r1_q4_prepared.meta). */
+static void fill_meta(const r1_qlinear *q, uint8_t *meta, int pw) {
+    const uint16_t *sc = q->scales->data;
+    const uint32_t *qz = q->qzeros->data;
+    int panels = (q->N + pw - 1) / pw;
+    memset(meta, 0, (size_t)panels * q->n_groups * R1_Q4_META(pw));
+    for (int p = 0; p < panels; p++) {
+        int n0 = p * pw, w = q->N - n0 < pw ? q->N - n0 : pw;
+        for (int g = 0; g < q->n_groups; g++) {
+            uint8_t *e = meta + ((size_t)p * q->n_groups + g) * R1_Q4_META(pw);
+            memcpy(e, sc + (size_t)g * q->N + n0, (size_t)w * 2);
+            memcpy(e + 2 * (size_t)pw, qz + (size_t)g * (q->N / 8) + n0 / 8, (size_t)w / 2);
+        }
+    }
+}
+
 r1_status r1__cpu_q4_prepare(const r1_cpu_kernels *k, r1_qlinear *q, int drop_source,
                              r1_error *err) {
     if (!k->q4_matmul_act || q->cpu_extra || q->G % 8 || q->K % q->G) return R1_OK;
     if (q->act_order && q->K > R1_Q4_GATHER_MAX) return R1_OK; /* see cpu/q4_layout.h */
+    int pw = k->panel_cols ? k->panel_cols : 64, panels = (q->N + pw - 1) / pw, rows = q->K / 8;
     size_t wbytes = (size_t)q->K / 8 * q->N * 4, pbytes = q->act_order ? (size_t)q->K * 4 : 0;
+    size_t mbytes = k->panel_meta ? (size_t)panels * q->n_groups * R1_Q4_META(pw) : 0;
     size_t bytes = (wbytes + pbytes + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
     r1_q4_prepared *pp = calloc(1, sizeof *pp);
     void *mem = NULL;
-    if (!pp || posix_memalign(&mem, 2u << 20, bytes)) {
+    /* the metadata in small pages of its own: in the 2-MiB block it would often
+     * start one more huge page (14b: +280 MB resident) */
+    if (!pp || posix_memalign(&mem, 2u << 20, bytes) ||
+        (mbytes && posix_memalign((void **)&pp->meta, 64, mbytes))) {
+        if (pp) free(mem);
         free(pp);
         return r1__err(err, R1_E_NOMEM, "out of memory repacking a %dx%d GPTQ linear (%zu bytes)",
                        q->K, q->N, bytes);
     }
     madvise(mem, bytes, MADV_HUGEPAGE); /* fewer TLB misses while streaming */
-    pp->w = mem, pp->bytes = bytes, pp->pw = k->panel_cols ? k->panel_cols : 64;
+    pp->w = mem, pp->bytes = bytes, pp->pw = pw;
     if (q->act_order && q->g_idx) {
         pp->perm = (int32_t *)((char *)mem + wbytes);
         if (!sort_rows(q, pp->perm)) {
-            free(mem), free(pp);
+            free(mem), free(pp->meta), free(pp);
             return R1_OK; /* uneven groups: the checkpoint layout and the F32 path stay */
         }
     }
     if (drop_source) madvise_range(q->qweight->data, wbytes, MADV_WILLNEED); /* read ahead */
-    int panels = (q->N + pp->pw - 1) / pp->pw, rows = q->K / 8;
-    /* Natural order: blocks of 16 source rows read front to back (the pattern
-     * memory streams best); act-order rows gather from anywhere anyway. */
+    if (mbytes) fill_meta(q, pp->meta, pw);
+        /* Natural order: blocks of 16 source rows read front to back (the pattern
+         * memory streams best); act-order rows gather from anywhere anyway. */
 #pragma omp parallel for schedule(dynamic, 1)
     for (int b = 0; b < (rows + 15) / 16; b++)
         for (int r = 16 * b; r < 16 * b + 16 && r < rows; r++)
             for (int p = 0; p < panels; p++) repack_row(q, pp->perm, pp->w, pp->pw, p, r);
     if (drop_source) madvise_range(q->qweight->data, wbytes, MADV_DONTNEED);
+    if (drop_source && mbytes) {
+        madvise_range(q->scales->data, (size_t)q->n_groups * q->N * 2, MADV_DONTNEED);
+        madvise_range(q->qzeros->data, (size_t)q->n_groups * q->N / 2, MADV_DONTNEED);
+    }
     q->cpu_extra = pp;
     return R1_OK;
 }
@@ -194,6 +220,7 @@ void r1__cpu_q4_release(r1_qlinear *q) {
     r1_q4_prepared *pp = q->cpu_extra;
     if (!pp) return;
     free(pp->w);
+    free(pp->meta);
     free(pp);
     q->cpu_extra = NULL;
 }

@@ -48,8 +48,15 @@ typedef struct r1_q4_prepared {
     int pw;
     /* act-order: row i of w holds input k = perm[i] (groups now contiguous); else NULL */
     int32_t *perm;
+    /* Tables that set panel_meta: each panel's scales and zeros beside it, so that a
+     * block streams them in order instead of one strided line per group (the
+     * checkpoint's [ng][N] rows). Entry (panel p, group g) at (p ng + g) R1_Q4_META(P)
+     * bytes: P fp16 scales, then P/8 qzeros words (columns of a narrower last panel
+     * first, the rest zero), a block of its own. NULL otherwise. */
+    uint8_t *meta;
     size_t bytes; /* allocated for w and perm */
 } r1_q4_prepared;
+#define R1_Q4_META(P) ((size_t)(P)*5 / 2)
 
 /* An 8-bit copy of a dense [N, K] matrix (the lm_head): W[n][k] ~= d[n] * q[n][k],
  * one scale per row, q in [-127, 127]. Built at load by r1__cpu_q8_rows_new. */
@@ -88,6 +95,9 @@ typedef struct r1_cpu_kernels {
      * the exact R1_Q4_I8X3: set where three int8 digits cost about three times
      * one (no VNNI / sdot / AMX), as llama.cpp's 8-bit activations do. */
     int prompt_i8;
+    /* Prepare keeps scales and zeros per panel (r1_q4_prepared.meta); the kernels
+     * read them through q4p_scales / q4p_zword. */
+    int panel_meta;
 } r1_cpu_kernels;
 
 /* Batches of fewer tokens (decode steps of several sequences) stay exact. */
@@ -107,8 +117,9 @@ float r1__q4_weight(const r1_qlinear *q, int k, int n);
 /* ---- GPTQ: load-time preparation and the prepared-activation path ---- */
 
 /* Repacks q for table k (a no-op for tables without q4_matmul_act, e.g. scalar):
- * K/8 * N * 4 bytes (+ 4K for act-order), the size of qweight, in 2-MiB pages.
- * drop_source: qweight lives in a read-only file mapping, whose pages are then
+ * K/8 * N * 4 bytes (+ 4K for act-order, + the scales and zeros for tables with
+ * panel_meta), the size of what it replaces, in 2-MiB pages.
+ * drop_source: the tensors live in a read-only file mapping, whose pages are then
  * released (madvise DONTNEED; the file stays the backing store) so that the
  * process holds one copy; pass 0 for heap memory. Runs its own OpenMP loop:
  * call it outside parallel regions. */

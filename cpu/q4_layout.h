@@ -10,6 +10,7 @@ typedef struct q4p {
     const uint16_t *sc;
     const int32_t *gi;   /* per-row groups: unprepared act-order only */
     const int32_t *perm; /* prepared act-order: row i holds input perm[i] */
+    const uint8_t *meta; /* prepared scales and zeros per panel (r1_q4_prepared.meta) */
     int K, N, G, ng, v2;
     int panel; /* prepared panel width (columns); 0: the checkpoint layout */
 } q4p;
@@ -21,6 +22,7 @@ static inline q4p q4p_of(const r1_qlinear *q) {
              q->scales->data,
              !pp && q->act_order && q->g_idx ? q->g_idx->data : NULL,
              pp ? pp->perm : NULL,
+             pp ? pp->meta : NULL,
              q->K,
              q->N,
              q->G,
@@ -34,6 +36,23 @@ static inline q4p q4p_of(const r1_qlinear *q) {
 static inline int q4p_panel_end(const q4p *p, int n) {
     int pw = p->panel ? p->panel : 64;
     return n / pw * pw + pw;
+}
+
+/* The fp16 scales of group g from column n on (at least to n's panel end). */
+static inline __attribute__((always_inline)) const uint16_t *q4p_scales(const q4p *p, int g,
+                                                                        int n) {
+    if (!p->meta) return p->sc + (size_t)g * p->N + n;
+    int pw = p->panel, pi = n / pw;
+    return (const uint16_t *)(p->meta + ((size_t)pi * p->ng + g) * R1_Q4_META(pw)) + (n - pi * pw);
+}
+
+/* The qzeros word of group g holding columns n..n+7 (n % 8 == 0), column n + i at bits 4i. */
+static inline __attribute__((always_inline)) uint32_t q4p_zword(const q4p *p, int g, int n) {
+    if (!p->meta) return p->qz[(size_t)g * (p->N / 8) + n / 8];
+    int pw = p->panel, pi = n / pw;
+    const uint32_t *z =
+        (const uint32_t *)(p->meta + ((size_t)pi * p->ng + g) * R1_Q4_META(pw) + 2 * (size_t)pw);
+    return z[(n - pi * pw) / 8];
 }
 
 /* Word (row 0, column n) of the block holding n, and the block's row stride. */
@@ -66,11 +85,11 @@ static inline void q4p_range_portable(const q4p *p, const float *x, int T, float
             double acc = 0;
             for (int i = 0; i < p->K; i++) {
                 int g = p->gi ? p->gi[i] : i / p->G;
-                uint32_t zw = p->qz[(size_t)g * (p->N / 8) + n / 8] >> (4 * (n % 8));
+                uint32_t zw = q4p_zword(p, g, n / 8 * 8) >> (4 * (n % 8));
                 int z = p->v2 ? (int)(zw & 15) : (int)((zw + 1) & 15);
                 int q = (int)(col[(size_t)(i / 8) * st] >> (4 * (i % 8)) & 15);
                 acc += (double)x[(size_t)t * p->K + i] *
-                       (r1__f16_to_f32(p->sc[(size_t)g * p->N + n]) * (float)(q - z));
+                       (r1__f16_to_f32(*q4p_scales(p, g, n)) * (float)(q - z));
             }
             y[(size_t)t * p->N + n] = (float)acc;
         }

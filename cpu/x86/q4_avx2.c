@@ -37,7 +37,7 @@ AI void prefetch_row(const q4p *p, const uint32_t *row, size_t stride, int cv) {
 
 /* Zero points of the 8 columns starting at n (n % 8 == 0) in group g. */
 AI __m256i zeros8(const q4p *p, int g, int n) {
-    __m256i w = _mm256_set1_epi32((int)p->qz[(size_t)g * (p->N / 8) + n / 8]);
+    __m256i w = _mm256_set1_epi32((int)q4p_zword(p, g, n));
     const __m256i f = _mm256_set1_epi32(15);
     __m256i z =
         _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)), f);
@@ -46,7 +46,7 @@ AI __m256i zeros8(const q4p *p, int g, int n) {
 }
 
 AI __m256 scales8(const q4p *p, int g, int n) {
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p->sc + (size_t)g * p->N + n)));
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)q4p_scales(p, g, n)));
 }
 
 /* 1 + q/16 for nibble j of every word (j is a constant after unrolling). */
@@ -344,6 +344,41 @@ AI void x3_block(const q4p *p, const int8_t *xd, const float *dx, const float *s
     for (int c = 0; c < cv; c++) _mm256_storeu_ps(y + n + 8 * c, yv[c]);
 }
 
+/* Decode with 8-bit activations: a 32-column block, y kept in registers across
+ * groups (the batched i8_block re-reads y per group and covers 16 columns, half a
+ * panel row per pass). One dot8 per word against I8X3's three. */
+AI void i8_gemv(const q4p *p, const int8_t *xq, const float *dx, const float *dxs, float *y, int n,
+                int cv) {
+    const __m256i lo4 = _mm256_set1_epi32(0x0f0f0f0f);
+    const int rpg = p->G / 8;
+    size_t st;
+    const uint32_t *base = block_base(p, n, &st);
+    __m256 yv[4];
+    for (int c = 0; c < cv; c++) yv[c] = _mm256_setzero_ps();
+    for (int g = 0; g < p->ng; g++) {
+        __m256i acc[4];
+        for (int c = 0; c < cv; c++) acc[c] = _mm256_setzero_si256();
+        for (int r = g * rpg; r < (g + 1) * rpg; r++) {
+            const uint32_t *row = base + (size_t)r * st;
+            __m256i xl = bcast4(xq + 8 * r), xh = bcast4(xq + 8 * r + 4);
+            prefetch_row(p, row, st, cv);
+            for (int c = 0; c < cv; c++) {
+                __m256i w = _mm256_loadu_si256((const __m256i *)(row + 8 * c));
+                __m256i lo = _mm256_and_si256(w, lo4),
+                        hi = _mm256_and_si256(_mm256_srli_epi32(w, 4), lo4);
+                acc[c] = _mm256_add_epi32(acc[c], dot8(lo, hi, xl, xh));
+            }
+        }
+        __m256 vdx = _mm256_set1_ps(dx[g]), vds = _mm256_set1_ps(dxs[g]);
+        for (int c = 0; c < cv; c++) {
+            __m256 z = _mm256_cvtepi32_ps(zeros8(p, g, n + 8 * c));
+            __m256 f = _mm256_fnmadd_ps(z, vds, _mm256_mul_ps(_mm256_cvtepi32_ps(acc[c]), vdx));
+            yv[c] = _mm256_fmadd_ps(scales8(p, g, n + 8 * c), f, yv[c]);
+        }
+    }
+    for (int c = 0; c < cv; c++) _mm256_storeu_ps(y + n + 8 * c, yv[c]);
+}
+
 AI void i8_block(const q4p *p, const int8_t *xq, const float *dx, const float *dxs, float *y,
                  int t0, int tb, int n, int cv) {
     const int K = p->K, rpg = p->G / 8, ng = p->ng;
@@ -403,6 +438,12 @@ static void matmul_act_avx2(const r1_qlinear *q, const float *x, const void *xa,
     }
     const float *tail = (const float *)((const char *)xa + r1__q4_act_tail_offset(q, T, mode));
     const float *dx = tail, *second = tail + (size_t)T * p.ng;
+    if (mode == R1_Q4_I8 && T == 1) {
+#define I8V_CALL(cv) i8_gemv(&p, xa, dx, second, y, n, cv)
+        FOR_BLOCKS(&p, n0, n1, I8V_CALL)
+#undef I8V_CALL
+        return;
+    }
     if (mode == R1_Q4_I8) {
 #define I8_CALL(cv) i8_tblocks(&p, xa, dx, second, T, y, n, cv)
         FOR_BLOCKS16(&p, n0, n1, I8_CALL)
@@ -537,4 +578,5 @@ const r1_cpu_kernels r1__cpu_kernels_avx2 = {
     .q8_matmul = q8_matmul_avx2,
     .panel_cols = 32,
     .prompt_i8 = 1,
+    .panel_meta = 1,
 };
