@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "ops.h"
+#include "shed.h"
 
 typedef struct cpu_ctx {
     int n_threads;
@@ -23,6 +25,9 @@ typedef struct cpu_ctx {
 #define CPU_PROF_NODES 16
     const r1_node *prof_node[CPU_PROF_NODES];
     double prof_time[CPU_PROF_NODES];
+    r1_cpu_shed shed; /* threads left out of decode calls under contention */
+    int shed_verbose; /* R1_CPU_SHED=verbose: print each call's lowest CPU share */
+    int shed_off;     /* R1_CPU_SHED=0 */
 } cpu_ctx;
 
 /* Physical cores: distinct (package, core) pairs under /sys, else online CPUs. */
@@ -189,6 +194,24 @@ static void cpu_segment_free(r1_backend *be, r1_segment *seg) {
     seg->state = NULL;
 }
 
+#define SHED_MAX_THREADS 256
+
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The lowest CPU share of the call's wall time over its threads (cpu/shed.c). */
+static void shed_after_call(cpu_ctx *c, int nt, const double *cpu, double wall) {
+    double low = 1;
+    for (int i = 0; i < nt; i++)
+        if (cpu[i] / wall < low) low = cpu[i] / wall;
+    if (c->shed_verbose && nt > 1)
+        fprintf(stderr, "cpu: %d threads, lowest CPU share %.2f\n", nt, low);
+    r1__cpu_shed_update(&c->shed, c->n_threads, nt, low);
+}
+
 static r1_status cpu_compute(r1_backend *be, r1_segment *seg, const r1_run *run, r1_error *err) {
     (void)err;
     cpu_ctx *c = be->ctx;
@@ -200,9 +223,14 @@ static r1_status cpu_compute(r1_backend *be, r1_segment *seg, const r1_run *run,
      * decode step) runs on this thread alone: waking a sleeping team cost
      * 0.07-0.34 ms a token on the H200 host (16 threads), against a 4.1 ms step. */
     int nt = cs->light && run->n_tokens <= 16 ? 1 : c->n_threads;
+    int watch = nt > 1 && run->n_tokens < R1_CPU_PROMPT_T && !c->shed_off;
+    if (watch) nt = r1__cpu_shed_threads(&c->shed, c->n_threads);
+    double cpu[SHED_MAX_THREADS], wall = watch ? omp_get_wtime() : 0;
+    int got = nt; /* the team OpenMP gave, which may be smaller */
+    watch = watch && nt > 0 && nt <= SHED_MAX_THREADS;
 #pragma omp parallel num_threads(nt)
     {
-        double t0 = prof ? omp_get_wtime() : 0;
+        double t0 = prof ? omp_get_wtime() : 0, c0 = watch ? thread_cpu_s() : 0;
         for (int i = 0; i < seg->n_nodes; i++) {
             if (cs->sync[i] || prof) {
 #pragma omp barrier
@@ -227,7 +255,10 @@ static r1_status cpu_compute(r1_backend *be, r1_segment *seg, const r1_run *run,
                 c->op_time[last] += omp_get_wtime() - t0, c->op_calls[last]++;
             }
         }
+        if (watch) cpu[omp_get_thread_num()] = thread_cpu_s() - c0;
+        if (watch && omp_get_thread_num() == 0) got = omp_get_num_threads();
     }
+    if (watch) shed_after_call(c, got, cpu, omp_get_wtime() - wall);
     return R1_OK;
 }
 
@@ -339,6 +370,9 @@ r1_status r1__cpu_backend_new(int n_threads, r1_backend **out, r1_error *err) {
     const char *pr = getenv("R1_CPU_PROFILE");
     c->profile = pr ? (atoi(pr) > 1 ? 2 : atoi(pr) == 1) : 0;
     if (pr && !strcmp(pr, "batch")) c->profile = c->prof_batch = 1;
+    const char *shed = getenv("R1_CPU_SHED");
+    c->shed_off = shed && !strcmp(shed, "0");
+    c->shed_verbose = shed && !strcmp(shed, "verbose");
     if (act_modes(c, err)) {
         free(be), free(c);
         return err ? err->code : R1_E_INVAL;

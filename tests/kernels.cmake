@@ -9,3 +9,7 @@ set_tests_properties(kernels PROPERTIES TIMEOUT 600)
 add_test(NAME kernels_neon_qemu
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/neon-qemu.sh ${CMAKE_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/neon)
 set_tests_properties(kernels_neon_qemu PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77)
+
+# Thread shedding under contention (cpu/shed.c): its state machine on synthetic shares.
+r1_add_test_exe(test_cpu_shed ${CMAKE_CURRENT_LIST_DIR}/test_cpu_shed.c)
+add_test(NAME cpu_shed COMMAND test_cpu_shed)
