@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 
 const args = process.argv.slice(2);
-const opt = { m: null, t: 2, p: "64", n: 32, r: 3, prefix: process.env.NODE_PATH || "" };
+const opt = { m: null, t: 2, p: "64", n: 32, r: 3 };
 for (let i = 0; i < args.length; i += 2) {
     const k = args[i].replace(/^-+/, "");
     if (!(k in opt) || i + 1 >= args.length) {
@@ -22,7 +22,8 @@ if (!opt.m) {
     console.error("llama-bench.mjs: -m FILE.gguf is required");
     process.exit(2);
 }
-const require = createRequire(path.join(opt.prefix.split(":")[0] || process.cwd(), "x.js"));
+// node resolves NODE_PATH only for require(), so resolve the package from there
+const require = createRequire(path.join((process.env.NODE_PATH || "").split(":")[0] || process.cwd(), "x.js"));
 const { getLlama, LlamaLogLevel } = await import(require.resolve("node-llama-cpp"));
 
 const threads = Number(opt.t), runs = Number(opt.r), ntg = Number(opt.n);

@@ -91,16 +91,17 @@ def nbytes(dims, typ):
     return n // per * size
 
 
-CHUNK = 1 << 22  # a multiple of every block size's lcm with 4 would do; this is filled per type
+CHUNK = 1 << 22  # bytes of pattern per type, written over and over
 
 
 def filler(typ):
-    """A 4 MiB-ish pattern of random blocks with sane scales (no NaN or Inf anywhere)."""
+    """Whole blocks of random data with sane scales (no NaN or Inf anywhere); f32 (the
+    norms and biases) is all ones."""
     _, per, size, sc = TYPES[typ]
+    if typ == "f32":
+        return struct.pack(f"<{CHUNK // 4}f", *([1.0] * (CHUNK // 4)))
     n = CHUNK // size
     buf = bytearray(os.urandom(n * size))
-    if typ == "f32":
-        return bytes(struct.pack(f"<{CHUNK // 4}f", *([1.0] * (CHUNK // 4))))
     if typ == "f16":
         buf[1::2] = bytes(b & 0xAF for b in buf[1::2])  # exponent <= 15 - 4: |x| < 1
         return bytes(buf)

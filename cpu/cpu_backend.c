@@ -223,11 +223,11 @@ static r1_status cpu_compute(r1_backend *be, r1_segment *seg, const r1_run *run,
      * decode step) runs on this thread alone: waking a sleeping team cost
      * 0.07-0.34 ms a token on the H200 host (16 threads), against a 4.1 ms step. */
     int nt = cs->light && run->n_tokens <= 16 ? 1 : c->n_threads;
-    int watch = nt > 1 && run->n_tokens < R1_CPU_PROMPT_T && !c->shed_off;
-    if (watch) nt = r1__cpu_shed_threads(&c->shed, c->n_threads);
+    /* decode calls on a team: watched for contention (cpu/shed.c) */
+    int watch = nt > 1 && nt <= SHED_MAX_THREADS && run->n_tokens < R1_CPU_PROMPT_T && !c->shed_off;
+    if (watch) nt = r1__cpu_shed_threads(&c->shed, nt);
     double cpu[SHED_MAX_THREADS], wall = watch ? omp_get_wtime() : 0;
     int got = nt; /* the team OpenMP gave, which may be smaller */
-    watch = watch && nt > 0 && nt <= SHED_MAX_THREADS;
 #pragma omp parallel num_threads(nt)
     {
         double t0 = prof ? omp_get_wtime() : 0, c0 = watch ? thread_cpu_s() : 0;

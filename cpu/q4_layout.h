@@ -38,21 +38,29 @@ static inline int q4p_panel_end(const q4p *p, int n) {
     return n / pw * pw + pw;
 }
 
+/* The (panel, group) entry of prepared metadata holding column n; *col: n's column
+ * in its panel. */
+static inline __attribute__((always_inline)) const uint8_t *q4p_meta(const q4p *p, int g, int n,
+                                                                     int *col) {
+    int pw = p->panel, pi = n / pw;
+    *col = n - pi * pw;
+    return p->meta + ((size_t)pi * p->ng + g) * R1_Q4_META(pw);
+}
+
 /* The fp16 scales of group g from column n on (at least to n's panel end). */
 static inline __attribute__((always_inline)) const uint16_t *q4p_scales(const q4p *p, int g,
                                                                         int n) {
     if (!p->meta) return p->sc + (size_t)g * p->N + n;
-    int pw = p->panel, pi = n / pw;
-    return (const uint16_t *)(p->meta + ((size_t)pi * p->ng + g) * R1_Q4_META(pw)) + (n - pi * pw);
+    int col;
+    return (const uint16_t *)q4p_meta(p, g, n, &col) + col;
 }
 
 /* The qzeros word of group g holding columns n..n+7 (n % 8 == 0), column n + i at bits 4i. */
 static inline __attribute__((always_inline)) uint32_t q4p_zword(const q4p *p, int g, int n) {
     if (!p->meta) return p->qz[(size_t)g * (p->N / 8) + n / 8];
-    int pw = p->panel, pi = n / pw;
-    const uint32_t *z =
-        (const uint32_t *)(p->meta + ((size_t)pi * p->ng + g) * R1_Q4_META(pw) + 2 * (size_t)pw);
-    return z[(n - pi * pw) / 8];
+    int col;
+    const uint8_t *e = q4p_meta(p, g, n, &col);
+    return ((const uint32_t *)(e + 2 * (size_t)p->panel))[col / 8];
 }
 
 /* Word (row 0, column n) of the block holding n, and the block's row stride. */

@@ -19,16 +19,15 @@ int r1__cpu_shed_threads(r1_cpu_shed *s, int n_threads) {
     return n_threads - (shed > 0 ? shed : 0);
 }
 
-int r1__cpu_shed_update(r1_cpu_shed *s, int n_threads, int nt, double low) {
-    if (nt <= 1) return 0;
+void r1__cpu_shed_update(r1_cpu_shed *s, int n_threads, int nt, double low) {
+    if (nt <= 1) return;
     if (low >= R1_SHED_SHARE) {
         atomic_store_explicit(&s->low_calls, 0, memory_order_relaxed);
-        return 0;
+        return;
     }
     /* two in a row: one slow call (a page fault, a daemon waking) is not contention */
-    if (atomic_fetch_add_explicit(&s->low_calls, 1, memory_order_relaxed) < 1) return 0;
+    if (atomic_fetch_add_explicit(&s->low_calls, 1, memory_order_relaxed) < 1) return;
     atomic_store_explicit(&s->low_calls, 0, memory_order_relaxed);
     atomic_store_explicit(&s->shed, n_threads - nt + 1, memory_order_relaxed);
     atomic_store_explicit(&s->hold, R1_SHED_HOLD, memory_order_relaxed);
-    return 1;
 }

@@ -20,7 +20,7 @@ typedef struct r1_cpu_shed {
 /* Threads for the next decode call out of n_threads (at least 1). */
 int r1__cpu_shed_threads(r1_cpu_shed *s, int n_threads);
 /* After a call that ran nt of n_threads threads, whose lowest CPU share of the
- * wall time was low. Returns 1 when it sheds a thread. */
-int r1__cpu_shed_update(r1_cpu_shed *s, int n_threads, int nt, double low);
+ * wall time was low. */
+void r1__cpu_shed_update(r1_cpu_shed *s, int n_threads, int nt, double low);
 
 #endif

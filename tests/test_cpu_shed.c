@@ -1,19 +1,7 @@
 /* The CPU backend's thread shedding under contention (cpu/shed.c): when to drop a
  * thread from decode calls, for how long, and that idle calls never do. */
-#include <stdio.h>
-
 #include "../cpu/shed.h"
-
-static int failures;
-#define CHECK(c, ...)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            failures++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 /* One decode call: the threads it gets, then its lowest CPU share. */
 static int call(r1_cpu_shed *s, int n, double low) {
@@ -24,30 +12,30 @@ static int call(r1_cpu_shed *s, int n, double low) {
 
 int main(void) {
     r1_cpu_shed s = {0};
-    for (int i = 0; i < 1000; i++) CHECK(call(&s, 2, 0.95) == 2, "idle call %d shed a thread", i);
+    for (int i = 0; i < 1000; i++)
+        CHECK_MSG(call(&s, 2, 0.95) == 2, "idle call %d shed a thread", i);
 
     /* one slow call is not contention; a second one in a row is */
-    CHECK(call(&s, 2, 0.5) == 2, "first low call");
-    CHECK(call(&s, 2, 0.97) == 2, "idle call after one low call");
-    CHECK(call(&s, 2, 0.5) == 2, "low call after an idle one");
-    CHECK(call(&s, 2, 0.5) == 2, "second low call in a row runs before shedding");
+    CHECK_MSG(call(&s, 2, 0.5) == 2, "first low call");
+    CHECK_MSG(call(&s, 2, 0.97) == 2, "idle call after one low call");
+    CHECK_MSG(call(&s, 2, 0.5) == 2, "low call after an idle one");
+    CHECK_MSG(call(&s, 2, 0.5) == 2, "second low call in a row runs before shedding");
     for (int i = 0; i < R1_SHED_HOLD; i++)
-        CHECK(call(&s, 2, 1.0) == 1, "held call %d: expected 1 thread", i);
-    CHECK(call(&s, 2, 0.96) == 2, "after the hold the full team is tried again");
-    CHECK(call(&s, 2, 0.96) == 2, "and kept while idle");
+        CHECK_MSG(call(&s, 2, 1.0) == 1, "held call %d: expected 1 thread", i);
+    CHECK_MSG(call(&s, 2, 0.96) == 2, "after the hold the full team is tried again");
+    CHECK_MSG(call(&s, 2, 0.96) == 2, "and kept while idle");
 
     /* four threads, two busy neighbours: one thread at a time, never below one */
     r1_cpu_shed t = {0};
     call(&t, 4, 0.4), call(&t, 4, 0.4);
-    CHECK(r1__cpu_shed_threads(&t, 4) == 3, "first shed on 4 threads");
+    CHECK_MSG(r1__cpu_shed_threads(&t, 4) == 3, "first shed on 4 threads");
     r1__cpu_shed_update(&t, 4, 3, 0.4);
     r1__cpu_shed_update(&t, 4, 3, 0.4);
-    CHECK(r1__cpu_shed_threads(&t, 4) == 2, "contention with 3 threads sheds another");
+    CHECK_MSG(r1__cpu_shed_threads(&t, 4) == 2, "contention with 3 threads sheds another");
     for (int i = 0; i < 8; i++) r1__cpu_shed_update(&t, 4, 1, 0.1);
-    CHECK(r1__cpu_shed_threads(&t, 4) >= 1, "at least one thread");
+    CHECK_MSG(r1__cpu_shed_threads(&t, 4) >= 1, "at least one thread");
     r1_cpu_shed u = {0};
-    for (int i = 0; i < 10; i++) CHECK(call(&u, 1, 0.1) == 1, "one thread stays one");
+    for (int i = 0; i < 10; i++) CHECK_MSG(call(&u, 1, 0.1) == 1, "one thread stays one");
 
-    printf("cpu shed: %s\n", failures ? "FAILED" : "ok");
-    return failures != 0;
+    return r1t_finish("cpu shed");
 }

@@ -306,8 +306,13 @@ AI __m256i dot8(__m256i lo, __m256i hi, __m256i dl, __m256i dh) {
     return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
 }
 
-AI void x3_block(const q4p *p, const int8_t *xd, const float *dx, const float *sv, float *y, int n,
-                 int cv) {
+/* Decode: a 32-column block, y kept in registers across groups (the batched
+ * i8_block re-reads y per group and covers 16 columns, half a panel row per pass).
+ * nd digits per input (a constant after inlining): 3 for I8X3 (24 bytes per 8
+ * inputs, v = a*2^14 + b*2^7 + c; s2 = sums of v), 1 for I8 (8 bytes; s2 = dx times
+ * the sums of q). */
+AI void gemv_digits(const q4p *p, const int8_t *xd, const float *dx, const float *s2, float *y,
+                    int n, int cv, int nd) {
     const __m256i lo4 = _mm256_set1_epi32(0x0f0f0f0f);
     const int rpg = p->G / 8;
     size_t st;
@@ -315,64 +320,34 @@ AI void x3_block(const q4p *p, const int8_t *xd, const float *dx, const float *s
     __m256 yv[4];
     for (int c = 0; c < cv; c++) yv[c] = _mm256_setzero_ps();
     for (int g = 0; g < p->ng; g++) {
-        __m256i aa[4], ab[4], ac[4];
-        for (int c = 0; c < cv; c++) aa[c] = ab[c] = ac[c] = _mm256_setzero_si256();
+        __m256i acc[3][4];
+        for (int k = 0; k < nd; k++)
+            for (int c = 0; c < cv; c++) acc[k][c] = _mm256_setzero_si256();
         for (int r = g * rpg; r < (g + 1) * rpg; r++) {
             const uint32_t *row = base + (size_t)r * st;
-            const int8_t *d = xd + (size_t)r * 24;
+            const int8_t *d = xd + (size_t)r * 8 * nd;
             prefetch_row(p, row, st, cv);
             for (int c = 0; c < cv; c++) {
                 __m256i w = _mm256_loadu_si256((const __m256i *)(row + 8 * c));
                 __m256i lo = _mm256_and_si256(w, lo4),
                         hi = _mm256_and_si256(_mm256_srli_epi32(w, 4), lo4);
-                aa[c] = _mm256_add_epi32(aa[c], dot8(lo, hi, bcast4(d), bcast4(d + 4)));
-                ab[c] = _mm256_add_epi32(ab[c], dot8(lo, hi, bcast4(d + 8), bcast4(d + 12)));
-                ac[c] = _mm256_add_epi32(ac[c], dot8(lo, hi, bcast4(d + 16), bcast4(d + 20)));
+                for (int k = 0; k < nd; k++)
+                    acc[k][c] = _mm256_add_epi32(
+                        acc[k][c], dot8(lo, hi, bcast4(d + 8 * k), bcast4(d + 8 * k + 4)));
             }
         }
-        __m256 vdx = _mm256_set1_ps(dx[g]), vsv = _mm256_set1_ps(sv[g]);
+        __m256 vdx = _mm256_set1_ps(dx[g]), vs2 = _mm256_set1_ps(s2[g]);
         for (int c = 0; c < cv; c++) {
-            __m256 f =
-                _mm256_fmadd_ps(_mm256_cvtepi32_ps(aa[c]), _mm256_set1_ps(16384.0f),
-                                _mm256_fmadd_ps(_mm256_cvtepi32_ps(ab[c]), _mm256_set1_ps(128.0f),
-                                                _mm256_cvtepi32_ps(ac[c])));
-            f = _mm256_mul_ps(_mm256_fnmadd_ps(_mm256_cvtepi32_ps(zeros8(p, g, n + 8 * c)), vsv, f),
-                              vdx);
-            yv[c] = _mm256_fmadd_ps(scales8(p, g, n + 8 * c), f, yv[c]);
-        }
-    }
-    for (int c = 0; c < cv; c++) _mm256_storeu_ps(y + n + 8 * c, yv[c]);
-}
-
-/* Decode with 8-bit activations: a 32-column block, y kept in registers across
- * groups (the batched i8_block re-reads y per group and covers 16 columns, half a
- * panel row per pass). One dot8 per word against I8X3's three. */
-AI void i8_gemv(const q4p *p, const int8_t *xq, const float *dx, const float *dxs, float *y, int n,
-                int cv) {
-    const __m256i lo4 = _mm256_set1_epi32(0x0f0f0f0f);
-    const int rpg = p->G / 8;
-    size_t st;
-    const uint32_t *base = block_base(p, n, &st);
-    __m256 yv[4];
-    for (int c = 0; c < cv; c++) yv[c] = _mm256_setzero_ps();
-    for (int g = 0; g < p->ng; g++) {
-        __m256i acc[4];
-        for (int c = 0; c < cv; c++) acc[c] = _mm256_setzero_si256();
-        for (int r = g * rpg; r < (g + 1) * rpg; r++) {
-            const uint32_t *row = base + (size_t)r * st;
-            __m256i xl = bcast4(xq + 8 * r), xh = bcast4(xq + 8 * r + 4);
-            prefetch_row(p, row, st, cv);
-            for (int c = 0; c < cv; c++) {
-                __m256i w = _mm256_loadu_si256((const __m256i *)(row + 8 * c));
-                __m256i lo = _mm256_and_si256(w, lo4),
-                        hi = _mm256_and_si256(_mm256_srli_epi32(w, 4), lo4);
-                acc[c] = _mm256_add_epi32(acc[c], dot8(lo, hi, xl, xh));
+            __m256 z = _mm256_cvtepi32_ps(zeros8(p, g, n + 8 * c)), f;
+            if (nd == 3) {
+                f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[0][c]), _mm256_set1_ps(16384.0f),
+                                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[1][c]),
+                                                    _mm256_set1_ps(128.0f),
+                                                    _mm256_cvtepi32_ps(acc[2][c])));
+                f = _mm256_mul_ps(_mm256_fnmadd_ps(z, vs2, f), vdx);
+            } else {
+                f = _mm256_fnmadd_ps(z, vs2, _mm256_mul_ps(_mm256_cvtepi32_ps(acc[0][c]), vdx));
             }
-        }
-        __m256 vdx = _mm256_set1_ps(dx[g]), vds = _mm256_set1_ps(dxs[g]);
-        for (int c = 0; c < cv; c++) {
-            __m256 z = _mm256_cvtepi32_ps(zeros8(p, g, n + 8 * c));
-            __m256 f = _mm256_fnmadd_ps(z, vds, _mm256_mul_ps(_mm256_cvtepi32_ps(acc[c]), vdx));
             yv[c] = _mm256_fmadd_ps(scales8(p, g, n + 8 * c), f, yv[c]);
         }
     }
@@ -439,7 +414,7 @@ static void matmul_act_avx2(const r1_qlinear *q, const float *x, const void *xa,
     const float *tail = (const float *)((const char *)xa + r1__q4_act_tail_offset(q, T, mode));
     const float *dx = tail, *second = tail + (size_t)T * p.ng;
     if (mode == R1_Q4_I8 && T == 1) {
-#define I8V_CALL(cv) i8_gemv(&p, xa, dx, second, y, n, cv)
+#define I8V_CALL(cv) gemv_digits(&p, xa, dx, second, y, n, cv, 1)
         FOR_BLOCKS(&p, n0, n1, I8V_CALL)
 #undef I8V_CALL
         return;
@@ -454,7 +429,7 @@ static void matmul_act_avx2(const r1_qlinear *q, const float *x, const void *xa,
         const int8_t *xd = (const int8_t *)xa + (size_t)t * (p.K / 8) * 24;
         float *yt = y + (size_t)t * p.N;
         const float *dxt = dx + (size_t)t * p.ng, *svt = second + (size_t)t * p.ng;
-#define X3_CALL(cv) x3_block(&p, xd, dxt, svt, yt, n, cv)
+#define X3_CALL(cv) gemv_digits(&p, xd, dxt, svt, yt, n, cv, 3)
         FOR_BLOCKS(&p, n0, n1, X3_CALL)
 #undef X3_CALL
     }
