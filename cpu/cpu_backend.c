@@ -171,13 +171,14 @@ static r1_status cpu_segment_init(r1_backend *be, r1_segment *seg, r1_error *err
     }
     size_t per_thread = cs->xa_stride1 * (size_t)c->n_threads;
     if (per_thread > cs->xa_bytes) cs->xa_bytes = per_thread;
-    if (r1__cpu_sync_plan(cs, seg->nodes, seg->n_nodes)) {
+    if (r1__cpu_sync_plan(cs, seg->nodes, seg->n_nodes, c->n_threads)) {
+        free(cs->sync), free(cs->runs);
         free(cs);
         return r1__err(err, R1_E_NOMEM, "out of memory");
     }
     if (cs->xa_bytes && posix_memalign(&cs->xa, 64, cs->xa_bytes)) {
         size_t bytes = cs->xa_bytes;
-        free(cs->sync);
+        free(cs->sync), free(cs->runs);
         free(cs);
         return r1__err(err, R1_E_NOMEM, "cpu: cannot allocate %zu bytes of activation scratch",
                        bytes);
@@ -189,7 +190,7 @@ static r1_status cpu_segment_init(r1_backend *be, r1_segment *seg, r1_error *err
 static void cpu_segment_free(r1_backend *be, r1_segment *seg) {
     (void)be;
     r1_cpu_seg *cs = seg->state;
-    if (cs) free(cs->xa), free(cs->sync);
+    if (cs) free(cs->xa), free(cs->sync), free(cs->runs);
     free(cs);
     seg->state = NULL;
 }
@@ -215,7 +216,8 @@ static void shed_after_call(cpu_ctx *c, int nt, const double *cpu, double wall) 
 static r1_status cpu_compute(r1_backend *be, r1_segment *seg, const r1_run *run, r1_error *err) {
     (void)err;
     cpu_ctx *c = be->ctx;
-    const r1_cpu_seg *cs = seg->state;
+    r1_cpu_seg *cs = seg->state;
+    cs->gen++; /* this call's chunk-run words (cpu/chunks.h) */
     int prof = c->profile && (run->n_tokens == 1) != c->prof_batch;
     c->calls_decode += prof;
     /* One team for the whole segment; each op shares its work inside it. A

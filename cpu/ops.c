@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunks.h"
+
 /* Rows a node reads (first source row) and processes. */
 static void rows_of(const r1_node *n, const r1_run *run, int *first, int *count) {
     *first = n->rows == R1_ROWS_PICK ? run->n_tokens - run->n_out : 0;
@@ -57,17 +59,31 @@ r1_q4_act r1__cpu_q4_mode(const r1_cpu_seg *cs, const r1_qlinear *q, int T, size
     return mode;
 }
 
+/* A chunk size (at least ch) that leaves no more chunks than a run word counts. */
+static int chunk_size(int N, int ch) {
+    while ((N + ch - 1) / ch > R1_CPU_RUN_MAX_CHUNKS) ch *= 2;
+    return ch;
+}
+
+/* This thread's walk over node n's nch chunks in the current call. */
+static r1_cpu_chunk_iter chunks_of(const r1_cpu_seg *cs, const r1_node *n, int nch) {
+    uint64_t *runs = cs->runs + (size_t)(n - cs->nodes) * (size_t)cs->max_threads;
+    int nt = omp_get_num_threads();
+    return r1__cpu_chunks(runs, cs->gen, nch, omp_get_thread_num(),
+                          nt < cs->max_threads ? nt : cs->max_threads);
+}
+
 /* Prepared activations (quantized or gathered once per op), then column chunks. */
 static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs) {
     const r1_cpu_kernels *k = cs->k;
     const r1_qlinear *q = n->q;
-    int N = q->N, T = run->n_tokens, ch = r1__cpu_col_chunk(N, k->col_align),
+    int N = q->N, T = run->n_tokens, ch = chunk_size(N, r1__cpu_col_chunk(N, k->col_align)),
         nch = (N + ch - 1) / ch;
     const float *x = n->src[0]->data;
     float *y = n->dst->data;
+    r1_cpu_chunk_iter it = chunks_of(cs, n, nch);
     if (!k->q4_matmul_act) { /* the scalar reference reads the checkpoint layout directly */
-#pragma omp for schedule(dynamic, 1) nowait
-        for (int c = 0; c < nch; c++) {
+        for (int c; (c = r1__cpu_chunk_next(&it)) >= 0;) {
             int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
             k->q4_matmul(q, x, T, y, n0, n1);
             add_bias(q->bias, y, T, N, n0, n1);
@@ -89,25 +105,26 @@ static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_seg *
 #pragma omp for schedule(static)
         for (int u = 0; u < units; u++) r1__cpu_q4_act_prep(k, q, x, T, mode, u, u + 1, cs->xa);
     }
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int c = 0; c < nch; c++) {
+    for (int c; (c = r1__cpu_chunk_next(&it)) >= 0;) {
         int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
         r1__cpu_q4_matmul_act(k, q, x, xa, T, mode, y, n0, n1);
         add_bias(q->bias, y, T, N, n0, n1);
     }
 }
 
-static void op_matmul(const r1_node *n, const r1_run *run, const r1_cpu_kernels *k) {
+static void op_matmul(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs) {
+    const r1_cpu_kernels *k = cs->k;
     int first, T;
     rows_of(n, run, &first, &T);
     const r1_q8_rows *q8 = n->w->cpu_extra; /* --lm-head q8 */
     int N = (int)n->w->ne[0], K = (int)n->w->ne[1];
-    int ch = r1__cpu_row_chunk(N, (size_t)K * (q8 ? 1 : r1__dtype_size(n->w->type)), k->col_align);
+    int ch = chunk_size(
+        N, r1__cpu_row_chunk(N, (size_t)K * (q8 ? 1 : r1__dtype_size(n->w->type)), k->col_align));
     int nch = (N + ch - 1) / ch;
     const float *x = (const float *)n->src[0]->data + (size_t)first * K;
     float *y = n->dst->data;
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int c = 0; c < nch; c++) {
+    r1_cpu_chunk_iter it = chunks_of(cs, n, nch);
+    for (int c; (c = r1__cpu_chunk_next(&it)) >= 0;) {
         int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
         if (q8)
             r1__cpu_q8_matmul(k, q8, x, T, y, n0, n1);
@@ -317,7 +334,6 @@ static void op_elementwise(const r1_node *n, const r1_run *run) {
 }
 
 void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs) {
-    const r1_cpu_kernels *k = cs->k;
     switch (n->op) {
     case R1_OP_EMBED:
         op_embed(n, run);
@@ -329,7 +345,7 @@ void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs) {
         op_matmul_q4(n, run, cs);
         break;
     case R1_OP_MATMUL:
-        op_matmul(n, run, k);
+        op_matmul(n, run, cs);
         break;
     case R1_OP_ROPE:
         op_rope(n, run);
@@ -396,9 +412,12 @@ static int hazard(const r1_node *prev, const r1_node *next) {
     return 0;
 }
 
-int r1__cpu_sync_plan(r1_cpu_seg *cs, const r1_node *nodes, int n) {
+int r1__cpu_sync_plan(r1_cpu_seg *cs, const r1_node *nodes, int n, int max_threads) {
     cs->sync = calloc((size_t)n + 1, 1);
-    if (!cs->sync) return -1;
+    cs->runs = calloc((size_t)n * (size_t)max_threads + 1, sizeof *cs->runs);
+    if (!cs->sync || !cs->runs) return -1;
+    cs->nodes = nodes;
+    cs->max_threads = max_threads;
     cs->light = 1;
     for (int i = 0; i < n; i++)
         if (nodes[i].op == R1_OP_MATMUL_Q4 || nodes[i].op == R1_OP_MATMUL ||

@@ -1,6 +1,7 @@
 /* CPU implementations of the graph ops. Called from inside an OpenMP parallel
  * region: each op shares its work with orphaned `omp for` loops (dynamic
- * chunks, so a thread that was descheduled does not hold up the others). */
+ * chunks, so a thread that was descheduled does not hold up the others), the
+ * matmuls by runs of column chunks that idle threads take over (cpu/chunks.h). */
 #ifndef R1_CPU_OPS_H
 #define R1_CPU_OPS_H
 
@@ -14,9 +15,13 @@ typedef struct r1_cpu_seg {
     r1_q4_act mode_decode, mode_short, mode_batch;
     void *xa;
     size_t xa_bytes;
-    size_t xa_stride1;   /* per-thread slice for T == 1 (each thread prepares its own) */
-    unsigned char *sync; /* sync[i]: a barrier is needed before node i (data hazard) */
-    int light;           /* only row-wise ops (no matmul, no attention): see cpu_compute */
+    size_t xa_stride1;    /* per-thread slice for T == 1 (each thread prepares its own) */
+    unsigned char *sync;  /* sync[i]: a barrier is needed before node i (data hazard) */
+    int light;            /* only row-wise ops (no matmul, no attention): see cpu_compute */
+    const r1_node *nodes; /* the segment's, for a node's index */
+    uint64_t *runs;       /* per node, max_threads chunk-run words (cpu/chunks.h) */
+    int max_threads;
+    uint32_t gen; /* the compute call's number, which tells this call's run words */
 } r1_cpu_seg;
 
 /* The activation mode a node runs with for T tokens (F32 when the table lacks one). */
@@ -25,7 +30,8 @@ r1_q4_act r1__cpu_q4_mode(const r1_cpu_seg *cs, const r1_qlinear *q, int T, size
  * the caller puts a barrier before a node only where sync[] says it reads or
  * writes memory that an unfinished earlier node touches. */
 void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs);
-/* Fills cs->sync for the segment's nodes (tensors must be bound). */
-int r1__cpu_sync_plan(r1_cpu_seg *cs, const r1_node *nodes, int n);
+/* Fills cs->sync for the segment's nodes (tensors must be bound) and allocates
+ * the chunk-run words for teams of up to max_threads. */
+int r1__cpu_sync_plan(r1_cpu_seg *cs, const r1_node *nodes, int n, int max_threads);
 
 #endif

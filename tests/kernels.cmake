@@ -13,3 +13,8 @@ set_tests_properties(kernels_neon_qemu PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 7
 # Thread shedding under contention (cpu/shed.c): its state machine on synthetic shares.
 r1_add_test_exe(test_cpu_shed ${CMAKE_CURRENT_LIST_DIR}/test_cpu_shed.c)
 add_test(NAME cpu_shed COMMAND test_cpu_shed)
+
+# Column chunks shared out by runs (cpu/chunks.h): each chunk once, stealing from the back.
+r1_add_test_exe(test_cpu_chunks ${CMAKE_CURRENT_LIST_DIR}/test_cpu_chunks.c)
+target_link_libraries(test_cpu_chunks PRIVATE OpenMP::OpenMP_C)
+add_test(NAME cpu_chunks COMMAND test_cpu_chunks)

@@ -18,6 +18,7 @@
 #endif
 
 #include "check.h"
+#include "chunks.h"
 #include "kernels.h"
 #include "q4_layout.h"
 
@@ -405,10 +406,13 @@ static size_t q4_bytes(const r1_qlinear *q) {
 }
 
 /* One forward step over `n` linears, shared out the way the CPU backend does it:
- * one parallel region; per op the activation units (static), then dynamic
- * chunks of 64 columns. mode < 0: plain q4_matmul (no preparation). */
+ * one parallel region; per op the activation units (static), then runs of
+ * chunks of 64 columns (cpu/chunks.h). mode < 0: plain q4_matmul (no preparation). */
 static void run_set(const r1_cpu_kernels *k, qcase **set, int n, const float *x, int T, float *y,
                     int mode, void *xa, int nth) {
+    static uint64_t runs[64];
+    static uint32_t gen;
+    gen++;
 #pragma omp parallel num_threads(nth)
     for (int i = 0; i < n; i++) {
         const r1_qlinear *q = &set[i]->q;
@@ -419,14 +423,17 @@ static void run_set(const r1_cpu_kernels *k, qcase **set, int n, const float *x,
             for (int u = 0; u < T * q->n_groups; u++)
                 r1__cpu_q4_act_prep(k, q, x, T, (r1_q4_act)mode, u, u + 1, xa);
         }
-#pragma omp for schedule(dynamic, 1)
-        for (int c = 0; c < nch; c++) {
+        int nt = omp_get_num_threads() < 64 ? omp_get_num_threads() : 64;
+        r1_cpu_chunk_iter it =
+            r1__cpu_chunks(runs, gen * 256u + (uint32_t)i, nch, omp_get_thread_num(), nt);
+        for (int c; (c = r1__cpu_chunk_next(&it)) >= 0;) {
             int n0 = c * ch, n1 = n0 + ch > q->N ? q->N : n0 + ch;
             if (mode < 0)
                 k->q4_matmul(q, x, T, y, n0, n1);
             else
                 r1__cpu_q4_matmul_act(k, q, x, bytes ? xa : NULL, T, (r1_q4_act)mode, y, n0, n1);
         }
+#pragma omp barrier /* the next op reuses the run words */
     }
 }
 
