@@ -248,6 +248,8 @@ static void test_q4(const r1_cpu_kernels **isas, int n_isa) {
     test_q4_case(isas, n_isa, 256, 24, 32, 0, 0, 1, 3), cases++;
     test_q4_case(isas, n_isa, 512, 200, 64, 0, 1, 2, 1), cases++;
     test_q4_case(isas, n_isa, 256, 136, 64, 0, 0, 1, 9), cases++;
+    /* one group of 1,056 rows: the AVX2 decode block sums it in parts (GROUP_PAIR_ROWS) */
+    test_q4_case(isas, n_isa, 8448, 16, 8448, 0, 0, 0, 1), cases++;
     for (int it = 0; it < 40; it++) {
         int G = (int[]){32, 64, 128, 0}[irand(4)];
         int K = G ? G * (1 + irand(8)) : 8 * (1 + irand(80));

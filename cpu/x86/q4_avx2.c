@@ -306,49 +306,90 @@ AI __m256i dot8(__m256i lo, __m256i hi, __m256i dl, __m256i dh) {
     return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
 }
 
+/* 128 * (digit-0 products) + (digit-1 products) as int32 lanes, d the row's
+ * digits (8 bytes of digit 0, then 8 of digit 1): one madd weights the first
+ * pair sums by 128. A lane's sum is at most 128 * 15240 + 15240 per row, so a
+ * 128-input group (16 rows) stays below 2^25: exact in int32. */
+AI __m256i dot8x2(__m256i lo, __m256i hi, const int8_t *d) {
+    __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(d)),
+                                  _mm256_maddubs_epi16(hi, bcast4(d + 4)));
+    __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(d + 8)),
+                                  _mm256_maddubs_epi16(hi, bcast4(d + 12)));
+    return _mm256_add_epi32(_mm256_madd_epi16(s0, _mm256_set1_epi16(128)),
+                            _mm256_madd_epi16(s1, _mm256_set1_epi16(1)));
+}
+
+/* Rows [r0, r1) of a decode block into acc (see gemv_digits). */
+AI void gemv_rows(const q4p *p, const uint32_t *base, size_t st, const int8_t *xd, int r0, int r1,
+                  int cv, int nd, __m256i acc[2][4]) {
+    const __m256i lo4 = _mm256_set1_epi32(0x0f0f0f0f);
+    for (int k = 0; k < (nd == 3 ? 2 : 1); k++)
+        for (int c = 0; c < cv; c++) acc[k][c] = _mm256_setzero_si256();
+    for (int r = r0; r < r1; r++) {
+        const uint32_t *row = base + (size_t)r * st;
+        const int8_t *d = xd + (size_t)r * 8 * nd;
+        prefetch_row(p, row, st, cv);
+        for (int c = 0; c < cv; c++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(row + 8 * c));
+            __m256i lo = _mm256_and_si256(w, lo4),
+                    hi = _mm256_and_si256(_mm256_srli_epi32(w, 4), lo4);
+            if (nd == 3) { /* digits 0 and 1 share acc[0] as 128 * s0 + s1 */
+                acc[0][c] = _mm256_add_epi32(acc[0][c], dot8x2(lo, hi, d));
+                acc[1][c] =
+                    _mm256_add_epi32(acc[1][c], dot8(lo, hi, bcast4(d + 16), bcast4(d + 20)));
+            } else {
+                acc[0][c] = _mm256_add_epi32(acc[0][c], dot8(lo, hi, bcast4(d), bcast4(d + 4)));
+            }
+        }
+    }
+}
+
+/* acc of gemv_rows as floats: 16384 a + 128 b + c for I8X3, the sums for I8. */
+AI __m256 gemv_fold(__m256i acc[2][4], int c, int nd) {
+    if (nd != 3) return _mm256_cvtepi32_ps(acc[0][c]);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[0][c]), _mm256_set1_ps(128.0f),
+                           _mm256_cvtepi32_ps(acc[1][c]));
+}
+
 /* Decode: a 32-column block, y kept in registers across groups (the batched
  * i8_block re-reads y per group and covers 16 columns, half a panel row per pass).
  * nd digits per input (a constant after inlining): 3 for I8X3 (24 bytes per 8
  * inputs, v = a*2^14 + b*2^7 + c; s2 = sums of v), 1 for I8 (8 bytes; s2 = dx times
- * the sums of q). */
+ * the sums of q). I8X3 keeps 8 accumulators (dot8x2), not 12, which 16 ymm
+ * registers could not hold with the row's digits (2-core Zen 3, test_kernels
+ * bench decode, three interleaved rounds: 98 -> 102% of the probe over the
+ * seven shapes); a group past GROUP_PAIR_ROWS rows is summed in parts so that
+ * no int32 overflows. */
+#define GROUP_PAIR_ROWS 1024
 AI void gemv_digits(const q4p *p, const int8_t *xd, const float *dx, const float *s2, float *y,
                     int n, int cv, int nd) {
-    const __m256i lo4 = _mm256_set1_epi32(0x0f0f0f0f);
     const int rpg = p->G / 8;
     size_t st;
     const uint32_t *base = block_base(p, n, &st);
     __m256 yv[4];
     for (int c = 0; c < cv; c++) yv[c] = _mm256_setzero_ps();
     for (int g = 0; g < p->ng; g++) {
-        __m256i acc[3][4];
-        for (int k = 0; k < nd; k++)
-            for (int c = 0; c < cv; c++) acc[k][c] = _mm256_setzero_si256();
-        for (int r = g * rpg; r < (g + 1) * rpg; r++) {
-            const uint32_t *row = base + (size_t)r * st;
-            const int8_t *d = xd + (size_t)r * 8 * nd;
-            prefetch_row(p, row, st, cv);
-            for (int c = 0; c < cv; c++) {
-                __m256i w = _mm256_loadu_si256((const __m256i *)(row + 8 * c));
-                __m256i lo = _mm256_and_si256(w, lo4),
-                        hi = _mm256_and_si256(_mm256_srli_epi32(w, 4), lo4);
-                for (int k = 0; k < nd; k++)
-                    acc[k][c] = _mm256_add_epi32(
-                        acc[k][c], dot8(lo, hi, bcast4(d + 8 * k), bcast4(d + 8 * k + 4)));
+        __m256i acc[2][4];
+        __m256 f[4];
+        if (nd != 3 || rpg <= GROUP_PAIR_ROWS) {
+            gemv_rows(p, base, st, xd, g * rpg, (g + 1) * rpg, cv, nd, acc);
+            for (int c = 0; c < cv; c++) f[c] = gemv_fold(acc, c, nd);
+        } else {
+            for (int c = 0; c < cv; c++) f[c] = _mm256_setzero_ps();
+            for (int r = g * rpg; r < (g + 1) * rpg; r += GROUP_PAIR_ROWS) {
+                int e = r + GROUP_PAIR_ROWS < (g + 1) * rpg ? r + GROUP_PAIR_ROWS : (g + 1) * rpg;
+                gemv_rows(p, base, st, xd, r, e, cv, nd, acc);
+                for (int c = 0; c < cv; c++) f[c] = _mm256_add_ps(f[c], gemv_fold(acc, c, nd));
             }
         }
         __m256 vdx = _mm256_set1_ps(dx[g]), vs2 = _mm256_set1_ps(s2[g]);
         for (int c = 0; c < cv; c++) {
-            __m256 z = _mm256_cvtepi32_ps(zeros8(p, g, n + 8 * c)), f;
-            if (nd == 3) {
-                f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[0][c]), _mm256_set1_ps(16384.0f),
-                                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[1][c]),
-                                                    _mm256_set1_ps(128.0f),
-                                                    _mm256_cvtepi32_ps(acc[2][c])));
-                f = _mm256_mul_ps(_mm256_fnmadd_ps(z, vs2, f), vdx);
-            } else {
-                f = _mm256_fnmadd_ps(z, vs2, _mm256_mul_ps(_mm256_cvtepi32_ps(acc[0][c]), vdx));
-            }
-            yv[c] = _mm256_fmadd_ps(scales8(p, g, n + 8 * c), f, yv[c]);
+            __m256 z = _mm256_cvtepi32_ps(zeros8(p, g, n + 8 * c)), h;
+            if (nd == 3)
+                h = _mm256_mul_ps(_mm256_fnmadd_ps(z, vs2, f[c]), vdx);
+            else
+                h = _mm256_fnmadd_ps(z, vs2, _mm256_mul_ps(f[c], vdx));
+            yv[c] = _mm256_fmadd_ps(scales8(p, g, n + 8 * c), h, yv[c]);
         }
     }
     for (int c = 0; c < cv; c++) _mm256_storeu_ps(y + n + 8 * c, yv[c]);
