@@ -588,8 +588,79 @@ static void dense_matmul_avx2(const r1_tensor *w, const float *x, int T, float *
     }
 }
 
+/* ---- 8-bit head, one token: int16 x against int8 rows ----
+ * Converting every weight to float held 1.5b's head (1.5 KiB rows) to about 8
+ * bytes per 4-cycle FMA chain: 74-84% of the probe, 12 GB/s even from cache.
+ * Here x is rounded to int16 (Q8X_MAX against the largest |x| of each Q8X_BLK
+ * inputs: within 2^-15 of it, far below the rows' own 8-bit rounding) and a row
+ * costs one sign extension and one vpmaddwd per 16 weights (a single-thread
+ * loop over cache-resident rows: 21 -> 41 GB/s). A block's int32 sums stay
+ * below 2^31: Q8X_BLK * Q8X_MAX * 127 < 2^31. */
+#define Q8X_MAX 16383
+#define Q8X_BLK 4096
+#define Q8X_KMAX 16384 /* larger K: the float path */
+
+/* xq = x rounded against each block's max |x|; sc[b] the block's step. K % 16 == 0. */
+static void q8x_quantize(const float *x, int64_t K, int16_t *xq, float *sc) {
+    for (int64_t b = 0; b < K; b += Q8X_BLK) {
+        int64_t e = b + Q8X_BLK < K ? b + Q8X_BLK : K;
+        __m256 m = _mm256_setzero_ps();
+        const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+        for (int64_t k = b; k < e; k += 8)
+            m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + k), abs));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+        __m256 inv = _mm256_set1_ps(amax > 0 ? (float)Q8X_MAX / amax : 0.0f);
+        sc[b / Q8X_BLK] = amax / (float)Q8X_MAX;
+        for (int64_t k = b; k < e; k += 16) {
+            __m256i lo = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + k), inv));
+            __m256i hi = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8), inv));
+            /* packs interleaves 128-bit lanes: restore the element order */
+            __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xd8);
+            _mm256_storeu_si256((__m256i *)(xq + k), p);
+        }
+    }
+}
+
+/* Rows n .. n + rb - 1 (rb <= 4) of one token. */
+AI void q8x_rows(const r1_q8_rows *w, const int16_t *xq, const float *sc, float *y, int64_t n,
+                 int rb) {
+    const int64_t K = w->K;
+    const int pf = dense_pf_rows(K, 1);
+    __m256 f[4];
+    for (int i = 0; i < rb; i++) f[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K; b += Q8X_BLK) {
+        int64_t e = b + Q8X_BLK < K ? b + Q8X_BLK : K;
+        __m256i acc[4];
+        for (int i = 0; i < rb; i++) acc[i] = _mm256_setzero_si256();
+        for (int64_t k = b; k < e; k += 16) {
+            if ((k & 63) == 0) /* rows pf ahead, once per cache line (dense_block) */
+                for (int i = 0; i < rb; i++)
+                    _mm_prefetch((const char *)(w->q + (n + i + pf) * K + k), _MM_HINT_T1);
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + k));
+            for (int i = 0; i < rb; i++) {
+                __m128i r = _mm_loadu_si128((const __m128i *)(w->q + (n + i) * K + k));
+                acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(r)));
+            }
+        }
+        __m256 s = _mm256_set1_ps(sc[b / Q8X_BLK]);
+        for (int i = 0; i < rb; i++) f[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i]), s, f[i]);
+    }
+    for (int i = 0; i < rb; i++) y[n + i] = hsum8(f[i]) * w->d[n + i];
+}
+
 static void q8_matmul_avx2(const r1_q8_rows *w, const float *x, int T, float *y, int n0, int n1) {
-    dense_range(w->q, D_I8, x, T, y, w->N, w->K, n0, n1, w->d);
+    if (T != 1 || w->K % 16 || w->K > Q8X_KMAX) { /* prompts (all logits), odd shapes */
+        dense_range(w->q, D_I8, x, T, y, w->N, w->K, n0, n1, w->d);
+        return;
+    }
+    int16_t xq[Q8X_KMAX] __attribute__((aligned(32)));
+    float sc[Q8X_KMAX / Q8X_BLK];
+    q8x_quantize(x, w->K, xq, sc); /* per call: ~1 us for 1.5b's K, a chunk streams ~25 us */
+    int64_t n = n0;
+    for (; n + 4 <= n1; n += 4) q8x_rows(w, xq, sc, y, n, 4);
+    for (; n < n1; n++) q8x_rows(w, xq, sc, y, n, 1);
 }
 
 const r1_cpu_kernels r1__cpu_kernels_avx2 = {
