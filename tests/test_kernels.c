@@ -327,6 +327,30 @@ static void test_dense_case(const r1_cpu_kernels **isas, int n_isa, r1_dtype typ
     free(x), free(ref), free(data);
 }
 
+/* A NaN in x reaches every 8-bit head output (the AVX2 int16 path cannot carry
+ * it and must fall back), never a made-up number. */
+static void test_q8_nan(const r1_cpu_kernels **isas, int n_isa) {
+    enum { K = 256, N = 16 };
+    uint16_t *h = malloc((size_t)N * K * 2);
+    for (int i = 0; i < N * K; i++) h[i] = r1__f32_to_f16(frand() * 0.05f);
+    r1_tensor w;
+    tensor2(&w, R1_F16, N, K, h);
+    r1_q8_rows *q8 = NULL;
+    r1_error err = {0};
+    CHECK(r1__cpu_q8_rows_new(&w, &q8, &err) == R1_OK);
+    float *x = rand_vec(K), y[N];
+    x[100] = NAN;
+    for (int i = 0; i < n_isa && q8; i++) {
+        if (!isas[i]->q8_matmul) continue;
+        isas[i]->q8_matmul(q8, x, 1, y, 0, N);
+        int nan = 0;
+        for (int n = 0; n < N; n++) nan += isnan(y[n]) != 0;
+        CHECK_MSG(nan == N, "%s q8: %d of %d outputs NaN for a NaN input", isas[i]->name, nan, N);
+    }
+    r1__cpu_q8_rows_free(q8);
+    free(h), free(x);
+}
+
 static void test_dense(const r1_cpu_kernels **isas, int n_isa) {
     static const r1_dtype types[] = {R1_F16, R1_BF16, R1_F32};
     static const int Ts[] = {1, 2, 7, 64};
@@ -724,5 +748,6 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "bench")) return bench_main(argc - 1, argv + 1);
     test_q4(isas, n_isa);
     test_dense(isas, n_isa);
+    test_q8_nan(isas, n_isa);
     return r1t_finish("kernels");
 }

@@ -600,14 +600,20 @@ static void dense_matmul_avx2(const r1_tensor *w, const float *x, int T, float *
 #define Q8X_BLK 4096
 #define Q8X_KMAX 16384 /* larger K: the float path */
 
-/* xq = x rounded against each block's max |x|; sc[b] the block's step. K % 16 == 0. */
-static void q8x_quantize(const float *x, int64_t K, int16_t *xq, float *sc) {
+/* xq = x rounded against each block's max |x|; sc[b] the block's step. K % 16 == 0.
+ * Returns 0 when x holds a NaN or an infinity (which int16 cannot carry: the
+ * float path then passes it on to the logits). */
+static int q8x_quantize(const float *x, int64_t K, int16_t *xq, float *sc) {
     for (int64_t b = 0; b < K; b += Q8X_BLK) {
         int64_t e = b + Q8X_BLK < K ? b + Q8X_BLK : K;
-        __m256 m = _mm256_setzero_ps();
-        const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-        for (int64_t k = b; k < e; k += 8)
-            m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + k), abs));
+        __m256 m = _mm256_setzero_ps(), nf = _mm256_setzero_ps(); /* nf: 0 * x, NaN if not finite */
+        const __m256 mabs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+        for (int64_t k = b; k < e; k += 8) {
+            __m256 v = _mm256_loadu_ps(x + k);
+            m = _mm256_max_ps(m, _mm256_and_ps(v, mabs));
+            nf = _mm256_add_ps(nf, _mm256_mul_ps(v, _mm256_setzero_ps()));
+        }
+        if (_mm256_movemask_ps(_mm256_cmp_ps(nf, nf, _CMP_UNORD_Q))) return 0;
         __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
         h = _mm_max_ps(h, _mm_movehl_ps(h, h));
         float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
@@ -621,6 +627,7 @@ static void q8x_quantize(const float *x, int64_t K, int16_t *xq, float *sc) {
             _mm256_storeu_si256((__m256i *)(xq + k), p);
         }
     }
+    return 1;
 }
 
 /* Rows n .. n + rb - 1 (rb <= 4) of one token. */
@@ -651,13 +658,14 @@ AI void q8x_rows(const r1_q8_rows *w, const int16_t *xq, const float *sc, float 
 }
 
 static void q8_matmul_avx2(const r1_q8_rows *w, const float *x, int T, float *y, int n0, int n1) {
-    if (T != 1 || w->K % 16 || w->K > Q8X_KMAX) { /* prompts (all logits), odd shapes */
+    int16_t xq[Q8X_KMAX] __attribute__((aligned(32)));
+    float sc[Q8X_KMAX / Q8X_BLK];
+    /* prompts (all logits), odd shapes and non-finite x take the float path; the
+     * rounding is per call: ~1 us for 1.5b's K, where a chunk streams ~25 us */
+    if (T != 1 || w->K % 16 || w->K > Q8X_KMAX || !q8x_quantize(x, w->K, xq, sc)) {
         dense_range(w->q, D_I8, x, T, y, w->N, w->K, n0, n1, w->d);
         return;
     }
-    int16_t xq[Q8X_KMAX] __attribute__((aligned(32)));
-    float sc[Q8X_KMAX / Q8X_BLK];
-    q8x_quantize(x, w->K, xq, sc); /* per call: ~1 us for 1.5b's K, a chunk streams ~25 us */
     int64_t n = n0;
     for (; n + 4 <= n1; n += 4) q8x_rows(w, xq, sc, y, n, 4);
     for (; n < n1; n++) q8x_rows(w, xq, sc, y, n, 1);
