@@ -363,7 +363,7 @@ AI __m256 gemv_fold(__m256i acc[2][4], int c, int nd) {
 #define GROUP_PAIR_ROWS 1024
 AI void gemv_digits(const q4p *p, const int8_t *xd, const float *dx, const float *s2, float *y,
                     int n, int cv, int nd) {
-    const int rpg = p->G / 8;
+    const int rpg = p->G / 8, part = nd == 3 && rpg > GROUP_PAIR_ROWS ? GROUP_PAIR_ROWS : rpg;
     size_t st;
     const uint32_t *base = block_base(p, n, &st);
     __m256 yv[4];
@@ -371,16 +371,11 @@ AI void gemv_digits(const q4p *p, const int8_t *xd, const float *dx, const float
     for (int g = 0; g < p->ng; g++) {
         __m256i acc[2][4];
         __m256 f[4];
-        if (nd != 3 || rpg <= GROUP_PAIR_ROWS) {
-            gemv_rows(p, base, st, xd, g * rpg, (g + 1) * rpg, cv, nd, acc);
-            for (int c = 0; c < cv; c++) f[c] = gemv_fold(acc, c, nd);
-        } else {
-            for (int c = 0; c < cv; c++) f[c] = _mm256_setzero_ps();
-            for (int r = g * rpg; r < (g + 1) * rpg; r += GROUP_PAIR_ROWS) {
-                int e = r + GROUP_PAIR_ROWS < (g + 1) * rpg ? r + GROUP_PAIR_ROWS : (g + 1) * rpg;
-                gemv_rows(p, base, st, xd, r, e, cv, nd, acc);
-                for (int c = 0; c < cv; c++) f[c] = _mm256_add_ps(f[c], gemv_fold(acc, c, nd));
-            }
+        for (int c = 0; c < cv; c++) f[c] = _mm256_setzero_ps();
+        for (int r = g * rpg; r < (g + 1) * rpg; r += part) { /* one part unless G is huge */
+            int e = r + part < (g + 1) * rpg ? r + part : (g + 1) * rpg;
+            gemv_rows(p, base, st, xd, r, e, cv, nd, acc);
+            for (int c = 0; c < cv; c++) f[c] = _mm256_add_ps(f[c], gemv_fold(acc, c, nd));
         }
         __m256 vdx = _mm256_set1_ps(dx[g]), vs2 = _mm256_set1_ps(s2[g]);
         for (int c = 0; c < cv; c++) {
@@ -517,6 +512,15 @@ AI int dense_pf_rows(int64_t K, size_t es) {
     return r < 4 ? 4 : r;
 }
 
+/* Rows n .. n + rb - 1, pf rows ahead, at byte column k * es, into L2, once per
+ * cache line: without it short rows (1.5b's 1.5 KiB 8-bit ones) streamed at 59%
+ * of the probe. */
+AI void dense_prefetch(const void *w, int64_t n, int rb, int pf, int64_t K, int64_t k, size_t es) {
+    if (((size_t)k * es & 63) == 0)
+        for (int i = 0; i < rb; i++)
+            _mm_prefetch((const char *)w + ((size_t)(n + i + pf) * K + k) * es, _MM_HINT_T1);
+}
+
 AI void dense_block(const void *w, int type, const float *x, float *y, int64_t N, int64_t K, int t0,
                     int tb, int64_t n, int rb, const float *rs) {
     __m256 acc[4][4];
@@ -527,11 +531,7 @@ AI void dense_block(const void *w, int type, const float *x, float *y, int64_t N
     const int pf = dense_pf_rows(K, es);
     for (; k + 8 <= K; k += 8) {
         __m256 wv[4];
-        /* rows pf ahead, same offset, into L2, once per cache line: without it
-         * short rows (1.5b's 1.5 KiB 8-bit ones) streamed at 59% of the probe */
-        if (((size_t)k * es & 63) == 0)
-            for (int i = 0; i < rb; i++)
-                _mm_prefetch((const char *)w + ((size_t)(n + i + pf) * K + k) * es, _MM_HINT_T1);
+        dense_prefetch(w, n, rb, pf, K, k, es);
         for (int i = 0; i < rb; i++) wv[i] = load_w(w, type, (size_t)(n + i) * K + k);
         for (int t = 0; t < tb; t++) {
             __m256 xv = _mm256_loadu_ps(x + (size_t)(t0 + t) * K + k);
@@ -630,11 +630,10 @@ static int q8x_quantize(const float *x, int64_t K, int16_t *xq, float *sc) {
     return 1;
 }
 
-/* Rows n .. n + rb - 1 (rb <= 4) of one token. */
+/* Rows n .. n + rb - 1 (rb <= 4) of one token; pf: dense_pf_rows. */
 AI void q8x_rows(const r1_q8_rows *w, const int16_t *xq, const float *sc, float *y, int64_t n,
-                 int rb) {
+                 int rb, int pf) {
     const int64_t K = w->K;
-    const int pf = dense_pf_rows(K, 1);
     __m256 f[4];
     for (int i = 0; i < rb; i++) f[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K; b += Q8X_BLK) {
@@ -642,9 +641,7 @@ AI void q8x_rows(const r1_q8_rows *w, const int16_t *xq, const float *sc, float 
         __m256i acc[4];
         for (int i = 0; i < rb; i++) acc[i] = _mm256_setzero_si256();
         for (int64_t k = b; k < e; k += 16) {
-            if ((k & 63) == 0) /* rows pf ahead, once per cache line (dense_block) */
-                for (int i = 0; i < rb; i++)
-                    _mm_prefetch((const char *)(w->q + (n + i + pf) * K + k), _MM_HINT_T1);
+            dense_prefetch(w->q, n, rb, pf, K, k, 1);
             __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + k));
             for (int i = 0; i < rb; i++) {
                 __m128i r = _mm_loadu_si128((const __m128i *)(w->q + (n + i) * K + k));
@@ -667,8 +664,9 @@ static void q8_matmul_avx2(const r1_q8_rows *w, const float *x, int T, float *y,
         return;
     }
     int64_t n = n0;
-    for (; n + 4 <= n1; n += 4) q8x_rows(w, xq, sc, y, n, 4);
-    for (; n < n1; n++) q8x_rows(w, xq, sc, y, n, 1);
+    const int pf = dense_pf_rows(w->K, 1);
+    for (; n + 4 <= n1; n += 4) q8x_rows(w, xq, sc, y, n, 4, pf);
+    for (; n < n1; n++) q8x_rows(w, xq, sc, y, n, 1, pf);
 }
 
 const r1_cpu_kernels r1__cpu_kernels_avx2 = {
