@@ -368,8 +368,9 @@ static void test_dense(const r1_cpu_kernels **isas, int n_isa) {
 /* ---- benchmarks ----
  * Weights are replicated until each measured set exceeds the 480 MB L3 of the
  * test machine, so every timed call reads DRAM like a real decode step does.
- * Work is shared the way cpu/ops.c does it: one parallel region, dynamic
- * chunks (r1__cpu_col_chunk, r1__cpu_row_chunk for the head). */
+ * Work is shared in one parallel region, in chunks of cpu/ops.c's sizes
+ * (r1__cpu_col_chunk, r1__cpu_row_chunk for the head): the matmuls in runs as
+ * ops.c hands them out (cpu/chunks.h), the head one chunk at a time. */
 #ifdef R1_HAVE_OPENBLAS
 #include <cblas.h>
 #endif
