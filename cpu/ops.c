@@ -73,12 +73,21 @@ static r1_cpu_chunk_iter chunks_of(const r1_cpu_seg *cs, const r1_node *n, int n
                           nt < cs->max_threads ? nt : cs->max_threads);
 }
 
+static int q4_chunk_size(const r1_cpu_seg *cs, const r1_qlinear *q) {
+    return chunk_size(q->N, r1__cpu_col_chunk(q->N, cs->k->col_align));
+}
+
+static int dense_chunk_size(const r1_cpu_seg *cs, const r1_node *n) {
+    int N = (int)n->w->ne[0], K = (int)n->w->ne[1];
+    size_t row = (size_t)K * (n->w->cpu_extra ? 1 : r1__dtype_size(n->w->type));
+    return chunk_size(N, r1__cpu_row_chunk(N, row, cs->k->col_align));
+}
+
 /* Prepared activations (quantized or gathered once per op), then column chunks. */
 static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs) {
     const r1_cpu_kernels *k = cs->k;
     const r1_qlinear *q = n->q;
-    int N = q->N, T = run->n_tokens, ch = chunk_size(N, r1__cpu_col_chunk(N, k->col_align)),
-        nch = (N + ch - 1) / ch;
+    int N = q->N, T = run->n_tokens, ch = q4_chunk_size(cs, q), nch = (N + ch - 1) / ch;
     const float *x = n->src[0]->data;
     float *y = n->dst->data;
     r1_cpu_chunk_iter it = chunks_of(cs, n, nch);
@@ -117,9 +126,7 @@ static void op_matmul(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs)
     int first, T;
     rows_of(n, run, &first, &T);
     const r1_q8_rows *q8 = n->w->cpu_extra; /* --lm-head q8 */
-    int N = (int)n->w->ne[0], K = (int)n->w->ne[1];
-    int ch = chunk_size(
-        N, r1__cpu_row_chunk(N, (size_t)K * (q8 ? 1 : r1__dtype_size(n->w->type)), k->col_align));
+    int N = (int)n->w->ne[0], K = (int)n->w->ne[1], ch = dense_chunk_size(cs, n);
     int nch = (N + ch - 1) / ch;
     const float *x = (const float *)n->src[0]->data + (size_t)first * K;
     float *y = n->dst->data;
@@ -130,6 +137,49 @@ static void op_matmul(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs)
             r1__cpu_q8_matmul(k, q8, x, T, y, n0, n1);
         else
             k->dense_matmul(n->w, x, T, y, n0, n1);
+    }
+}
+
+/* ---- one-token matmuls as chunks for a led call (cpu/helper.c) ------------- */
+
+int r1__cpu_job_chunks(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs, int *ch) {
+    if (run->n_tokens != 1) return 0;
+    if (n->op == R1_OP_MATMUL_Q4 && cs->k->q4_matmul_act) {
+        *ch = q4_chunk_size(cs, n->q);
+        return (n->q->N + *ch - 1) / *ch;
+    }
+    int first, T;
+    rows_of(n, run, &first, &T);
+    if (n->op != R1_OP_MATMUL || first != 0 || T != 1) return 0;
+    *ch = dense_chunk_size(cs, n);
+    return ((int)n->w->ne[0] + *ch - 1) / *ch;
+}
+
+int r1__cpu_job_n(const r1_node *n) {
+    return n->op == R1_OP_MATMUL_Q4 ? n->q->N : (int)n->w->ne[0];
+}
+
+void r1__cpu_job_prep(const r1_node *n, const r1_cpu_seg *cs, void *xa) {
+    if (n->op != R1_OP_MATMUL_Q4) return;
+    size_t bytes;
+    r1_q4_act mode = r1__cpu_q4_mode(cs, n->q, 1, &bytes);
+    if (bytes) r1__cpu_q4_act_prep(cs->k, n->q, n->src[0]->data, 1, mode, 0, n->q->n_groups, xa);
+}
+
+void r1__cpu_job_run(const r1_node *n, const r1_cpu_seg *cs, const void *xa, int ch, int c,
+                     float *y, int *n0, int *n1) {
+    int N = r1__cpu_job_n(n);
+    const float *x = n->src[0]->data;
+    *n0 = c * ch, *n1 = *n0 + ch > N ? N : *n0 + ch;
+    if (n->op == R1_OP_MATMUL_Q4) {
+        size_t bytes;
+        r1_q4_act mode = r1__cpu_q4_mode(cs, n->q, 1, &bytes);
+        r1__cpu_q4_matmul_act(cs->k, n->q, x, xa, 1, mode, y, *n0, *n1);
+        add_bias(n->q->bias, y, 1, N, *n0, *n1);
+    } else if (n->w->cpu_extra) {
+        r1__cpu_q8_matmul(cs->k, n->w->cpu_extra, x, 1, y, *n0, *n1);
+    } else {
+        cs->k->dense_matmul(n->w, x, 1, y, *n0, *n1);
     }
 }
 

@@ -34,4 +34,16 @@ void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs);
  * the chunk-run words for teams of up to max_threads. */
 int r1__cpu_sync_plan(r1_cpu_seg *cs, const r1_node *nodes, int n, int max_threads);
 
+/* One-token matmuls as column chunks that any thread may compute (cpu/helper.c).
+ * The number of chunks of node n in this run (chunk size *ch), or 0 when it is not
+ * such a matmul. */
+int r1__cpu_job_chunks(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs, int *ch);
+/* Its output length (y of r1__cpu_job_run holds this many floats). */
+int r1__cpu_job_n(const r1_node *n);
+/* Prepares its activations into xa (cs->xa_stride1 bytes); once per op and thread. */
+void r1__cpu_job_prep(const r1_node *n, const r1_cpu_seg *cs, void *xa);
+/* Computes chunk c into y[*n0, *n1). */
+void r1__cpu_job_run(const r1_node *n, const r1_cpu_seg *cs, const void *xa, int ch, int c,
+                     float *y, int *n0, int *n1);
+
 #endif
