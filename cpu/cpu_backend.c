@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "helper.h"
+#include "duo.h"
 #include "ops.h"
 #include "shed.h"
 
@@ -29,10 +29,10 @@ typedef struct cpu_ctx {
     r1_cpu_shed shed; /* threads left out of decode calls under contention */
     int shed_verbose; /* R1_CPU_SHED=verbose: print each call's lowest CPU share */
     int shed_off;     /* R1_CPU_SHED=0 */
-    /* A shed call that is down to one thread is led (cpu/helper.h). R1_CPU_HELPER=0:
+    /* A one-token call shed down to one thread runs as a duo (cpu/duo.h). R1_CPU_DUO=0:
      * never (one thread alone); always: every one-token call (tests). */
-    enum { HELP_OFF, HELP_SHED, HELP_ALWAYS } help;
-    r1_cpu_helper *helper;
+    enum { DUO_OFF, DUO_SHED, DUO_ALWAYS } duo_mode;
+    r1_cpu_duo *duo;
 } cpu_ctx;
 
 /* Physical cores: distinct (package, core) pairs under /sys, else online CPUs. */
@@ -83,7 +83,7 @@ static void print_profile(const cpu_ctx *c) {
 static void cpu_free(r1_backend *be) {
     if (!be) return;
     if (((cpu_ctx *)be->ctx)->profile) print_profile(be->ctx);
-    r1__cpu_helper_free(((cpu_ctx *)be->ctx)->helper);
+    r1__cpu_duo_free(((cpu_ctx *)be->ctx)->duo);
     free(be->ctx);
     free(be);
 }
@@ -194,7 +194,7 @@ static r1_status cpu_segment_init(r1_backend *be, r1_segment *seg, r1_error *err
 }
 
 static void cpu_segment_free(r1_backend *be, r1_segment *seg) {
-    r1__cpu_helper_forget(((cpu_ctx *)be->ctx)->helper);
+    r1__cpu_duo_forget(((cpu_ctx *)be->ctx)->duo);
     r1_cpu_seg *cs = seg->state;
     if (cs) free(cs->xa), free(cs->sync), free(cs->runs);
     free(cs);
@@ -235,9 +235,9 @@ static r1_status cpu_compute(r1_backend *be, r1_segment *seg, const r1_run *run,
     int watch = nt > 1 && nt <= SHED_MAX_THREADS && run->n_tokens < R1_CPU_PROMPT_T && !c->shed_off;
     if (watch) nt = r1__cpu_shed_threads(&c->shed, nt);
     /* shed down to one thread: a duo instead, whose two threads never wait for each other */
-    int lead = run->n_tokens == 1 && !prof && !cs->light && c->n_threads > 1 &&
-               (c->help == HELP_ALWAYS || (c->help == HELP_SHED && watch && nt == 1));
-    if (lead && r1__cpu_helper_lead(c->helper, cs, seg->n_nodes, run)) return R1_OK;
+    int duo = run->n_tokens == 1 && !prof && !cs->light && c->n_threads > 1 &&
+              (c->duo_mode == DUO_ALWAYS || (c->duo_mode == DUO_SHED && watch && nt == 1));
+    if (duo && r1__cpu_duo_call(c->duo, cs, seg->n_nodes, run)) return R1_OK;
     double cpu[SHED_MAX_THREADS], wall = watch ? omp_get_wtime() : 0;
     int got = nt; /* the team OpenMP gave, which may be smaller */
 #pragma omp parallel num_threads(nt)
@@ -385,12 +385,11 @@ r1_status r1__cpu_backend_new(int n_threads, r1_backend **out, r1_error *err) {
     const char *shed = getenv("R1_CPU_SHED");
     c->shed_off = shed && !strcmp(shed, "0");
     c->shed_verbose = shed && !strcmp(shed, "verbose");
-    const char *help = getenv("R1_CPU_HELPER");
-    c->help = !help || !*help           ? HELP_SHED
-              : !strcmp(help, "0")      ? HELP_OFF
-              : !strcmp(help, "always") ? HELP_ALWAYS
-                                        : HELP_SHED;
-    c->helper = c->help != HELP_OFF ? r1__cpu_helper_new() : NULL; /* NULL: one thread alone */
+    const char *duo = getenv("R1_CPU_DUO");
+    c->duo_mode = duo && !strcmp(duo, "0")        ? DUO_OFF
+                  : duo && !strcmp(duo, "always") ? DUO_ALWAYS
+                                                  : DUO_SHED;
+    c->duo = c->duo_mode != DUO_OFF ? r1__cpu_duo_new() : NULL; /* NULL: one thread alone */
     if (act_modes(c, err)) {
         free(be), free(c);
         return err ? err->code : R1_E_INVAL;

@@ -140,7 +140,7 @@ static void op_matmul(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs)
     }
 }
 
-/* ---- one-token matmuls as chunks for a led call (cpu/helper.c) ------------- */
+/* ---- one-token matmuls as chunks for a duo call (cpu/duo.c) ------------- */
 
 int r1__cpu_job_chunks(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs, int *ch) {
     if (run->n_tokens != 1) return 0;

@@ -1,7 +1,9 @@
 /* CPU implementations of the graph ops. Called from inside an OpenMP parallel
  * region: each op shares its work with orphaned `omp for` loops (dynamic
  * chunks, so a thread that was descheduled does not hold up the others), the
- * matmuls by runs of column chunks that idle threads take over (cpu/chunks.h). */
+ * matmuls by runs of column chunks that idle threads take over (cpu/chunks.h).
+ * A duo call (cpu/duo.h) runs a node on one thread outside any parallel region
+ * (the loops then run whole there), and one-token matmuls chunk by chunk. */
 #ifndef R1_CPU_OPS_H
 #define R1_CPU_OPS_H
 
@@ -34,7 +36,7 @@ void r1__cpu_node(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs);
  * the chunk-run words for teams of up to max_threads. */
 int r1__cpu_sync_plan(r1_cpu_seg *cs, const r1_node *nodes, int n, int max_threads);
 
-/* One-token matmuls as column chunks that any thread may compute (cpu/helper.c).
+/* One-token matmuls as column chunks that any thread may compute (cpu/duo.c).
  * The number of chunks of node n in this run (chunk size *ch), or 0 when it is not
  * such a matmul. */
 int r1__cpu_job_chunks(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs, int *ch);

@@ -6,7 +6,7 @@
  * R1_SHED_SHARE of it in two calls in a row, the next R1_SHED_HOLD decode calls run
  * with one thread fewer (down to one); then one more is tried again. Idle, every
  * thread runs for 0.95-1.0 of a call. A one-token call shed down to one thread
- * runs as a duo (cpu/helper.h): two threads again, but neither waits for the other. */
+ * runs as a duo (cpu/duo.h): two threads again, but neither waits for the other. */
 #include "shed.h"
 
 int r1__cpu_shed_threads(r1_cpu_shed *s, int n_threads) {

@@ -19,12 +19,12 @@ foreach(case ${R1_GOLDEN_CASES})
   add_test(NAME golden_cpu_q8head_${case}
     COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case} ${R1_TEST_DATA}/golden/${case} 1.5e-2
             --lm-head q8)
-  # every one-token call as a duo (cpu/helper.c, normally only under contention):
+  # every one-token call as a duo (cpu/duo.c, normally only under contention):
   # decode is bit-identical to the team's, so the same tolerance; -t 2 even on one core
   add_test(NAME golden_cpu_duo_${case}
     COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/${case} ${R1_TEST_DATA}/golden/${case} 1e-4
             -t 2)
-  set_tests_properties(golden_cpu_duo_${case} PROPERTIES ENVIRONMENT R1_CPU_HELPER=always)
+  set_tests_properties(golden_cpu_duo_${case} PROPERTIES ENVIRONMENT R1_CPU_DUO=always)
 endforeach()
 add_test(NAME golden_cpu_kjv
   COMMAND test_golden $<TARGET_FILE:r1run> ${R1_SOURCE_ROOT}/models/kjv-tiny ${R1_TEST_DATA}/kjv 1e-4)
@@ -43,6 +43,6 @@ endif()
 # Sessions sharing one model across threads.
 r1_add_test_exe(test_sessions test_sessions.c)
 add_test(NAME sessions_threads COMMAND test_sessions ${R1_TEST_DATA}/golden/small-actorder-g128)
-# the same with every one-token call a duo: sessions on several threads take turns at the helper
+# the same with every one-token call a duo: sessions on several threads take turns at the duo
 add_test(NAME sessions_threads_duo COMMAND test_sessions ${R1_TEST_DATA}/golden/small-actorder-g128)
-set_tests_properties(sessions_threads_duo PROPERTIES ENVIRONMENT R1_CPU_HELPER=always)
+set_tests_properties(sessions_threads_duo PROPERTIES ENVIRONMENT R1_CPU_DUO=always)

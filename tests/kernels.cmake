@@ -19,7 +19,7 @@ r1_add_test_exe(test_cpu_chunks ${CMAKE_CURRENT_LIST_DIR}/test_cpu_chunks.c)
 target_link_libraries(test_cpu_chunks PRIVATE OpenMP::OpenMP_C)
 add_test(NAME cpu_chunks COMMAND test_cpu_chunks)
 
-# Duo calls under contention (cpu/helper.c): the op word's protocol, then two threads
+# Duo calls under contention (cpu/duo.c): the op word's protocol, then two threads
 # with one stalling mid-chunk. The whole model runs as duos in golden.cmake.
 r1_add_test_exe(test_cpu_duo ${CMAKE_CURRENT_LIST_DIR}/test_cpu_duo.c)
 add_test(NAME cpu_duo COMMAND test_cpu_duo)

@@ -1,6 +1,6 @@
 /* Duo calls: two threads that never wait for each other mid-chunk
- * (cpu/helper.h; the shared op word in cpu/helper_word.h). */
-#include "helper.h"
+ * (cpu/duo.h; the shared op word in cpu/duo_word.h). */
+#include "duo.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "helper_word.h"
+#include "duo_word.h"
 
 typedef struct duo_side {
     float *scratch; /* outputs before they are claimed */
@@ -17,8 +17,8 @@ typedef struct duo_side {
     double t_chunk; /* seconds of this side's last chunk */
 } duo_side;
 
-struct r1_cpu_helper {
-    uint64_t word; /* the current matmul (helper_word.h) */
+struct r1_cpu_duo {
+    uint64_t word; /* the current matmul (duo_word.h) */
     /* The op that word's seq names, published like a seqlock: job_seq is 0 while
      * the others change, so a reader that got a mix sees a wrong seq. */
     uint32_t job_seq;
@@ -66,7 +66,7 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int read_job(r1_cpu_helper *h, uint32_t s, const r1_cpu_seg **cs, int *node, int *ch) {
+static int read_job(r1_cpu_duo *h, uint32_t s, const r1_cpu_seg **cs, int *node, int *ch) {
     if (__atomic_load_n(&h->job_seq, __ATOMIC_ACQUIRE) != s) return 0;
     *cs = __atomic_load_n(&h->job_cs, __ATOMIC_RELAXED);
     *node = __atomic_load_n(&h->job_node, __ATOMIC_RELAXED);
@@ -76,9 +76,9 @@ static int read_job(r1_cpu_helper *h, uint32_t s, const r1_cpu_seg **cs, int *no
 }
 
 /* Node i of the call as the current op: nch chunks of ch columns. */
-static void publish(r1_cpu_helper *h, const r1_cpu_seg *cs, int i, int ch, int nch) {
-    uint32_t s = ++h->seq & R1_HW_SEQ_MASK;
-    if (!s) s = ++h->seq & R1_HW_SEQ_MASK; /* 0 marks a job being changed */
+static void publish(r1_cpu_duo *h, const r1_cpu_seg *cs, int i, int ch, int nch) {
+    uint32_t s = ++h->seq & R1_DUO_SEQ_MASK;
+    if (!s) s = ++h->seq & R1_DUO_SEQ_MASK; /* 0 marks a job being changed */
     __atomic_store_n(&h->job_seq, 0, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     __atomic_store_n(&h->job_cs, cs, __ATOMIC_RELAXED);
@@ -86,17 +86,17 @@ static void publish(r1_cpu_helper *h, const r1_cpu_seg *cs, int i, int ch, int n
     __atomic_store_n(&h->job_ch, ch, __ATOMIC_RELAXED);
     __atomic_store_n(&h->job_seq, s, __ATOMIC_RELEASE);
     /* release: the node's inputs, written on this side, before the other may read them */
-    __atomic_store_n(&h->word, r1__hw_word(s, 0, (uint32_t)nch), __ATOMIC_RELEASE);
+    __atomic_store_n(&h->word, r1__duo_word(s, 0, (uint32_t)nch), __ATOMIC_RELEASE);
 }
 
 /* Runs the call's nodes from i on up to its next one-token matmul, which it
  * publishes; or to the end, which ends the call. */
-static void run_section(r1_cpu_helper *h, int i, unsigned call) {
+static void run_section(r1_cpu_duo *h, int i, unsigned call) {
     const r1_cpu_seg *cs = h->cs;
     for (; i < h->n_nodes; i++) {
         const r1_node *n = &cs->nodes[i];
         int ch, nch = r1__cpu_job_chunks(n, &h->run, cs, &ch);
-        if (nch > 0 && nch <= R1_HW_MAX_CHUNKS) {
+        if (nch > 0 && nch <= R1_DUO_MAX_CHUNKS) {
             publish(h, cs, i, ch, nch);
             return;
         }
@@ -131,19 +131,19 @@ typedef struct duo_op { /* the op a side is on */
 /* One chunk of op o for this side, if one is free: computed into scratch and
  * copied out if still claimed. 1 if a chunk was taken, 0 if none, -1 if this
  * side has no buffers (its chunk, left COMPUTING, is taken back). */
-static int take_one(r1_cpu_helper *h, int side, duo_op *o) {
+static int take_one(r1_cpu_duo *h, int side, duo_op *o) {
     duo_side *me = &h->side[side];
     const r1_node *n = &o->cs->nodes[o->node];
     if (!reserve(me, o->cs, n)) return -1;
-    int c = r1__hw_take(&h->word, o->seq, side);
+    int c = r1__duo_take(&h->word, o->seq, side);
     if (c < 0) return 0;
     if (!o->prepped) r1__cpu_job_prep(n, o->cs, me->xa), o->prepped = 1;
     double t0 = now_s();
     int n0, n1;
     r1__cpu_job_run(n, o->cs, me->xa, o->ch, c, me->scratch, &n0, &n1);
-    if (r1__hw_commit(&h->word, o->seq, side)) {
+    if (r1__duo_commit(&h->word, o->seq, side)) {
         memcpy((float *)n->dst->data + n0, me->scratch + n0, (size_t)(n1 - n0) * sizeof(float));
-        r1__hw_settle(&h->word, side, R1_HW_COMMITTING);
+        r1__duo_settle(&h->word, side, R1_DUO_COMMITTING);
     }
     me->t_chunk = now_s() - t0;
     return 1;
@@ -152,31 +152,31 @@ static int take_one(r1_cpu_helper *h, int side, duo_op *o) {
 /* No chunk left: takes back the other side's chunk once it has run for about two
  * of this side's chunks (it is then likely descheduled), or closes the op and runs
  * what follows it. 1 if it did either. */
-static int finish_op(r1_cpu_helper *h, int side, duo_op *o, uint64_t v, unsigned call) {
-    if (r1__hw_front(v) < r1__hw_end(v)) return 0;
-    if (r1__hw_slot(v, 1 - side) == R1_HW_COMPUTING) {
+static int finish_op(r1_cpu_duo *h, int side, duo_op *o, uint64_t v, unsigned call) {
+    if (r1__duo_front(v) < r1__duo_end(v)) return 0;
+    if (r1__duo_slot(v, 1 - side) == R1_DUO_COMPUTING) {
         double t = now_s();
         if (o->since == 0) o->since = t;
         if (t - o->since < 2 * h->side[side].t_chunk + 2e-6) return 0;
-        int c = r1__hw_take_back(&h->word, o->seq, 1 - side);
+        int c = r1__duo_take_back(&h->word, o->seq, 1 - side);
         if (c < 0) return 0;
         duo_side *me = &h->side[side]; /* its buffers are reserved: take_one ran first */
         const r1_node *n = &o->cs->nodes[o->node];
         if (!o->prepped) r1__cpu_job_prep(n, o->cs, me->xa), o->prepped = 1;
         int n0, n1;
         r1__cpu_job_run(n, o->cs, me->xa, o->ch, c, n->dst->data, &n0, &n1);
-        r1__hw_settle(&h->word, 1 - side, R1_HW_TAKEN_BACK);
+        r1__duo_settle(&h->word, 1 - side, R1_DUO_TAKEN_BACK);
         o->since = 0;
         return 1;
     }
-    if (!r1__hw_close(&h->word, o->seq)) return 0;
+    if (!r1__duo_close(&h->word, o->seq)) return 0;
     run_section(h, o->node + 1, call);
     return 1;
 }
 
 /* Works on the call's ops until its last node has run. Side 1 holds busy while it
- * may read a segment's nodes (r1__cpu_helper_forget). */
-static void duo(r1_cpu_helper *h, int side, unsigned call) {
+ * may read a segment's nodes (r1__cpu_duo_forget). */
+static void duo(r1_cpu_duo *h, int side, unsigned call) {
     duo_op o = {0};
     int idle = 0;
     while (__atomic_load_n(&h->done, __ATOMIC_ACQUIRE) != call) {
@@ -184,8 +184,8 @@ static void duo(r1_cpu_helper *h, int side, unsigned call) {
                      __atomic_load_n(&h->failed, __ATOMIC_RELAXED)))
             return;
         uint64_t v = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
-        uint32_t s = r1__hw_seq(v);
-        if (!s || (v & R1_HW_CLOSED)) { /* no op yet (seq 0 is never published), or between two */
+        uint32_t s = r1__duo_seq(v);
+        if (!s || (v & R1_DUO_CLOSED)) { /* no op yet (seq 0 is never published), or between two */
             idle_wait(&idle);
             continue;
         }
@@ -213,7 +213,7 @@ static void duo(r1_cpu_helper *h, int side, unsigned call) {
 }
 
 static void *helper_main(void *arg) {
-    r1_cpu_helper *h = arg;
+    r1_cpu_duo *h = arg;
     unsigned seen = 0;
     for (;;) {
         pthread_mutex_lock(&h->mu);
@@ -226,8 +226,8 @@ static void *helper_main(void *arg) {
     }
 }
 
-r1_cpu_helper *r1__cpu_helper_new(void) {
-    r1_cpu_helper *h = calloc(1, sizeof *h);
+r1_cpu_duo *r1__cpu_duo_new(void) {
+    r1_cpu_duo *h = calloc(1, sizeof *h);
     if (!h) return NULL;
     pthread_mutex_init(&h->lead, NULL);
     pthread_mutex_init(&h->busy, NULL);
@@ -236,7 +236,7 @@ r1_cpu_helper *r1__cpu_helper_new(void) {
     return h;
 }
 
-void r1__cpu_helper_free(r1_cpu_helper *h) {
+void r1__cpu_duo_free(r1_cpu_duo *h) {
     if (!h) return;
     pthread_mutex_lock(&h->mu);
     h->quit = 1;
@@ -252,7 +252,7 @@ void r1__cpu_helper_free(r1_cpu_helper *h) {
     free(h);
 }
 
-void r1__cpu_helper_forget(r1_cpu_helper *h) {
+void r1__cpu_duo_forget(r1_cpu_duo *h) {
     if (!h) return;
     pthread_mutex_lock(&h->busy);
     pthread_mutex_unlock(&h->busy);
@@ -260,7 +260,7 @@ void r1__cpu_helper_forget(r1_cpu_helper *h) {
 
 /* Side 0's buffers for every one-token matmul of the call, so that side 0 never
  * fails mid-call. 0 when they cannot be had. */
-static int reserve_all(r1_cpu_helper *h, const r1_cpu_seg *cs, int n_nodes, const r1_run *run) {
+static int reserve_all(r1_cpu_duo *h, const r1_cpu_seg *cs, int n_nodes, const r1_run *run) {
     for (int i = 0; i < n_nodes; i++) {
         int ch;
         if (r1__cpu_job_chunks(&cs->nodes[i], run, cs, &ch) > 0 &&
@@ -271,7 +271,7 @@ static int reserve_all(r1_cpu_helper *h, const r1_cpu_seg *cs, int n_nodes, cons
 }
 
 /* Starts call number `call` for side 1 (starting its thread the first time). */
-static unsigned begin_call(r1_cpu_helper *h) {
+static unsigned begin_call(r1_cpu_duo *h) {
     pthread_mutex_lock(&h->mu);
     if (!h->started && !__atomic_load_n(&h->failed, __ATOMIC_RELAXED)) {
         if (pthread_create(&h->th, NULL, helper_main, h))
@@ -289,7 +289,7 @@ static unsigned begin_call(r1_cpu_helper *h) {
     return call;
 }
 
-int r1__cpu_helper_lead(r1_cpu_helper *h, const r1_cpu_seg *cs, int n_nodes, const r1_run *run) {
+int r1__cpu_duo_call(r1_cpu_duo *h, const r1_cpu_seg *cs, int n_nodes, const r1_run *run) {
     if (!h || __atomic_load_n(&h->failed, __ATOMIC_RELAXED) || pthread_mutex_trylock(&h->lead))
         return 0;
     if (!reserve_all(h, cs, n_nodes, run)) {
