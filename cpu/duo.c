@@ -197,7 +197,15 @@ static void duo(r1_cpu_duo *h, int side, unsigned call) {
             }
             o = fresh;
         }
-        if (side) pthread_mutex_lock(&h->busy);
+        if (side) {
+            /* the job may be from a call that has ended and whose segment is freed: the
+             * nodes are read only if the op is still open once busy is held */
+            pthread_mutex_lock(&h->busy);
+            if (!r1__duo_open(__atomic_load_n(&h->word, __ATOMIC_ACQUIRE), o.seq)) {
+                pthread_mutex_unlock(&h->busy);
+                continue;
+            }
+        }
         int r = take_one(h, side, &o);
         if (!r) r = finish_op(h, side, &o, __atomic_load_n(&h->word, __ATOMIC_ACQUIRE), call);
         if (side) pthread_mutex_unlock(&h->busy);
