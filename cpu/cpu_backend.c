@@ -163,6 +163,8 @@ static r1_status cpu_segment_init(r1_backend *be, r1_segment *seg, r1_error *err
     cs->mode_batch = c->mode_batch;
     for (int i = 0; i < seg->n_nodes; i++) {
         const r1_node *n = &seg->nodes[i];
+        if ((n->op == R1_OP_MATMUL_Q4 || n->op == R1_OP_MATMUL) && r1__cpu_job_n(n) > cs->job_n)
+            cs->job_n = r1__cpu_job_n(n);
         if (n->op != R1_OP_MATMUL_Q4) continue;
         int T = (int)n->dst->ne[0];
         size_t b1, bT, bs;

@@ -105,9 +105,9 @@ static void run_section(r1_cpu_duo *h, int i, unsigned call) {
     __atomic_store_n(&h->done, call, __ATOMIC_RELEASE);
 }
 
-/* This side's buffers for node n; 0 when they cannot be had. */
-static int reserve(duo_side *me, const r1_cpu_seg *cs, const r1_node *n) {
-    size_t N = (size_t)r1__cpu_job_n(n);
+/* This side's buffers for any matmul of segment cs; 0 when they cannot be had. */
+static int reserve(duo_side *me, const r1_cpu_seg *cs) {
+    size_t N = (size_t)cs->job_n;
     if (N > me->scratch_n) {
         free(me->scratch);
         me->scratch = malloc(N * sizeof(float));
@@ -133,10 +133,10 @@ typedef struct duo_op { /* the op a side is on */
  * side has no buffers (its chunk, left COMPUTING, is taken back). */
 static int take_one(r1_cpu_duo *h, int side, duo_op *o) {
     duo_side *me = &h->side[side];
-    const r1_node *n = &o->cs->nodes[o->node];
-    if (!reserve(me, o->cs, n)) return -1;
+    if (!reserve(me, o->cs)) return -1;
     int c = r1__duo_take(&h->word, o->seq, side);
     if (c < 0) return 0;
+    const r1_node *n = &o->cs->nodes[o->node];
     if (!o->prepped) r1__cpu_job_prep(n, o->cs, me->xa), o->prepped = 1;
     double t0 = now_s();
     int n0, n1;
@@ -266,18 +266,6 @@ void r1__cpu_duo_forget(r1_cpu_duo *h) {
     pthread_mutex_unlock(&h->busy);
 }
 
-/* Side 0's buffers for every one-token matmul of the call, so that side 0 never
- * fails mid-call. 0 when they cannot be had. */
-static int reserve_all(r1_cpu_duo *h, const r1_cpu_seg *cs, int n_nodes, const r1_run *run) {
-    for (int i = 0; i < n_nodes; i++) {
-        int ch;
-        if (r1__cpu_job_chunks(&cs->nodes[i], run, cs, &ch) > 0 &&
-            !reserve(&h->side[0], cs, &cs->nodes[i]))
-            return 0;
-    }
-    return 1;
-}
-
 /* Starts call number `call` for side 1 (starting its thread the first time). */
 static unsigned begin_call(r1_cpu_duo *h) {
     pthread_mutex_lock(&h->mu);
@@ -300,7 +288,7 @@ static unsigned begin_call(r1_cpu_duo *h) {
 int r1__cpu_duo_call(r1_cpu_duo *h, const r1_cpu_seg *cs, int n_nodes, const r1_run *run) {
     if (!h || __atomic_load_n(&h->failed, __ATOMIC_RELAXED) || pthread_mutex_trylock(&h->lead))
         return 0;
-    if (!reserve_all(h, cs, n_nodes, run)) {
+    if (!reserve(&h->side[0], cs)) { /* up front: side 0 never fails mid-call */
         pthread_mutex_unlock(&h->lead);
         return 0;
     }

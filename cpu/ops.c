@@ -83,6 +83,22 @@ static int dense_chunk_size(const r1_cpu_seg *cs, const r1_node *n) {
     return chunk_size(N, r1__cpu_row_chunk(N, row, cs->k->col_align));
 }
 
+/* Columns [n0, n1) of a GPTQ matmul from prepared activations, with the bias. */
+static void q4_chunk(const r1_cpu_seg *cs, const r1_qlinear *q, const float *x, const void *xa,
+                     int T, r1_q4_act mode, float *y, int n0, int n1) {
+    r1__cpu_q4_matmul_act(cs->k, q, x, xa, T, mode, y, n0, n1);
+    add_bias(q->bias, y, T, q->N, n0, n1);
+}
+
+/* Rows [n0, n1) of a dense matmul, or of its 8-bit copy (--lm-head q8). */
+static void dense_chunk(const r1_cpu_seg *cs, const r1_tensor *w, const float *x, int T, float *y,
+                        int n0, int n1) {
+    if (w->cpu_extra)
+        r1__cpu_q8_matmul(cs->k, w->cpu_extra, x, T, y, n0, n1);
+    else
+        cs->k->dense_matmul(w, x, T, y, n0, n1);
+}
+
 /* Prepared activations (quantized or gathered once per op), then column chunks. */
 static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs) {
     const r1_cpu_kernels *k = cs->k;
@@ -106,7 +122,7 @@ static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_seg *
         /* decode: each thread prepares its own copy (K values, cheap), so no barrier
          * is needed between preparing and multiplying, nor against the next op */
         char *mine = (char *)cs->xa + (size_t)omp_get_thread_num() * cs->xa_stride1;
-        r1__cpu_q4_act_prep(k, q, x, T, mode, 0, q->n_groups, mine);
+        r1__cpu_job_prep(n, cs, mine);
         xa = mine;
     } else if (bytes) {
         int units = T * q->n_groups;
@@ -116,16 +132,13 @@ static void op_matmul_q4(const r1_node *n, const r1_run *run, const r1_cpu_seg *
     }
     for (int c; (c = r1__cpu_chunk_next(&it)) >= 0;) {
         int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
-        r1__cpu_q4_matmul_act(k, q, x, xa, T, mode, y, n0, n1);
-        add_bias(q->bias, y, T, N, n0, n1);
+        q4_chunk(cs, q, x, xa, T, mode, y, n0, n1);
     }
 }
 
 static void op_matmul(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs) {
-    const r1_cpu_kernels *k = cs->k;
     int first, T;
     rows_of(n, run, &first, &T);
-    const r1_q8_rows *q8 = n->w->cpu_extra; /* --lm-head q8 */
     int N = (int)n->w->ne[0], K = (int)n->w->ne[1], ch = dense_chunk_size(cs, n);
     int nch = (N + ch - 1) / ch;
     const float *x = (const float *)n->src[0]->data + (size_t)first * K;
@@ -133,10 +146,7 @@ static void op_matmul(const r1_node *n, const r1_run *run, const r1_cpu_seg *cs)
     r1_cpu_chunk_iter it = chunks_of(cs, n, nch);
     for (int c; (c = r1__cpu_chunk_next(&it)) >= 0;) {
         int n0 = c * ch, n1 = n0 + ch > N ? N : n0 + ch;
-        if (q8)
-            r1__cpu_q8_matmul(k, q8, x, T, y, n0, n1);
-        else
-            k->dense_matmul(n->w, x, T, y, n0, n1);
+        dense_chunk(cs, n->w, x, T, y, n0, n1);
     }
 }
 
@@ -173,13 +183,9 @@ void r1__cpu_job_run(const r1_node *n, const r1_cpu_seg *cs, const void *xa, int
     *n0 = c * ch, *n1 = *n0 + ch > N ? N : *n0 + ch;
     if (n->op == R1_OP_MATMUL_Q4) {
         size_t bytes;
-        r1_q4_act mode = r1__cpu_q4_mode(cs, n->q, 1, &bytes);
-        r1__cpu_q4_matmul_act(cs->k, n->q, x, xa, 1, mode, y, *n0, *n1);
-        add_bias(n->q->bias, y, 1, N, *n0, *n1);
-    } else if (n->w->cpu_extra) {
-        r1__cpu_q8_matmul(cs->k, n->w->cpu_extra, x, 1, y, *n0, *n1);
+        q4_chunk(cs, n->q, x, xa, 1, r1__cpu_q4_mode(cs, n->q, 1, &bytes), y, *n0, *n1);
     } else {
-        cs->k->dense_matmul(n->w, x, 1, y, *n0, *n1);
+        dense_chunk(cs, n->w, x, 1, y, *n0, *n1);
     }
 }
 

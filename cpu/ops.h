@@ -18,6 +18,7 @@ typedef struct r1_cpu_seg {
     void *xa;
     size_t xa_bytes;
     size_t xa_stride1;    /* per-thread slice for T == 1 (each thread prepares its own) */
+    int job_n;            /* the longest matmul output (a duo side's scratch, cpu/duo.c) */
     unsigned char *sync;  /* sync[i]: a barrier is needed before node i (data hazard) */
     int light;            /* only row-wise ops (no matmul, no attention): see cpu_compute */
     const r1_node *nodes; /* the segment's, for a node's index */
