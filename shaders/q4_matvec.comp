@@ -22,6 +22,10 @@
 // level), packed for 4x8-bit dot products against the nibbles ([k0 k2 k4 k6]
 // and [k1 k3 k5 k7] of each word): 9 integer instructions per word instead of
 // about 25 float ones, the limit of the float kernel on an H200.
+// R1_X2 (the fp16 tensor-core mode, whose prompts already take fp16 operands;
+// vk_pipeline.c): two digits, x ~ m/127 * (d0 + d1/128) (error below m * 2^-15,
+// golden rel a few 1e-4 against the fp16 bound 2e-2): a third fewer dot
+// products and staged words.
 // With several K splits the splits write partial sums; the last workgroup of a
 // tile to finish (an atomic counter) adds them in order, so results do not
 // depend on scheduling.
@@ -51,6 +55,12 @@
 #define XMAX 4096u // x elements of a K split (vk_plan_q4.c Q4_ROWS_PER_SPLIT * 8)
 #define WG 256u
 #define XIT (XMAX / 4u / WG) // staging loads per invocation
+#ifdef R1_X2
+#define ND 2u // int8 digits of x (R1_X2: two, the fp16 tensor-core mode's decode)
+#else
+#define ND 3u
+#endif
+#define XD (2u * ND) // packed words per word row of x: per digit, even and odd elements
 layout(local_size_x = 256) in;
 #include "common.glsl"
 #include "reduce.glsl"
@@ -136,7 +146,7 @@ uint select_matrix(uint tile) {
 }
 
 #ifdef R1_DP
-shared uint xq[XMAX / 8u * 6u]; // per word row: d0 even, d0 odd, d1 even, d1 odd, d2 even, d2 odd
+shared uint xq[XMAX / 8u * XD]; // per word row: d0 even, d0 odd, d1 even, d1 odd (d2 even, d2 odd)
 shared uint bmax[XMAX / 32u];   // per 32-element block: bits of max |x| (>= 0: ordered as uint)
 shared int bsum[XMAX / 32u];    // per block: sum of 16384 d0 + 128 d1 + d2
 #else
@@ -193,13 +203,13 @@ float finish(uint t, uint c, float v, float ss, float add) {
 #ifdef R1_DP
 uint pack2(int a, int b) { return (uint(a) & 0xFFu) | ((uint(b) & 0xFFu) << 8); }
 
-// Three int8 digits of v against its block's max |x| m.
+// ND int8 digits of v against its block's max |x| m (d2 = 0 with two).
 void split3(vec4 v, float m, out ivec4 d0, out ivec4 d1, out ivec4 d2) {
     vec4 a = v * (m > 0.0 ? 127.0 / m : 0.0);
     d0 = ivec4(round(a));
     a = (a - vec4(d0)) * 128.0;
     d1 = ivec4(round(a));
-    d2 = ivec4(round((a - vec4(d1)) * 128.0));
+    d2 = ND == 3u ? ivec4(round((a - vec4(d1)) * 128.0)) : ivec4(0);
 }
 
 // Half h of word row r (x k4h..k4h+3 in v): three int8 digits per element
@@ -211,12 +221,14 @@ void digits(uint r, uint h, vec4 v) {
     ivec4 d0, d1, d2;
     split3(v, uintBitsToFloat(bmax[r / BR]), d0, d1, d2);
     uint sh = 16u * h;
-    atomicOr(xq[r * 6u], pack2(d0.x, d0.z) << sh);
-    atomicOr(xq[r * 6u + 1u], pack2(d0.y, d0.w) << sh);
-    atomicOr(xq[r * 6u + 2u], pack2(d1.x, d1.z) << sh);
-    atomicOr(xq[r * 6u + 3u], pack2(d1.y, d1.w) << sh);
-    atomicOr(xq[r * 6u + 4u], pack2(d2.x, d2.z) << sh);
-    atomicOr(xq[r * 6u + 5u], pack2(d2.y, d2.w) << sh);
+    atomicOr(xq[r * XD], pack2(d0.x, d0.z) << sh);
+    atomicOr(xq[r * XD + 1u], pack2(d0.y, d0.w) << sh);
+    atomicOr(xq[r * XD + 2u], pack2(d1.x, d1.z) << sh);
+    atomicOr(xq[r * XD + 3u], pack2(d1.y, d1.w) << sh);
+    if (ND == 3u) {
+        atomicOr(xq[r * XD + 4u], pack2(d2.x, d2.z) << sh);
+        atomicOr(xq[r * XD + 5u], pack2(d2.y, d2.w) << sh);
+    }
     ivec4 t = d0 * 16384 + d1 * 128 + d2;
     atomicAdd(bsum[r / BR], t.x + t.y + t.z + t.w);
 }
@@ -226,24 +238,24 @@ void digits(uint r, uint h, vec4 v) {
 // Q4_PREQ (decode): the K split's digits, block maxima and digit sums as the
 // producing matvec wrote them (Q4_XQOUT: x * norm weight, already quantized),
 // and the whole vector's sum of squares from its blocks' parts. Scratch layout
-// at p.woff (words): digits [R][6], maxima [R/4], digit sums [R/4], sums of
+// at p.woff (words): digits [R][XD], maxima [R/4], digit sums [R/4], sums of
 // squares [R/4] (p.ssoff of them, at most WG). All loads issue before the
 // first store.
-#define XQW (XMAX / 8u * 6u / WG)
+#define XQW (XMAX / 8u * XD / WG)
 float stage_preq(uint r0, uint nr) {
     uint l = gl_LocalInvocationIndex, R = p.K / 8u, b = p.woff;
     uint v[XQW];
     [[unroll]] for (uint j = 0u; j < XQW; j++) {
         uint i = l + j * WG;
-        v[j] = i < nr * 6u ? cnt[b + r0 * 6u + i] : 0u;
+        v[j] = i < nr * XD ? cnt[b + r0 * XD + i] : 0u;
     }
     bool blk = l < nr / 4u;
-    uint mx = blk ? cnt[b + R * 6u + r0 / 4u + l] : 0u;
-    uint sm = blk ? cnt[b + R * 6u + R / 4u + r0 / 4u + l] : 0u;
-    float ss = l < p.ssoff ? part[b + R * 6u + R / 2u + l] : 0.0;
+    uint mx = blk ? cnt[b + R * XD + r0 / 4u + l] : 0u;
+    uint sm = blk ? cnt[b + R * XD + R / 4u + r0 / 4u + l] : 0u;
+    float ss = l < p.ssoff ? part[b + R * XD + R / 2u + l] : 0.0;
     [[unroll]] for (uint j = 0u; j < XQW; j++) {
         uint i = l + j * WG;
-        if (i < nr * 6u) xq[i] = v[j];
+        if (i < nr * XD) xq[i] = v[j];
     }
     if (blk) bmax[l] = mx, bsum[l] = int(sm);
     ss = wg_sum(ss); // uniform; its barriers also publish xq, bmax, bsum
@@ -252,7 +264,7 @@ float stage_preq(uint r0, uint nr) {
 
 // Q4_XQOUT (decode, one tile per workgroup): this tile's final outputs h (one
 // per invocation below TC * 4) become the next matvec's staged x: u = h * wn
-// (wn: the next RMSNorm's weight at p.soff1, type p.zoff1) as three int8 digits
+// (wn: the next RMSNorm's weight at p.soff1, type p.zoff1) as ND int8 digits
 // per element against its 32-element block's max |u|, packed as stage()
 // packs them, plus each block's digit sum and sum of h^2, into the scratch
 // region at p.qoff1 (layout: stage_preq). Uniform control flow. With
@@ -272,22 +284,25 @@ void emit_digits(uint tile, bool has, float h, float wn) {
         split3(vec4(u, 0.0, 0.0, 0.0), m, d0, d1, d2);
         int bs = d0.x * 16384 + d1.x * 128 + d2.x;
         for (uint s = 1u; s < 32u; s <<= 1) bs += subgroupShuffleXor(bs, s);
-        uint sh = 8u * ((l >> 1) & 3u), o = b + (c / 8u) * 6u + (l & 1u);
+        uint sh = 8u * ((l >> 1) & 3u), o = b + (c / 8u) * XD + (l & 1u);
         uvec3 w = (uvec3(uint(d0.x), uint(d1.x), uint(d2.x)) & 0xFFu) << sh;
         w |= subgroupShuffleXor(w, 2u);
         w |= subgroupShuffleXor(w, 4u);
-        if (has && (l & 6u) == 0u) cnt[o] = w.x, cnt[o + 2u] = w.y, cnt[o + 4u] = w.z;
+        if (has && (l & 6u) == 0u) {
+            cnt[o] = w.x, cnt[o + 2u] = w.y;
+            if (ND == 3u) cnt[o + 4u] = w.z;
+        }
         if (has && (l & 31u) == 0u) {
-            cnt[b + R * 6u + c / 32u] = floatBitsToUint(m);
-            cnt[b + R * 6u + R / 4u + c / 32u] = uint(bs);
-            part[b + R * 6u + R / 2u + c / 32u] = hh;
+            cnt[b + R * XD + c / 32u] = floatBitsToUint(m);
+            cnt[b + R * XD + R / 4u + c / 32u] = uint(bs);
+            part[b + R * XD + R / 2u + c / 32u] = hh;
         }
         return;
     }
 #endif
     barrier(); // red[] was read by the reduction
     if (l < TC * 4u) red[0][l] = m, red[1][l] = hh;
-    for (uint i = l; i < rows * 6u; i += WG) xq[i] = 0u;
+    for (uint i = l; i < rows * XD; i += WG) xq[i] = 0u;
     if (l < nb) bsum[l] = 0;
     barrier();
     if (has) {
@@ -295,20 +310,20 @@ void emit_digits(uint tile, bool has, float h, float wn) {
         m = 0.0, hh = 0.0;
         for (uint j = 0u; j < 32u; j++) m = max(m, red[0][q0 + j]), hh += red[1][q0 + j];
         split3(vec4(u, 0.0, 0.0, 0.0), m, d0, d1, d2);
-        uint e = l % 8u, o = (l / 8u) * 6u + (e & 1u), sh = 8u * (e / 2u);
+        uint e = l % 8u, o = (l / 8u) * XD + (e & 1u), sh = 8u * (e / 2u);
         atomicOr(xq[o], (uint(d0.x) & 0xFFu) << sh);
         atomicOr(xq[o + 2u], (uint(d1.x) & 0xFFu) << sh);
-        atomicOr(xq[o + 4u], (uint(d2.x) & 0xFFu) << sh);
+        if (ND == 3u) atomicOr(xq[o + 4u], (uint(d2.x) & 0xFFu) << sh);
         atomicAdd(bsum[l / 32u], d0.x * 16384 + d1.x * 128 + d2.x);
         if ((l & 31u) == 0u) {
-            cnt[b + R * 6u + c / 32u] = floatBitsToUint(m);
-            part[b + R * 6u + R / 2u + c / 32u] = hh;
+            cnt[b + R * XD + c / 32u] = floatBitsToUint(m);
+            part[b + R * XD + R / 2u + c / 32u] = hh;
         }
     }
     barrier();
     uint rl = min(rows, R - min(R, c0 / 8u)); // word rows of this tile inside the vector
-    for (uint i = l; i < rl * 6u; i += WG) cnt[b + (c0 / 8u) * 6u + i] = xq[i];
-    if (l < rl / 4u) cnt[b + R * 6u + R / 4u + c0 / 32u + l] = uint(bsum[l]);
+    for (uint i = l; i < rl * XD; i += WG) cnt[b + (c0 / 8u) * XD + i] = xq[i];
+    if (l < rl / 4u) cnt[b + R * XD + R / 4u + c0 / 32u + l] = uint(bsum[l]);
 }
 #endif
 
@@ -398,11 +413,11 @@ float stage(uint t, uint r0, uint nr) {
         if (on) {
             uint r = i / 2u;
             if ((i & 1u) == 0u)
-                [[unroll]] for (uint j = 0u; j < 3u; j++)
-                    xq[r * 6u + 2u * j] = (pw3[j] & 0xFFFFu) | (qw3[j] << 16);
+                [[unroll]] for (uint j = 0u; j < ND; j++)
+                    xq[r * XD + 2u * j] = (pw3[j] & 0xFFFFu) | (qw3[j] << 16);
             else
-                [[unroll]] for (uint j = 0u; j < 3u; j++)
-                    xq[r * 6u + 2u * j + 1u] = (qw3[j] >> 16) | (pw3[j] & 0xFFFF0000u);
+                [[unroll]] for (uint j = 0u; j < ND; j++)
+                    xq[r * XD + 2u * j + 1u] = (qw3[j] >> 16) | (pw3[j] & 0xFFFF0000u);
             if ((i & 7u) == 0u) bmax[i / 8u] = mb, bsum[i / 8u] = bs;
         }
     }
@@ -421,7 +436,7 @@ float stage(uint t, uint r0, uint nr) {
     float ss = 0.0;
 #ifdef R1_DP
     for (uint i = l; i < XMAX / 32u; i += 256u) bmax[i] = 0u, bsum[i] = 0;
-    for (uint i = l; i < XMAX / 8u * 6u; i += 256u) xq[i] = 0u;
+    for (uint i = l; i < XMAX / 8u * XD; i += 256u) xq[i] = 0u;
     barrier();
 #endif
     vec4 xv[XIT], uv[XIT];
@@ -472,13 +487,14 @@ vec4 stream(uint r0, uint rs, uint re, uint n, uint rowq, uint N4, bool live, uv
 #ifdef R1_DP
         ivec4 s0 = ivec4(0), s1 = ivec4(0), s2 = ivec4(0);
         [[unroll]] for (uint i = 0u; i < BR; i++) { // unrolled: wa[] stays in registers
-            uint r = (b + i - r0) * 6u;
+            uint r = (b + i - r0) * XD;
             uvec4 w = wa[i];
             uvec4 lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
             [[unroll]] for (uint j = 0u; j < 4u; j++) {
                 s0[j] += sudot(xq[r], lo[j], 0) + sudot(xq[r + 1u], hi[j], 0);
                 s1[j] += sudot(xq[r + 2u], lo[j], 0) + sudot(xq[r + 3u], hi[j], 0);
-                s2[j] += sudot(xq[r + 4u], lo[j], 0) + sudot(xq[r + 5u], hi[j], 0);
+                if (ND == 3u)
+                    s2[j] += sudot(xq[r + 4u], lo[j], 0) + sudot(xq[r + 5u], hi[j], 0);
             }
         }
         uint blk = (b - r0) / BR;

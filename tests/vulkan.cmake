@@ -21,8 +21,14 @@ if(R1_HAVE_VULKAN)
   add_test(NAME vulkan_backend_ops_rope_attn_nosg COMMAND test_backend_ops rope_kv)
   set_tests_properties(vulkan_backend_ops_attn_nosg vulkan_backend_ops_rope_attn_nosg PROPERTIES
     ENVIRONMENT "R1_VK_NO_SUBGROUP=1")
+  # the fp16 mode's two-digit decode x (its subgroup form runs in the cm_emu golden
+  # cases below) without subgroups, as on devices that lack them
+  add_test(NAME vulkan_backend_ops_x2_nosg COMMAND test_backend_ops)
+  set_tests_properties(vulkan_backend_ops_x2_nosg PROPERTIES
+    ENVIRONMENT "R1_VK_X_DIGITS=2;R1_VK_NO_SUBGROUP=1")
   set_tests_properties(vulkan_backend_ops vulkan_backend_ops_fallback vulkan_backend_ops_layout_t
     vulkan_backend_ops_blocks vulkan_backend_ops_attn_nosg vulkan_backend_ops_rope_attn_nosg
+    vulkan_backend_ops_x2_nosg
     PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 600)
   # sessions on three threads sharing one model split across the GPU and the CPU

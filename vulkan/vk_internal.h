@@ -184,6 +184,7 @@ typedef struct vk_ctx {
     VkPipeline pipe[VKP_COUNT];
     const char *pipe_variant[VKP_COUNT];
     int use_fp16; /* fp16-arithmetic shader variants chosen */
+    int x_digits; /* int8 digits of x in the decode matvec: 3, or 2 in the fp16 mode (cm 1) */
     /* Prompt GEMM on tensor cores, on by default where the device has them: fp16
      * operands (1), R1_VK_CM=exact operands split for float32 accuracy (2); 0 off
      * (R1_VK_CM=0, or none on the device). cm_khr: through

@@ -84,6 +84,12 @@ static const r1vk_shader *choose(const vk_ctx *c, int i) {
                  sg ? "_sg" : "");
         s = find_shader(name);
     }
+    /* the decode matvec's two-digit form (fp16 mode, r1vk_pipelines_create) */
+    if (s && (i == VKP_Q4_MATVEC || i == VKP_Q4_MATVEC_MT) && c->x_digits == 2 &&
+        strstr(s->name, "_dp")) {
+        snprintf(name, sizeof name, "%s_x2", s->name);
+        s = find_shader(name);
+    }
     return s;
 }
 
@@ -295,6 +301,12 @@ r1_status r1vk_pipelines_create(vk_ctx *c, r1_error *err) {
     if (api && !strcmp(api, "khr")) nv = 0;
     c->cm_khr = khr;
     if (!khr && !nv && !c->cm_emu) c->cm = 0;
+    /* Decode matvecs stage x as int8 digits (q4_matvec.comp): three (float32
+     * level) by default, two in the fp16 mode, whose prompt products already
+     * round x and W to fp16 (H200 14b: tg64 257.0 -> 266.9, golden rel at most
+     * 8.3e-3 against the fp16 bound 2e-2); R1_VK_X_DIGITS=2|3 chooses. */
+    const char *xd = getenv("R1_VK_X_DIGITS");
+    c->x_digits = xd && (!strcmp(xd, "2") || !strcmp(xd, "3")) ? atoi(xd) : c->cm == 1 ? 2 : 3;
     for (int i = 0; i < VKP_COUNT && !st; i++) st = pipeline(c, i, err);
     if (!st) cache_write(c, n);
     return st;

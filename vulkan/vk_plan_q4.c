@@ -735,7 +735,8 @@ void r1vk_plan_preq(const vk_ctx *c, vk_seg *s) {
         vk_disp *p = &d[i];
         uint32_t N = p->push[1], R = N / 8, blocks = N / 32;
         VkDeviceSize region = (s->scratch_elems + 3) & ~(VkDeviceSize)3;
-        VkDeviceSize words = (VkDeviceSize)R * 6 + 3 * blocks; /* layout: stage_preq */
+        VkDeviceSize words =
+            (VkDeviceSize)R * 2 * (VkDeviceSize)c->x_digits + 3 * blocks; /* stage_preq */
         s->scratch_elems = region + words;
         const vk_disp *q0 = &d[cons[0]];
         p->push[PF_FLAGS] |= Q4F_XQOUT;
