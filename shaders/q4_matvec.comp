@@ -204,7 +204,7 @@ float finish(uint t, uint c, float v, float ss, float add) {
 uint pack2(int a, int b) { return (uint(a) & 0xFFu) | ((uint(b) & 0xFFu) << 8); }
 
 // ND int8 digits of v against its block's max |x| m (d2 = 0 with two).
-void split3(vec4 v, float m, out ivec4 d0, out ivec4 d1, out ivec4 d2) {
+void split_digits(vec4 v, float m, out ivec4 d0, out ivec4 d1, out ivec4 d2) {
     vec4 a = v * (m > 0.0 ? 127.0 / m : 0.0);
     d0 = ivec4(round(a));
     a = (a - vec4(d0)) * 128.0;
@@ -212,14 +212,14 @@ void split3(vec4 v, float m, out ivec4 d0, out ivec4 d1, out ivec4 d2) {
     d2 = ND == 3u ? ivec4(round((a - vec4(d1)) * 128.0)) : ivec4(0);
 }
 
-// Half h of word row r (x k4h..k4h+3 in v): three int8 digits per element
+// Half h of word row r (x k4h..k4h+3 in v): ND int8 digits per element
 // against its block's max |x|, OR'ed into the row's packed words (even
 // elements [k0 k2 k4 k6], odd [k1 k3 k5 k7]: this half's two bytes of each),
 // and their sum into the block's digit sum. From registers: x itself never
 // goes through shared memory.
 void digits(uint r, uint h, vec4 v) {
     ivec4 d0, d1, d2;
-    split3(v, uintBitsToFloat(bmax[r / BR]), d0, d1, d2);
+    split_digits(v, uintBitsToFloat(bmax[r / BR]), d0, d1, d2);
     uint sh = 16u * h;
     atomicOr(xq[r * XD], pack2(d0.x, d0.z) << sh);
     atomicOr(xq[r * XD + 1u], pack2(d0.y, d0.w) << sh);
@@ -281,7 +281,7 @@ void emit_digits(uint tile, bool has, float h, float wn) {
             m = max(m, subgroupShuffleXor(m, s));
             hh += subgroupShuffleXor(hh, s);
         }
-        split3(vec4(u, 0.0, 0.0, 0.0), m, d0, d1, d2);
+        split_digits(vec4(u, 0.0, 0.0, 0.0), m, d0, d1, d2);
         int bs = d0.x * 16384 + d1.x * 128 + d2.x;
         for (uint s = 1u; s < 32u; s <<= 1) bs += subgroupShuffleXor(bs, s);
         uint sh = 8u * ((l >> 1) & 3u), o = b + (c / 8u) * XD + (l & 1u);
@@ -309,7 +309,7 @@ void emit_digits(uint tile, bool has, float h, float wn) {
         uint q0 = l & ~31u;
         m = 0.0, hh = 0.0;
         for (uint j = 0u; j < 32u; j++) m = max(m, red[0][q0 + j]), hh += red[1][q0 + j];
-        split3(vec4(u, 0.0, 0.0, 0.0), m, d0, d1, d2);
+        split_digits(vec4(u, 0.0, 0.0, 0.0), m, d0, d1, d2);
         uint e = l % 8u, o = (l / 8u) * XD + (e & 1u), sh = 8u * (e / 2u);
         atomicOr(xq[o], (uint(d0.x) & 0xFFu) << sh);
         atomicOr(xq[o + 2u], (uint(d1.x) & 0xFFu) << sh);
@@ -402,7 +402,7 @@ float stage(uint t, uint r0, uint nr) {
         if (it == 0u && v.x != 1e-37) trace_mark(4u); // after x arrived
         uint mb = max8(floatBitsToUint(max(max(av.x, av.y), max(av.z, av.w))));
         ivec4 d0, d1, d2;
-        split3(v, uintBitsToFloat(mb), d0, d1, d2);
+        split_digits(v, uintBitsToFloat(mb), d0, d1, d2);
         // per digit: this half's even-element bytes (low 16 bits) and odd ones
         uvec3 pw3 = uvec3(pack2(d0.x, d0.z) | pack2(d0.y, d0.w) << 16,
                           pack2(d1.x, d1.z) | pack2(d1.y, d1.w) << 16,
