@@ -1,6 +1,10 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#ifdef R1_VMM // the Vulkan memory model: chain.glsl's release / acquire
+#extension GL_KHR_memory_scope_semantics : require
+#pragma use_vulkan_memory_model
+#endif
 // Decode attention's combine (after attn_dec.comp, when the cache spans more
 // than one of its chunks): workgroup (x: query head r of kv head g, y: g) waits
 // until g's counter shows that all nch chunks wrote their partial states, then

@@ -1,5 +1,9 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef R1_VMM // the Vulkan memory model: chain.glsl's release / acquire
+#extension GL_KHR_memory_scope_semantics : require
+#pragma use_vulkan_memory_model
+#endif
 // Decode attention (one token) split over the cache: workgroup (x: chunk of CH
 // keys, y: kv head g) scores the R = H/KV query heads of g against its keys in
 // steps of SUB keys with an online softmax, the next step's keys and values
@@ -129,9 +133,9 @@ void main() {
         }
     }
     if (l < R) part[base + l * stride] = m_s[l], part[base + l * stride + 1u] = l_s[l];
-    memoryBarrierBuffer();
-    barrier();
-    if (l == 0u) atomicAdd(cnt[p.coff + g], 1u); // for attn_combine.comp
+    FENCE_BUF();
+    BAR_BUF();
+    if (l == 0u) CNT_SIGNAL(p.coff + g); // for attn_combine.comp
     if (c == 0u) chain_signal(); // always: vk_plan.c's count does not depend on pos
     trace_flush(2u);
 }

@@ -1,6 +1,10 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#ifdef R1_VMM // the Vulkan memory model: chain.glsl's release / acquire
+#extension GL_KHR_memory_scope_semantics : require
+#pragma use_vulkan_memory_model
+#endif
 #extension GL_KHR_shader_subgroup_shuffle : require
 // Decode attention, subgroup form (devices with shuffles and subgroups of 8 or
 // more; attn_dec.comp is the fallback). Same plan, bindings, push constants,
@@ -157,9 +161,9 @@ void main() {
         if (rb) part[b] = acc1.x, part[b + 1u] = acc1.y, part[b + 2u] = acc1.z, part[b + 3u] = acc1.w;
     }
     if (l < R) part[base + l * stride] = m_s[l], part[base + l * stride + 1u] = l_s[l];
-    memoryBarrierBuffer();
-    barrier();
-    if (l == 0u) atomicAdd(cnt[p.coff + g], 1u); // for attn_combine.comp
+    FENCE_BUF();
+    BAR_BUF();
+    if (l == 0u) CNT_SIGNAL(p.coff + g); // for attn_combine.comp
     if (c == 0u) chain_signal(); // always: vk_plan.c's count does not depend on pos
     trace_flush(2u);
 }

@@ -60,6 +60,30 @@ void trace_flush(uint kind) {
 #define trace_flush(k)
 #endif
 
+// Release and acquire around the counters. GLSL's own memory model has only
+// memoryBarrierBuffer(), a full fence each invocation executes, which NVIDIA's
+// compiler makes wait for every memory operation in flight, the weight loads
+// issued before a chain wait included (H200 14b, knocked out, results wrong:
+// tg64 266 -> 279 without the release fences, -> 284 without the acquire
+// ones). With R1_VMM (the Vulkan memory model; vk_pipeline.c picks these
+// variants for chained decode where the device has it) the counter atomics
+// carry release / acquire semantics themselves, and workgroup barriers that
+// include buffer memory pass them on between a workgroup's invocations:
+// tg64 267 -> 284-285, results as with the fences.
+#ifdef R1_VMM
+#define CNT_POLL(at) atomicLoad(cnt[at], gl_ScopeQueueFamily, gl_StorageSemanticsBuffer, gl_SemanticsAcquire)
+#define CNT_SIGNAL(at) atomicAdd(cnt[at], 1u, gl_ScopeQueueFamily, gl_StorageSemanticsBuffer, gl_SemanticsRelease)
+#define CNT_ARRIVE(at) atomicAdd(cnt[at], 1u, gl_ScopeQueueFamily, gl_StorageSemanticsBuffer, gl_SemanticsAcquireRelease)
+#define BAR_BUF() controlBarrier(gl_ScopeWorkgroup, gl_ScopeWorkgroup, gl_StorageSemanticsBuffer | gl_StorageSemanticsShared, gl_SemanticsAcquireRelease)
+#define FENCE_BUF()
+#else
+#define CNT_POLL(at) atomicOr(cnt[at], 0u)
+#define CNT_SIGNAL(at) atomicAdd(cnt[at], 1u)
+#define CNT_ARRIVE(at) atomicAdd(cnt[at], 1u)
+#define BAR_BUF() barrier()
+#define FENCE_BUF() memoryBarrierBuffer()
+#endif
+
 // Invocation 0 polls cnt[at] until it reaches n, then every invocation may
 // read what the counted workgroups wrote. Polls two nested loops deep
 // (lavapipe's compiler cuts a loop off at 65,535 iterations); however they
@@ -69,14 +93,14 @@ void chain_poll(uint at, uint n) {
         uint v = 0u;
         for (uint i = 0u; i < CHAIN_SPIN_OUTER && v < n; i++)
             for (uint j = 0u; j < 65535u; j++) {
-                v = atomicOr(cnt[at], 0u);
+                v = CNT_POLL(at);
                 if (v >= n) break;
             }
         if (v < n) atomicOr(cnt[0], 1u);
-        memoryBarrierBuffer();
+        FENCE_BUF();
     }
-    barrier();
-    memoryBarrierBuffer();
+    BAR_BUF();
+    FENCE_BUF();
 }
 
 // Before the dispatch's first activation read or write. Uniform control flow.
@@ -91,7 +115,7 @@ void chain_wait() {
 void chain_signal() {
     uint own = p.chain & 0xFFFFu;
     if (own == 0u) return; // uniform
-    memoryBarrierBuffer();
-    barrier();
-    if (gl_LocalInvocationIndex == 0u) atomicAdd(cnt[own], 1u);
+    FENCE_BUF();
+    BAR_BUF();
+    if (gl_LocalInvocationIndex == 0u) CNT_SIGNAL(own);
 }

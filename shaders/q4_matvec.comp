@@ -1,6 +1,10 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#ifdef R1_VMM // the Vulkan memory model: chain.glsl's release / acquire
+#extension GL_KHR_memory_scope_semantics : require
+#pragma use_vulkan_memory_model
+#endif
 // GPTQ int4 matrix-vector product for decode: y[t, n] = x[t, :] . W[:, n] + b[n].
 //
 // Workgroup (x: 64-column tile, y: K split, z: token row; R1_MT: 256 columns
@@ -564,17 +568,17 @@ void reduce_tile(uint t, uint ky, uint gt, uint tile, uint ntile, float ss, vec4
     if (has) part[p.poff + (t * p.ksplit + ky) * mAll + mCol + c] = v;
     if (l == 0u && p.pro == PRO_NORM && !preq)
         part[p.ssoff + (t * ntile + gt) * p.ksplit + ky] = ss;
-    memoryBarrierBuffer();
-    barrier();
+    FENCE_BUF();
+    BAR_BUF();
     if (l == 0u) {
-        uint prev = atomicAdd(cnt[p.coff + t * ntile + gt], 1u);
+        uint prev = CNT_ARRIVE(p.coff + t * ntile + gt);
         last_s = prev == p.ksplit - 1u;
         if (last_s) cnt[p.coff + t * ntile + gt] = 0u; // ready for the next call
     }
-    barrier();
+    BAR_BUF();
     trace_mark(6u);
     if (!last_s) return; // uniform: last_s is shared
-    memoryBarrierBuffer();
+    FENCE_BUF();
     if (has) {
         uint po = p.poff + t * p.ksplit * mAll + mCol + c, so = p.ssoff + (t * ntile + gt) * p.ksplit;
         float sst = p.pro != PRO_NORM ? 0.0 : preq ? ss : sum_parts(so, 1u);

@@ -52,6 +52,14 @@ if(R1_HAVE_VULKAN)
   set_tests_properties(vulkan_chain_fault PROPERTIES LABELS vulkan
     ENVIRONMENT "R1_VK_CHAIN_FAULT=3;R1_VK_NO_IMPORT=1"
     PASS_REGULAR_EXPRESSION "gave up waiting for the one before it.*rc=1")
+  # the chained shaders' Vulkan-memory-model variants (chain.glsl R1_VMM, on GPUs by
+  # default): lavapipe accepts the modules and they are planned (their results are
+  # checked on the H200 only: lavapipe computes them wrong, vk_device.c query_vmm)
+  add_test(NAME vulkan_vmm_pipelines COMMAND "$<TARGET_FILE:r1run>"
+    -m ${R1_TEST_DATA}/golden/hd128-g128 --gpu-layers all --tokens 1,2,3 -n 1)
+  set_tests_properties(vulkan_vmm_pipelines PROPERTIES LABELS vulkan
+    ENVIRONMENT "R1_VK_VMM=1;R1_VK_VERBOSE=1"
+    PASS_REGULAR_EXPRESSION "q4_matvec_[a-z0-9_]*_vmm q4_matvec_mt_[a-z0-9_]*_vmm.* attn_dec_sg_vmm attn_combine_vmm")
   add_test(NAME golden_vulkan_nochain_hd128-g128
     COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/hd128-g128
             ${R1_TEST_DATA}/golden/hd128-g128 1e-4 --gpu-layers all)

@@ -78,6 +78,21 @@ set(R1_SHADER_VARIANTS
   "mma_probe_s_khr|mma_probe.comp|R1_SHARED,R1_KHR"
 )
 
+# The chained decode shaders (shaders/chain.glsl) also in the Vulkan memory
+# model: "_vmm" variants, whose counter atomics release and acquire themselves
+# instead of full fences (vk_pipeline.c picks them where the device has it).
+set(vmm_variants)
+foreach(v ${R1_SHADER_VARIANTS})
+  if(v MATCHES "^([a-z0-9_]+)\\|(q4_matvec|attn_dec|attn_dec_sg|attn_combine)\\.comp\\|(.*)$")
+    if(CMAKE_MATCH_3)
+      list(APPEND vmm_variants "${CMAKE_MATCH_1}_vmm|${CMAKE_MATCH_2}.comp|${CMAKE_MATCH_3},R1_VMM")
+    else()
+      list(APPEND vmm_variants "${CMAKE_MATCH_1}_vmm|${CMAKE_MATCH_2}.comp|R1_VMM")
+    endif()
+  endif()
+endforeach()
+list(APPEND R1_SHADER_VARIANTS ${vmm_variants})
+
 if(NOT CMAKE_CROSSCOMPILING)
   add_executable(r1-spvpatch tools/spvpatch/spvpatch.c)
 endif()

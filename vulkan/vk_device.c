@@ -337,6 +337,26 @@ static int query_coopmat(vk_ctx *c, const VkExtensionProperties *e, uint32_t ne)
     return bits;
 }
 
+/* The Vulkan memory model (core in 1.2, required in 1.3): the chained decode
+ * shaders' "_vmm" variants (chain.glsl) need it; R1_VK_VMM=0 keeps the fenced
+ * forms. Not on CPU devices unless R1_VK_VMM=1: lavapipe (Mesa 22.3)
+ * advertises it but computes the _vmm matvec and decode attention wrong,
+ * chained or not (op tests fail from run to run with different errors), and a
+ * CPU device gains nothing from it. */
+static int query_vmm(vk_ctx *c) {
+    const char *e = getenv("R1_VK_VMM");
+    int force = e && *e && strcmp(e, "0") != 0, off = e && !strcmp(e, "0");
+    if (c->props.apiVersion < VK_API_VERSION_1_2 || off ||
+        (c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU && !force))
+        return 0;
+    VkPhysicalDeviceVulkanMemoryModelFeatures mm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                                    .pNext = &mm};
+    vkGetPhysicalDeviceFeatures2(c->pd, &f2);
+    return mm.vulkanMemoryModel != 0;
+}
+
 static r1_status device_new(vk_ctx *c, r1_error *err) {
     r1vk_trace_init(c);
     uint32_t ne = 0;
@@ -350,6 +370,7 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
     VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR idp = {0};
     query_features(c, e, ne, &f2, &s16, &f16, &idp);
     c->f.coopmat = query_coopmat(c, e, ne);
+    c->f.vmm = query_vmm(c);
     const char *want[] = {VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME,
                           VK_KHR_EXTERNAL_MEMORY_EXTENSION_NAME,
                           VK_EXT_MEMORY_BUDGET_EXTENSION_NAME,
@@ -412,10 +433,13 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
         .cooperativeMatrix = VK_TRUE};
     VkPhysicalDeviceVulkanMemoryModelFeatures enmm = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
-        .pNext = &encm,
         .vulkanMemoryModel = VK_TRUE};
     if (c->f.coopmat & VK_CM_NV) {
         encm.pNext = en.pNext;
+        en.pNext = &encm;
+    }
+    if ((c->f.coopmat & VK_CM_NV) || c->f.vmm) { /* NV matrices; the chains' _vmm shaders */
+        enmm.pNext = en.pNext;
         en.pNext = &enmm;
     }
     r1vk_cm_features_khr enck = {.sType = R1VK_STYPE_CM_FEATURES_KHR, .cooperativeMatrix = VK_TRUE};

@@ -115,6 +115,7 @@ typedef struct vk_features {
     int subgroup_arith; /* subgroup arithmetic in compute shaders */
     int shuffle;        /* ... and subgroup shuffles */
     int int_dot; /* packed 4x8-bit integer dot products (VK_KHR_shader_integer_dot_product) */
+    int vmm;     /* the Vulkan memory model (chain.glsl's _vmm variants) */
     uint32_t subgroup_size;
     int host_import; /* VK_EXT_external_memory_host */
     VkDeviceSize import_align;

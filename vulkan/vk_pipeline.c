@@ -90,6 +90,14 @@ static const r1vk_shader *choose(const vk_ctx *c, int i) {
         snprintf(name, sizeof name, "%s_x2", s->name);
         s = find_shader(name);
     }
+    /* chained decode: the Vulkan memory model's release / acquire (chain.glsl) */
+    if (s && c->chain && c->f.vmm &&
+        (i == VKP_Q4_MATVEC || i == VKP_Q4_MATVEC_MT || i == VKP_ATTN_DEC ||
+         i == VKP_ATTN_COMBINE)) {
+        snprintf(name, sizeof name, "%s_vmm", s->name);
+        const r1vk_shader *v = find_shader(name);
+        if (v) s = v;
+    }
     return s;
 }
 
