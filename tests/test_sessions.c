@@ -67,6 +67,10 @@ static double max_diff(const float *a, const float *b, int n) {
 
 int main(int argc, char **argv) {
     if (argc < 2) return fprintf(stderr, "usage: %s MODEL_DIR [GPU_LAYERS]\n", argv[0]), 2;
+    /* Chunkings are compared to 1e-4: on GPUs with tensor cores the prompt GEMM
+     * takes fp16 operands by default and a one-token chunk does not (H200:
+     * 3.1e-3 apart), so the float32-accurate form, as lavapipe runs anyway. */
+    setenv("R1_VK_CM", "exact", 0);
     r1_error err = {0};
     r1_model_params mp;
     r1_model_params_default(&mp);
