@@ -54,7 +54,7 @@ if(R1_HAVE_VULKAN)
     PASS_REGULAR_EXPRESSION "gave up waiting for the one before it.*rc=1")
   # the chained shaders' Vulkan-memory-model variants (chain.glsl R1_VMM, on GPUs by
   # default): lavapipe accepts the modules and they are planned (their results are
-  # checked on the H200 only: lavapipe computes them wrong, vk_device.c query_vmm)
+  # checked on the H200 only: lavapipe computes them wrong, vk_backend.c settings)
   add_test(NAME vulkan_vmm_pipelines COMMAND "$<TARGET_FILE:r1run>"
     -m ${R1_TEST_DATA}/golden/hd128-g128 --gpu-layers all --tokens 1,2,3 -n 1)
   set_tests_properties(vulkan_vmm_pipelines PROPERTIES LABELS vulkan

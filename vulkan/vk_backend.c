@@ -334,6 +334,15 @@ static void settings(vk_ctx *c) {
     c->chain = c->fuse && (ch && *ch ? strcmp(ch, "0") != 0
                                      : c->props.vendorID == 0x10DE ||
                                            c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU);
+    /* ... ordered by the Vulkan memory model's release / acquire where the device
+     * has it (chain.glsl _vmm variants), not by full fences. Not on CPU devices
+     * unless R1_VK_VMM=1: lavapipe (Mesa 22.3) advertises the model but computes
+     * the _vmm matvec and decode attention wrong, chained or not, and a CPU
+     * device gains nothing from it. */
+    const char *vm = getenv("R1_VK_VMM");
+    c->vmm =
+        c->chain && c->f.vmm &&
+        (vm && *vm ? strcmp(vm, "0") != 0 : c->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU);
     const char *cf = getenv("R1_VK_CHAIN_FAULT");
     c->chain_fault = c->chain && cf ? atoi(cf) : 0;
     const char *sp = getenv("R1_VK_SPIN");

@@ -224,7 +224,13 @@ static void query_features(vk_ctx *c, const VkExtensionProperties *e, uint32_t n
     idp->pNext = s16;
     f2->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
     f2->pNext = idp_ok ? (void *)idp : (void *)s16;
+    /* the Vulkan memory model (core in 1.2): NV cooperative matrices and the
+     * chained decode shaders' _vmm variants (vk_backend.c settings) */
+    VkPhysicalDeviceVulkanMemoryModelFeatures mm = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
+    if (c->props.apiVersion >= VK_API_VERSION_1_2) mm.pNext = f2->pNext, f2->pNext = &mm;
     vkGetPhysicalDeviceFeatures2(c->pd, f2);
+    c->f.vmm = mm.vulkanMemoryModel != 0;
     c->f.int_dot = idp_ok && idp->shaderIntegerDotProduct && !r1vk_env_flag("R1_VK_NO_DP");
     c->f.storage16 = s16->storageBuffer16BitAccess;
     c->f.fp16 = f16_ok && f16->shaderFloat16 && !r1vk_env_flag("R1_VK_NO_FP16");
@@ -318,43 +324,17 @@ static int query_coopmat(vk_ctx *c, const VkExtensionProperties *e, uint32_t ne)
     r1vk_cm_features_khr ck = {.sType = R1VK_STYPE_CM_FEATURES_KHR};
     VkPhysicalDeviceCooperativeMatrixFeaturesNV cm = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
-    VkPhysicalDeviceVulkanMemoryModelFeatures mm = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
-    if (nv) {
-        cm.pNext = f2.pNext;
-        mm.pNext = &cm;
-        f2.pNext = &mm;
-    }
+    if (nv) f2.pNext = &cm;
     if (khr) {
         ck.pNext = f2.pNext;
         f2.pNext = &ck;
     }
     vkGetPhysicalDeviceFeatures2(c->pd, &f2);
     int bits = 0;
-    if (nv && cm.cooperativeMatrix && mm.vulkanMemoryModel && has_f16_shape(c, 0)) bits |= VK_CM_NV;
+    if (nv && cm.cooperativeMatrix && c->f.vmm && has_f16_shape(c, 0)) bits |= VK_CM_NV;
     if (khr && ck.cooperativeMatrix && has_f16_shape(c, 1)) bits |= VK_CM_KHR;
     return bits;
-}
-
-/* The Vulkan memory model (core in 1.2, required in 1.3): the chained decode
- * shaders' "_vmm" variants (chain.glsl) need it; R1_VK_VMM=0 keeps the fenced
- * forms. Not on CPU devices unless R1_VK_VMM=1: lavapipe (Mesa 22.3)
- * advertises it but computes the _vmm matvec and decode attention wrong,
- * chained or not (op tests fail from run to run with different errors), and a
- * CPU device gains nothing from it. */
-static int query_vmm(vk_ctx *c) {
-    const char *e = getenv("R1_VK_VMM");
-    int force = e && *e && strcmp(e, "0") != 0, off = e && !strcmp(e, "0");
-    if (c->props.apiVersion < VK_API_VERSION_1_2 || off ||
-        (c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU && !force))
-        return 0;
-    VkPhysicalDeviceVulkanMemoryModelFeatures mm = {
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
-    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
-                                    .pNext = &mm};
-    vkGetPhysicalDeviceFeatures2(c->pd, &f2);
-    return mm.vulkanMemoryModel != 0;
 }
 
 static r1_status device_new(vk_ctx *c, r1_error *err) {
@@ -370,7 +350,6 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
     VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR idp = {0};
     query_features(c, e, ne, &f2, &s16, &f16, &idp);
     c->f.coopmat = query_coopmat(c, e, ne);
-    c->f.vmm = query_vmm(c);
     const char *want[] = {VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME,
                           VK_KHR_EXTERNAL_MEMORY_EXTENSION_NAME,
                           VK_EXT_MEMORY_BUDGET_EXTENSION_NAME,
@@ -438,7 +417,7 @@ static r1_status device_new(vk_ctx *c, r1_error *err) {
         encm.pNext = en.pNext;
         en.pNext = &encm;
     }
-    if ((c->f.coopmat & VK_CM_NV) || c->f.vmm) { /* NV matrices; the chains' _vmm shaders */
+    if (c->f.vmm) { /* NV matrices need it; the chains' _vmm shaders may use it */
         enmm.pNext = en.pNext;
         en.pNext = &enmm;
     }

@@ -115,7 +115,7 @@ typedef struct vk_features {
     int subgroup_arith; /* subgroup arithmetic in compute shaders */
     int shuffle;        /* ... and subgroup shuffles */
     int int_dot; /* packed 4x8-bit integer dot products (VK_KHR_shader_integer_dot_product) */
-    int vmm;     /* the Vulkan memory model (chain.glsl's _vmm variants) */
+    int vmm;     /* the Vulkan memory model (VkPhysicalDeviceVulkanMemoryModelFeatures) */
     uint32_t subgroup_size;
     int host_import; /* VK_EXT_external_memory_host */
     VkDeviceSize import_align;
@@ -154,6 +154,7 @@ typedef struct vk_ctx {
     int merge;          /* matvecs of one input in one dispatch (R1_VK_NO_MERGE=1: not) */
     int preq;           /* decode matvecs hand x's digits on (vk_plan_q4.c; R1_VK_NO_PREQ=1: not) */
     int chain;          /* decode dispatches chained by counters, no barriers (R1_VK_CHAIN=0/1) */
+    int vmm;            /* chained shaders' Vulkan-memory-model variants (R1_VK_VMM=0/1) */
     int chain_fault;    /* R1_VK_CHAIN_FAULT=k (tests): chained wait k asks one count too many,
                            so that it gives up and the pass reports the error */
     int spin;           /* poll the fence near a pass's expected end (R1_VK_SPIN=0: not) */

@@ -91,7 +91,7 @@ static const r1vk_shader *choose(const vk_ctx *c, int i) {
         s = find_shader(name);
     }
     /* chained decode: the Vulkan memory model's release / acquire (chain.glsl) */
-    if (s && c->chain && c->f.vmm &&
+    if (s && c->vmm &&
         (i == VKP_Q4_MATVEC || i == VKP_Q4_MATVEC_MT || i == VKP_ATTN_DEC ||
          i == VKP_ATTN_COMBINE)) {
         snprintf(name, sizeof name, "%s_vmm", s->name);
