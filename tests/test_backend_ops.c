@@ -582,7 +582,9 @@ static void all_cases(void) {
         case_q4(&qs[i], 1);
         case_q4(&qs[i], i % 2 ? 5 : 70);
     }
-    case_q4(&qs[1], 300); /* long prompts: gemm_cm's 128 x 128 tile (its last one partial) */
+    /* long prompts: gemm_cm's 128 x 128 tile (its last one partial) where
+     * R1_VK_CM_BIG_FROM=256 (tests/vulkan.cmake), else the 64 x 128 one */
+    case_q4(&qs[1], 300);
     case_q4(&qs[6], 260);
 
     for (int i = 0; i < 3; i++) case_embed(300, 1040, ft[i], 9); /* rows past 1024 elements */

@@ -63,7 +63,11 @@ if(R1_HAVE_VULKAN)
   add_test(NAME vulkan_backend_ops_cm_emu_fp16 COMMAND test_backend_ops q4)
   add_test(NAME vulkan_backend_ops_cm_emu_attn COMMAND test_backend_ops attn)
   set_tests_properties(vulkan_backend_ops_cm_emu PROPERTIES ENVIRONMENT "R1_VK_CM_EMU=1")
-  set_tests_properties(vulkan_backend_ops_cm_emu_fp16 vulkan_backend_ops_cm_emu_attn PROPERTIES
+  # R1_VK_CM_BIG_FROM=256: the 128 x 128 tile for the 300- and 260-token cases,
+  # whose few columns would take the 64 x 128 tile by default (vk_plan_q4.c)
+  set_tests_properties(vulkan_backend_ops_cm_emu_fp16 PROPERTIES
+    ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1;R1_VK_CM_BIG_FROM=256")
+  set_tests_properties(vulkan_backend_ops_cm_emu_attn PROPERTIES
     ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1")
   # q, k and v prepared together, their weights side by side (vk_plan_q4.c
   # r1vk_plan_merged_cm), in the exact and the fp16 mode

@@ -316,6 +316,8 @@ static void settings(vk_ctx *c) {
      * SM (115 registers x 256 invocations); R1_VK_SLOTS=0 turns the sizing off. */
     const char *sl = getenv("R1_VK_SLOTS");
     c->wg_slots = sl && *sl ? (uint32_t)atoi(sl) : 2 * c->wg_target;
+    const char *bf = getenv("R1_VK_CM_BIG_FROM");
+    c->cm_big_from = bf && atoi(bf) > 0 ? (uint32_t)atoi(bf) : 0;
     /* The checkpoint's own GPTQ layout is the default: on the H200 its split-K
      * matvec decoded 93 tokens/s against 89 for the transposed layout with its
      * fused kernels (R1_VK_LAYOUT=t), and it can be imported from the mmap. */

@@ -149,6 +149,8 @@ typedef struct vk_ctx {
     int prof_io_n[2];
     uint32_t wg_target; /* workgroups a decode matvec aims for (K split) */
     uint32_t wg_slots;  /* decode matvec workgroups resident at once (tiles per workgroup) */
+    uint32_t cm_big_from; /* prompt lengths past which the 128 x 128 GEMM tile runs; 0: by
+                             the tile counts (vk_plan_q4.c cm_big_from) */
     int layout_t;       /* repack GPTQ linears to the transposed layout (discrete GPUs) */
     int fuse;           /* fuse neighbouring nodes into one dispatch (R1_VK_NO_FUSE=0) */
     int merge;          /* matvecs of one input in one dispatch (R1_VK_NO_MERGE=1: not) */

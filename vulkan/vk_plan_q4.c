@@ -269,13 +269,31 @@ static uint32_t cm_wmin(const vk_ctx *c, const r1_qlinear *q) {
                                                                                       : 0;
 }
 
-/* gemm_cm's variants for linear q with ks K splits: the split one while one
- * takes two or more splits (ks / row tiles of 64), the 64 x 128 tile, the
- * 128 x 128 tile (where built) past CM_BIG_FROM tokens; the first two in their
- * words-reading form up to cm_wmin tokens. Some ranges are empty. */
-static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, cm_var var[5]) {
+/* Prompt lengths from which the 128 x 128 tile runs for ncols columns (of
+ * linears side by side): past CM_BIG_FROM, and past the lengths whose 64 x 128
+ * tiles all fit one wave of resident workgroups (wg_slots, two per SM), where
+ * the 128 x 128 tiles, half as many, would leave SMs with one workgroup. H200
+ * 14b at 384 tokens, each GEMM timed alone (R1_VK_PROFILE=3), 64 x 128 against
+ * 128 x 128: o 126.5 / 177.3 us (240 / 120 tiles), down 324.5 / 377.5, gate
+ * 352 / 354; at 512 128 x 128 wins: o 226.5 / 173.8 (320 / 160 tiles), down
+ * 582.5 / 441.5, gate 462 / 349. R1_VK_CM_BIG_FROM=t fixes it at t. */
+static uint32_t cm_big_from(const vk_ctx *c, uint32_t ncols) {
+    if (c->cm_big_from) return c->cm_big_from;
+    uint32_t slots = c->wg_slots ? c->wg_slots : 2 * c->wg_target;
+    uint32_t t = 128 * (slots / (2 * ((ncols + 127) / 128)));
+    return t > CM_BIG_FROM ? t : CM_BIG_FROM;
+}
+
+/* gemm_cm's variants for linear q with ks K splits, of ncols columns with the
+ * linears beside it: the split one while one takes two or more splits (ks /
+ * row tiles of 64), the 64 x 128 tile, the 128 x 128 tile (where built) past
+ * cm_big_from tokens; the first two in their words-reading form up to cm_wmin
+ * tokens. Some ranges are empty. */
+static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, uint32_t ncols,
+                       cm_var var[5]) {
     uint32_t tsplit = ks > 1 ? 64 * (ks / 2) : 0, wmin = cm_wmin(c, q);
-    uint32_t tbig = c->pipe[VKP_GEMM_CM_BIG] && tsplit < CM_BIG_FROM ? CM_BIG_FROM : UINT32_MAX;
+    uint32_t from = cm_big_from(c, ncols);
+    uint32_t tbig = c->pipe[VKP_GEMM_CM_BIG] && tsplit < from ? from : UINT32_MAX;
     const struct {
         int pipe, pipe_q4;
         uint32_t tlo, thi;
@@ -370,7 +388,7 @@ static void cm_gemms(planner *pl, const r1_node *n, VkDeviceSize wn, VkDeviceSiz
     VkDeviceSize T = rows(pl, n->dst);
     uint32_t ks = gemm_splits(pl->c, qs, NULL, NULL);
     cm_var var[5];
-    int nv = cm_variants(pl->c, n->q, ks, var), excl = 0;
+    int nv = cm_variants(pl->c, n->q, ks, (uint32_t)qs->N, var), excl = 0;
     for (int k = 0; k < nv && !pl->st; k++)
         if (var[k].tlo < var[k].thi && var[k].tlo < T) /* else it never runs */
             cm_gemm(pl, n, var[k], ks, excl++, wn, xn, col, wst);
