@@ -147,21 +147,21 @@ typedef struct vk_ctx {
     int profile;          /* R1_VK_PROFILE=1: time every dispatch; 2: also list one layer's */
     double prof_io_ns[2]; /* ... and host time in tensor_set [0] and tensor_get [1] */
     int prof_io_n[2];
-    uint32_t wg_target; /* workgroups a decode matvec aims for (K split) */
-    uint32_t wg_slots;  /* decode matvec workgroups resident at once (tiles per workgroup) */
+    uint32_t wg_target;   /* workgroups a decode matvec aims for (K split) */
+    uint32_t wg_slots;    /* decode matvec workgroups resident at once (tiles per workgroup) */
     uint32_t cm_big_from; /* prompt lengths past which the 128 x 128 GEMM tile runs; 0: by
                              the tile counts (vk_plan_q4.c cm_big_from) */
-    int layout_t;       /* repack GPTQ linears to the transposed layout (discrete GPUs) */
-    int fuse;           /* fuse neighbouring nodes into one dispatch (R1_VK_NO_FUSE=0) */
-    int merge;          /* matvecs of one input in one dispatch (R1_VK_NO_MERGE=1: not) */
-    int preq;           /* decode matvecs hand x's digits on (vk_plan_q4.c; R1_VK_NO_PREQ=1: not) */
-    int chain;          /* decode dispatches chained by counters, no barriers (R1_VK_CHAIN=0/1) */
-    int vmm;            /* chained shaders' Vulkan-memory-model variants (R1_VK_VMM=0/1) */
-    int chain_fault;    /* R1_VK_CHAIN_FAULT=k (tests): chained wait k asks one count too many,
-                           so that it gives up and the pass reports the error */
-    int spin;           /* poll the fence near a pass's expected end (R1_VK_SPIN=0: not) */
-    int act_unmapped;   /* R1_VK_UNMAPPED=1: activations used as if not host-visible (tests the
-                           staged transfers and readbacks of discrete GPUs on lavapipe) */
+    int layout_t;         /* repack GPTQ linears to the transposed layout (discrete GPUs) */
+    int fuse;             /* fuse neighbouring nodes into one dispatch (R1_VK_NO_FUSE=0) */
+    int merge;            /* matvecs of one input in one dispatch (R1_VK_NO_MERGE=1: not) */
+    int preq;         /* decode matvecs hand x's digits on (vk_plan_q4.c; R1_VK_NO_PREQ=1: not) */
+    int chain;        /* decode dispatches chained by counters, no barriers (R1_VK_CHAIN=0/1) */
+    int vmm;          /* chained shaders' Vulkan-memory-model variants (R1_VK_VMM=0/1) */
+    int chain_fault;  /* R1_VK_CHAIN_FAULT=k (tests): chained wait k asks one count too many,
+                         so that it gives up and the pass reports the error */
+    int spin;         /* poll the fence near a pass's expected end (R1_VK_SPIN=0: not) */
+    int act_unmapped; /* R1_VK_UNMAPPED=1: activations used as if not host-visible (tests the
+                         staged transfers and readbacks of discrete GPUs on lavapipe) */
 
     /* transfers */
     VkCommandPool pool;
