@@ -245,12 +245,9 @@ static uint32_t gemm_split_grid(planner *pl, vk_disp *d, const r1_qlinear *q, ui
     return ks;
 }
 
-/* Prompt lengths from which gemm_cm's 128 x 128 tile may run, where built
- * (cm_big_from: for linears of many columns; up to 128 tokens the 64 x 128 one
- * reads the GPTQ words itself). Gate and up on 14b from 128 instead of 256:
- * H200 pp160 / 192 / 256 2,761-2,768 / 3,261-3,266 / 3,827-3,830 -> 2,891-2,940
- * / 3,450-3,468 / 3,997-4,011. */
-#define CM_BIG_FROM 128
+/* Prompt lengths from which gemm_cm's 128 x 128 tile runs, where built: at 256
+ * both tiles measured the same on the H200 (2,976 and 2,984 tokens/s). */
+#define CM_BIG_FROM 256
 
 /* Prompt lengths up to which gemm_cm's variants read the GPTQ words themselves
  * (where built), with no fp16 copy of the weight: H200 14b pp16 / 64 / 128 409 / 1,302-1,319
