@@ -30,9 +30,9 @@ int r1vk_mem_type(const vk_ctx *c, uint32_t bits, VkMemoryPropertyFlags want,
     return -1;
 }
 
-static const VkBufferUsageFlags USAGE = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
-                                        VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                                        VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+static const VkBufferUsageFlags USAGE =
+    VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+    VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT;
 
 /* host_visible: 0 device-local (mapped anyway when that memory is host-visible,
  * as on lavapipe and many integrated GPUs), 1 host memory for staging, 2 small

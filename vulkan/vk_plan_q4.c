@@ -371,12 +371,14 @@ static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int ex
         push(d, 0u);
         push(d, 0u);
         d->groups[0] = cdiv((uint32_t)rows(pl, n->dst), big ? 128 : 64); /* gemm_cm.comp's TM */
+        d->tm = big ? 128 : 64;
     }
     push(d, v.tlo);
     push(d, v.thi);
     push(d, wst);
     d->groups[1] = cdiv((uint32_t)q->N, 128);
     d->excl_prev = excl;
+    d->tlo = v.tlo, d->thi = v.thi; /* recorded indirect: no groups outside the range */
 }
 
 /* gemm_cm's variants for node n that the segment's length can reach, recorded

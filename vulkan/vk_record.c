@@ -107,7 +107,10 @@ static r1_status record(vk_ctx *c, vk_seg *s, int v, r1_error *err) {
         if (d->push_size) /* whole: the chain word is the last, zero when not chained */
             vkCmdPushConstants(cb, c->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES,
                                d->push);
-        vkCmdDispatch(cb, d->groups[0], d->groups[1], d->groups[2]);
+        if (d->ind >= 0)
+            vkCmdDispatchIndirect(cb, s->run.buf, s->ind_off + (VkDeviceSize)d->ind * 12);
+        else
+            vkCmdDispatch(cb, d->groups[0], d->groups[1], d->groups[2]);
         if (qp) vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, (uint32_t)i + 1);
     }
     free(pend);
@@ -182,10 +185,31 @@ static r1_status scratch_buffer(vk_ctx *c, vk_seg *s, r1_error *err) {
     return st;
 }
 
+/* The run parameters: header, token ids, RoPE tables, then the indirect
+ * dispatches' arguments (vk_disp.thi). */
 static r1_status run_buffer(vk_ctx *c, vk_seg *s, r1_error *err) {
     size_t floats = (size_t)s->tok_rows;
     for (int i = 0; i < s->n_ropes; i++) floats += (size_t)s->max_rows * (size_t)s->ropes[i].hd;
-    return r1vk_buf_new(c, RUN_HEADER + (floats ? floats : 4) * sizeof(float), 2, &s->run, err);
+    s->n_ind = 0;
+    for (int v = 0; v < VK_NVAR; v++)
+        for (int i = 0; i < s->nd[v]; i++) s->d[v][i].ind = s->d[v][i].thi ? s->n_ind++ : -1;
+    s->ind_off = RUN_HEADER + (floats ? floats : 4) * sizeof(float);
+    return r1vk_buf_new(c, s->ind_off + (size_t)s->n_ind * 12, 2, &s->run, err);
+}
+
+/* The groups of the indirect dispatches for a call of T rows: none where T is
+ * outside a dispatch's range (so that the GEMM's other variants launch no
+ * workgroups), else only the row tiles T needs. */
+static void indirect_args(vk_seg *s, int v, uint32_t T) {
+    uint32_t *a = (uint32_t *)((char *)s->run.map + s->ind_off);
+    for (int i = 0; i < s->nd[v]; i++) {
+        const vk_disp *d = &s->d[v][i];
+        if (d->ind < 0) continue;
+        uint32_t x = T <= d->tlo || T > d->thi ? 0 : d->tm ? (T + d->tm - 1) / d->tm : d->groups[0];
+        a[3 * d->ind] = x < d->groups[0] ? x : d->groups[0];
+        a[3 * d->ind + 1] = d->groups[1];
+        a[3 * d->ind + 2] = d->groups[2];
+    }
 }
 
 r1_status r1vk_segment_init(vk_ctx *c, r1_segment *seg, r1_error *err) {
@@ -330,6 +354,7 @@ r1_status r1vk_compute(vk_ctx *c, r1_segment *seg, const r1_run *run, r1_error *
     if (s->tok_rows) /* the embedding lookup's ids lead the tables */
         memcpy((char *)s->run.map + RUN_HEADER, run->tokens, (size_t)run->n_tokens * 4);
     int v = run->n_tokens == 1 ? VK_DECODE : VK_BATCH, up = 0;
+    indirect_args(s, v, (uint32_t)run->n_tokens);
     r1_status st = r1vk_uploads_cb(c, &up, err); /* the input's copy: same submission */
     VkCommandBuffer cbs[2] = {c->xfer_cb, s->cb[v]};
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,

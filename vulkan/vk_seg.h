@@ -41,6 +41,12 @@ typedef struct vk_disp {
                            do none (the GEMM's variants, by prompt length): no hazard with them */
     int joins_prev;     /* chained: runs beside the dispatch before it, whatever they access
                            (attn_combine: it orders itself after attn_dec by a counter) */
+    /* Prompts: a dispatch with work only for call lengths T in (tlo, thi] (thi > 0; the
+     * GEMM's variants) is recorded indirect, its groups set by the host each call:
+     * none outside the range, else groups[0], or cdiv(T, tm) where tm rows take a group
+     * along x (vk_record.c) */
+    uint32_t tlo, thi, tm;
+    int ind; /* ... its arguments' index in the run buffer */
     VkDescriptorSet set;
 } vk_disp;
 
@@ -59,9 +65,11 @@ typedef struct vk_seg {
     int d_cap; /* capacity of each plan's d */
     vk_rope ropes[VK_MAX_ROPES];
     int n_ropes;
-    int max_rows;               /* rows of the RoPE tables (graph n_batch) */
-    int tok_rows;               /* token ids leading run.rope (an EMBED), else 0 */
-    vk_buf run;                 /* run parameters, host-visible */
+    int max_rows;         /* rows of the RoPE tables (graph n_batch) */
+    int tok_rows;         /* token ids leading run.rope (an EMBED), else 0 */
+    vk_buf run;           /* run parameters, host-visible */
+    VkDeviceSize ind_off; /* ... then the indirect dispatches' arguments, 3 words each */
+    int n_ind;
     vk_buf scratch;             /* counters, partial sums, operands (zeroed once; the
                                    counters up to fill_n again each decode pass) */
     VkDeviceSize scratch_elems; /* 4-byte elements the plans need */
