@@ -61,6 +61,16 @@ static inline void act(planner *pl, vk_disp *d, int slot, const r1_tensor *t, in
     if (d->n_acc < VK_MAX_ACCESS) d->acc[d->n_acc++] = (vk_access){r->buf, r->off, r->size, write};
 }
 
+/* Prompts: d's groups along x follow the call's length T, cdiv(T rmul + (T >
+ * wcut ? wadd : 0), rdiv) up to the recorded groups[0], for T in (tlo, thi]
+ * and none outside (vk_disp; the host sets them each call). The decode pass
+ * keeps its fixed grids. */
+static inline void by_rows(planner *pl, vk_disp *d, uint32_t tlo, uint32_t thi, uint32_t rmul,
+                           uint32_t rdiv, uint32_t wadd, uint32_t wcut) {
+    if (!d || pl->var != VK_BATCH) return;
+    d->tlo = tlo, d->thi = thi, d->rmul = rmul, d->rdiv = rdiv, d->wadd = wadd, d->wcut = wcut;
+}
+
 /* The segment's scratch buffer at binding `slot`, recording the access to its
  * elements [off, off + n) (keyed by the segment) for the barrier placement. */
 static inline void scratch_use(planner *pl, vk_disp *d, int slot, VkDeviceSize off, VkDeviceSize n,

@@ -336,10 +336,12 @@ static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize w
     if (T > wmin && !later) scratch_use(pl, d, 8, s->cm_w, wn, 1);
     if (!later) scratch_use(pl, d, 8, s->cm_x, xn, 1);
     if (later && d) d->scratch = 8;
-    if (d)
-        d->groups[0] = cdiv((T > wmin ? (uint64_t)q->K / 8 * (uint32_t)q->N / 8 : 0) +
-                                (later ? 0 : T) * (uint32_t)q->K / 8,
-                            256);
+    if (d) {
+        uint32_t nw = (uint32_t)q->K / 8 * (uint32_t)q->N / 8, nx = later ? 0 : (uint32_t)q->K / 8;
+        d->groups[0] =
+            cdiv((T > wmin ? nw : 0) + T * nx, 256); /* invocations: a grid-stride loop */
+        by_rows(pl, d, 0, UINT32_MAX, nx, 256, nw, wmin);
+    }
 }
 
 /* One gemm_cm variant v, exclusive with the excl variants recorded before it;
@@ -371,14 +373,18 @@ static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int ex
         push(d, 0u);
         push(d, 0u);
         d->groups[0] = cdiv((uint32_t)rows(pl, n->dst), big ? 128 : 64); /* gemm_cm.comp's TM */
-        d->tm = big ? 128 : 64;
     }
     push(d, v.tlo);
     push(d, v.thi);
     push(d, wst);
     d->groups[1] = cdiv((uint32_t)q->N, 128);
     d->excl_prev = excl;
-    d->tlo = v.tlo, d->thi = v.thi; /* recorded indirect: no groups outside the range */
+    /* no groups outside the variant's range; row tiles of 64 or 128, or (row tile,
+     * split) pairs as recorded */
+    if (split)
+        by_rows(pl, d, v.tlo, v.thi, 0, 1, d->groups[0], 0);
+    else
+        by_rows(pl, d, v.tlo, v.thi, 1, big ? 128 : 64, 0, 0);
 }
 
 /* gemm_cm's variants for node n that the segment's length can reach, recorded

@@ -205,8 +205,9 @@ static void indirect_args(vk_seg *s, int v, uint32_t T) {
     for (int i = 0; i < s->nd[v]; i++) {
         const vk_disp *d = &s->d[v][i];
         if (d->ind < 0) continue;
-        uint32_t x = T <= d->tlo || T > d->thi ? 0 : d->tm ? (T + d->tm - 1) / d->tm : d->groups[0];
-        a[3 * d->ind] = x < d->groups[0] ? x : d->groups[0];
+        uint64_t w = (uint64_t)T * d->rmul + (T > d->wcut ? d->wadd : 0);
+        uint64_t x = T <= d->tlo || T > d->thi ? 0 : (w + d->rdiv - 1) / d->rdiv;
+        a[3 * d->ind] = x < d->groups[0] ? (uint32_t)x : d->groups[0];
         a[3 * d->ind + 1] = d->groups[1];
         a[3 * d->ind + 2] = d->groups[2];
     }

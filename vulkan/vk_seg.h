@@ -41,11 +41,11 @@ typedef struct vk_disp {
                            do none (the GEMM's variants, by prompt length): no hazard with them */
     int joins_prev;     /* chained: runs beside the dispatch before it, whatever they access
                            (attn_combine: it orders itself after attn_dec by a counter) */
-    /* Prompts: a dispatch with work only for call lengths T in (tlo, thi] (thi > 0; the
-     * GEMM's variants) is recorded indirect, its groups set by the host each call:
-     * none outside the range, else groups[0], or cdiv(T, tm) where tm rows take a group
-     * along x (vk_record.c) */
-    uint32_t tlo, thi, tm;
+    /* Prompts: a dispatch whose groups depend on the call's length T (thi > 0) is
+     * recorded indirect, its groups along x set by the host each call (vk_record.c):
+     * none outside T in (tlo, thi] (the GEMM's variants), else cdiv(T rmul + (T > wcut ?
+     * wadd : 0), rdiv), at most groups[0]; the shader covers its work in any such grid */
+    uint32_t tlo, thi, rmul, rdiv, wadd, wcut;
     int ind; /* ... its arguments' index in the run buffer */
     VkDescriptorSet set;
 } vk_disp;
