@@ -32,8 +32,7 @@ static void rmsnorm(planner *pl, const r1_node *n, const r1_node *add) {
     push(d, fbits(n->f0));
     push(d, (uint32_t)n->w->type);
     push(d, woff);
-    if (d) d->groups[0] = rows(pl, n->dst);
-    by_rows(pl, d, 0, UINT32_MAX, 1, 1, 0, 0); /* a workgroup a row */
+    by_rows(d, rows(pl, n->dst), 0, UINT32_MAX, 1, 1, 0, 0); /* a workgroup a row */
 }
 
 /* Row counts up to which the output head of a prompt runs as matrix-vector
@@ -98,8 +97,7 @@ static void rope(planner *pl, const r1_node *n, const r1_node *rk, const r1_node
     push(d, (uint32_t)n->i2);
     push(d, rope_slot(pl, n));
     push(d, kv ? (uint32_t)rk->i0 : 0u);
-    if (d) d->groups[0] = cdiv((uint64_t)rows(pl, n->dst) * work, 256);
-    by_rows(pl, d, 0, UINT32_MAX, work, 256, 0, 0); /* rope.comp: a grid-stride loop */
+    by_rows(d, rows(pl, n->dst), 0, UINT32_MAX, work, 256, 0, 0); /* rope.comp: grid-stride */
 }
 
 /* The embedding lookup: ids leading the run buffer's tables (vk_record.c). */
@@ -125,8 +123,7 @@ static void kv_store(planner *pl, const r1_node *n) {
     act(pl, d, 4, n->kv[1], 1);
     uint32_t row = (uint32_t)n->i1 * (uint32_t)n->i2;
     push(d, row);
-    if (d) d->groups[0] = cdiv((uint64_t)rows(pl, n->src[0]) * row, 256);
-    by_rows(pl, d, 0, UINT32_MAX, row, 256, 0, 0); /* kv_store.comp: a grid-stride loop */
+    by_rows(d, rows(pl, n->src[0]), 0, UINT32_MAX, row, 256, 0, 0); /* kv_store.comp: ditto */
 }
 
 #define ATTN_CH 64 /* keys per workgroup of attn_dec.comp (its CH) */
@@ -225,8 +222,7 @@ static void eltwise(planner *pl, const r1_node *n) {
     act(pl, d, 3, n->dst, 1);
     push(d, (uint32_t)n->dst->ne[1]);
     push(d, n->op == R1_OP_ADD ? 0u : 1u);
-    if (d) d->groups[0] = cdiv((uint64_t)rows(pl, n->dst) * (uint64_t)n->dst->ne[1], 256);
-    by_rows(pl, d, 0, UINT32_MAX, (uint32_t)n->dst->ne[1], 256, 0, 0); /* eltwise.comp: ditto */
+    by_rows(d, rows(pl, n->dst), 0, UINT32_MAX, (uint32_t)n->dst->ne[1], 256, 0, 0); /* ditto */
 }
 
 static int fuse_add_norm(const r1_node *a, const r1_node *b) {

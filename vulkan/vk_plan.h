@@ -61,14 +61,15 @@ static inline void act(planner *pl, vk_disp *d, int slot, const r1_tensor *t, in
     if (d->n_acc < VK_MAX_ACCESS) d->acc[d->n_acc++] = (vk_access){r->buf, r->off, r->size, write};
 }
 
-/* Prompts: d's groups along x follow the call's length T, cdiv(T rmul + (T >
- * wcut ? wadd : 0), rdiv) up to the recorded groups[0], for T in (tlo, thi]
- * and none outside (vk_disp; the host sets them each call). The decode pass
- * keeps its fixed grids. */
-static inline void by_rows(planner *pl, vk_disp *d, uint32_t tlo, uint32_t thi, uint32_t rmul,
+/* d's groups along x follow the call's length T (vk_disp_rows_x: cdiv(T rmul +
+ * (T > wcut ? wadd : 0), rdiv) for T in (tlo, thi], none outside); recorded for
+ * the most rows T reaches, min(rows, thi), and in prompt passes set each call. */
+static inline void by_rows(vk_disp *d, uint32_t rows, uint32_t tlo, uint32_t thi, uint32_t rmul,
                            uint32_t rdiv, uint32_t wadd, uint32_t wcut) {
-    if (!d || pl->var != VK_BATCH) return;
+    if (!d) return;
     d->tlo = tlo, d->thi = thi, d->rmul = rmul, d->rdiv = rdiv, d->wadd = wadd, d->wcut = wcut;
+    uint64_t x = vk_disp_rows_x(d, rows < thi ? rows : thi);
+    d->groups[0] = x < 1 ? 1 : x > 65535 ? 65535 : (uint32_t)x;
 }
 
 /* The segment's scratch buffer at binding `slot`, recording the access to its

@@ -336,12 +336,9 @@ static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize w
     if (T > wmin && !later) scratch_use(pl, d, 8, s->cm_w, wn, 1);
     if (!later) scratch_use(pl, d, 8, s->cm_x, xn, 1);
     if (later && d) d->scratch = 8;
-    if (d) {
-        uint32_t nw = (uint32_t)q->K / 8 * (uint32_t)q->N / 8, nx = later ? 0 : (uint32_t)q->K / 8;
-        d->groups[0] =
-            cdiv((T > wmin ? nw : 0) + T * nx, 256); /* invocations: a grid-stride loop */
-        by_rows(pl, d, 0, UINT32_MAX, nx, 256, nw, wmin);
-    }
+    /* invocations, a grid-stride loop: the weight's words past wmin rows, x's */
+    uint32_t nw = (uint32_t)q->K / 8 * (uint32_t)q->N / 8, nx = later ? 0 : (uint32_t)q->K / 8;
+    by_rows(d, (uint32_t)T, 0, UINT32_MAX, nx, 256, nw, wmin);
 }
 
 /* One gemm_cm variant v, exclusive with the excl variants recorded before it;
@@ -365,26 +362,23 @@ static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int ex
     if (reads_w) scratch_use(pl, d, 8, s->cm_w, wn, 0);
     scratch_use(pl, d, 8, s->cm_x, xn, 0);
     if (!d) return;
+    /* no groups outside the variant's range; within it (row tile, split) pairs,
+     * at most ks while splits are taken, or row tiles of gemm_cm.comp's TM */
+    uint32_t T = rows(pl, n->dst);
     if (split) {
         gemm_split_grid(pl, d, q, ks);
-        d->groups[0] = ks; /* (row tile, split) pairs: at most ks while splits are taken */
+        by_rows(d, T, v.tlo, v.thi, 0, 1, ks, 0);
     } else {
         push(d, ks); /* no partials */
         push(d, 0u);
         push(d, 0u);
-        d->groups[0] = cdiv((uint32_t)rows(pl, n->dst), big ? 128 : 64); /* gemm_cm.comp's TM */
+        by_rows(d, T, v.tlo, v.thi, 1, big ? 128 : 64, 0, 0);
     }
     push(d, v.tlo);
     push(d, v.thi);
     push(d, wst);
     d->groups[1] = cdiv((uint32_t)q->N, 128);
     d->excl_prev = excl;
-    /* no groups outside the variant's range; row tiles of 64 or 128, or (row tile,
-     * split) pairs as recorded */
-    if (split)
-        by_rows(pl, d, v.tlo, v.thi, 0, 1, d->groups[0], 0);
-    else
-        by_rows(pl, d, v.tlo, v.thi, 1, big ? 128 : 64, 0, 0);
 }
 
 /* gemm_cm's variants for node n that the segment's length can reach, recorded

@@ -186,13 +186,15 @@ static r1_status scratch_buffer(vk_ctx *c, vk_seg *s, r1_error *err) {
 }
 
 /* The run parameters: header, token ids, RoPE tables, then the indirect
- * dispatches' arguments (vk_disp.thi). */
+ * dispatches' arguments (the prompt pass's row-sized ones; decode keeps its
+ * fixed grids). */
 static r1_status run_buffer(vk_ctx *c, vk_seg *s, r1_error *err) {
     size_t floats = (size_t)s->tok_rows;
     for (int i = 0; i < s->n_ropes; i++) floats += (size_t)s->max_rows * (size_t)s->ropes[i].hd;
     s->n_ind = 0;
     for (int v = 0; v < VK_NVAR; v++)
-        for (int i = 0; i < s->nd[v]; i++) s->d[v][i].ind = s->d[v][i].thi ? s->n_ind++ : -1;
+        for (int i = 0; i < s->nd[v]; i++)
+            s->d[v][i].ind = v == VK_BATCH && s->d[v][i].thi ? s->n_ind++ : -1;
     s->ind_off = RUN_HEADER + (floats ? floats : 4) * sizeof(float);
     return r1vk_buf_new(c, s->ind_off + (size_t)s->n_ind * 12, 2, &s->run, err);
 }
@@ -205,8 +207,7 @@ static void indirect_args(vk_seg *s, int v, uint32_t T) {
     for (int i = 0; i < s->nd[v]; i++) {
         const vk_disp *d = &s->d[v][i];
         if (d->ind < 0) continue;
-        uint64_t w = (uint64_t)T * d->rmul + (T > d->wcut ? d->wadd : 0);
-        uint64_t x = T <= d->tlo || T > d->thi ? 0 : (w + d->rdiv - 1) / d->rdiv;
+        uint64_t x = vk_disp_rows_x(d, T);
         a[3 * d->ind] = x < d->groups[0] ? (uint32_t)x : d->groups[0];
         a[3 * d->ind + 1] = d->groups[1];
         a[3 * d->ind + 2] = d->groups[2];

@@ -41,14 +41,21 @@ typedef struct vk_disp {
                            do none (the GEMM's variants, by prompt length): no hazard with them */
     int joins_prev;     /* chained: runs beside the dispatch before it, whatever they access
                            (attn_combine: it orders itself after attn_dec by a counter) */
-    /* Prompts: a dispatch whose groups depend on the call's length T (thi > 0) is
-     * recorded indirect, its groups along x set by the host each call (vk_record.c):
-     * none outside T in (tlo, thi] (the GEMM's variants), else cdiv(T rmul + (T > wcut ?
-     * wadd : 0), rdiv), at most groups[0]; the shader covers its work in any such grid */
+    /* A dispatch whose groups along x follow the call's length T (thi > 0; vk_plan.h
+     * by_rows): vk_disp_rows_x. Prompt passes record it indirect, its groups set by
+     * the host each call (vk_record.c); the shader covers its work in any such grid */
     uint32_t tlo, thi, rmul, rdiv, wadd, wcut;
-    int ind; /* ... its arguments' index in the run buffer */
+    int ind; /* ... its arguments' index in the run buffer, -1 when recorded direct */
     VkDescriptorSet set;
 } vk_disp;
+
+/* Groups along x for a call of T rows: none outside T in (tlo, thi] (the GEMM's
+ * variants), else cdiv(T rmul + (T > wcut ? wadd : 0), rdiv). */
+static inline uint64_t vk_disp_rows_x(const vk_disp *d, uint32_t T) {
+    if (T <= d->tlo || T > d->thi) return 0;
+    uint64_t w = (uint64_t)T * d->rmul + (T > d->wcut ? d->wadd : 0);
+    return (w + d->rdiv - 1) / d->rdiv;
+}
 
 /* One RoPE configuration: the host writes its cos/sin table every call. */
 typedef struct vk_rope {
