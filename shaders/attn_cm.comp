@@ -52,8 +52,14 @@ layout(std430, binding = 2) readonly buffer KC { vec4 kc[]; };
 layout(std430, binding = 3) readonly buffer VC { vec4 vc[]; };
 layout(std430, binding = 4) writeonly buffer O { float o[]; };
 
+// xh: where nonzero, the output goes to scratch word xh on in fp16 instead, as
+// the next GEMM's x (its prep then has nothing to do; vk_plan_q4.c
+// r1vk_cm_x_direct)
+layout(std430, binding = 8) writeonly buffer XH { uint xh[]; };
+
 layout(push_constant) uniform P {
     uint H, KV, hd; // hd == HD
+    uint xh;
 } p;
 
 shared uvec4 sm[SM_SZ]; // with ms_s, checked in vk_pipeline.c fp16_only_ok
@@ -121,8 +127,13 @@ float s_at(uint sg, uint r, uint j) {
 }
 
 void main() {
-    uint l = gl_LocalInvocationIndex, R = p.H / p.KV, g = gl_WorkGroupID.y;
-    uint F = run.n_tokens * R, f0 = gl_WorkGroupID.x * QB;
+    // Workgroups in launch order (x fastest) take the row blocks from the last,
+    // which sees the most keys, to the first, kv heads fastest: the long ones
+    // start in the first wave instead of the tail (H200 14b, 512 tokens: 131 ->
+    // 98 us a layer, with the grid sized to the call's rows).
+    uint l = gl_LocalInvocationIndex, R = p.H / p.KV, nb = gl_NumWorkGroups.x;
+    uint w = gl_WorkGroupID.y * nb + gl_WorkGroupID.x, g = w % p.KV;
+    uint F = run.n_tokens * R, f0 = (nb - 1u - w / p.KV) * QB;
     if (f0 >= F) return; // uniform across the workgroup
     uint sg = SG_ID, lane = SG_LANE;
     float scale = 1.0 / sqrt(float(HD));
@@ -202,6 +213,15 @@ void main() {
 #define O_STORE(i) CM_STORE(o##i, sm, ob + (i) * 4u, HD / 4u);
     OFR(O_STORE)
     SG_BARRIER();
+    if (p.xh != 0u) { // fp16 pairs
+        for (uint e = lane; e < 8u * HD; e += 32u) {
+            uint r = e / (HD / 2u), d = (e % (HD / 2u)) * 2u, f = f0 + sg * 16u + r;
+            uvec4 v = sm[ob + r * (HD / 4u) + d / 4u];
+            vec2 pr = uintBitsToFloat(d % 4u == 0u ? v.xy : v.zw);
+            if (f < F) xh[p.xh + (((f / R) * p.H + g * R + f % R) * HD + d) / 2u] = packHalf2x16(pr);
+        }
+        return;
+    }
     for (uint e = lane; e < 16u * HD; e += 32u) {
         uint r = e / HD, d = e % HD, f = f0 + sg * 16u + r;
         if (f < F)

@@ -86,7 +86,7 @@ layout(local_size_x = NT) in;
 // coff: K splits for one row tile, their partials and counters; (tlo, thi]: the
 // prompt lengths this variant runs for; wst: W's row length (N, or where the
 // linears of one input have their weights side by side, all their columns:
-// vk_plan_q4.c r1vk_plan_merged_cm, woff then at this one's first)
+// vk_plan_q4.c r1vk_plan_cm, woff then at this one's first)
 #define Q4_PUSH_EXTRA uint xoff, woff, ksplit, poff, coff, tlo, thi, wst;
 #include "q4.glsl" // the GPTQ weight (R1_CM_Q4 reads it), the bias
 

@@ -12,9 +12,10 @@ layout(local_size_x = 256) in;
 // prompts longer than wmin tokens (gemm_cm's R1_CM_Q4 variants, which take the
 // shorter ones, read the GPTQ words themselves); wst: W's row length (N, or for
 // linears of one input prepared together all their columns, woff then at this
-// one's first: vk_plan_q4.c r1vk_plan_merged_cm); nox: no X (one after the first);
+// one's first: vk_plan_q4.c r1vk_plan_cm); nox: no X (W alone: for a group's
+// later linears, or written ahead beside the GEMM before it; wmin ~0: X alone);
 // silu: x is silu(gate) * up, gate at binding 1 and up at 9 (the SiLU gate
-// before down, whose own pass over the rows this saves: r1vk_plan_silu_cm)
+// before down, whose own pass over the rows this saves: vk_plan_q4.c silu_cm)
 #define Q4_PUSH_EXTRA uint woff, xoff, wmin, wst, nox, silu;
 #include "common.glsl"
 #include "q4.glsl"

@@ -17,12 +17,18 @@ layout(std430, binding = 4) readonly buffer B { float b[]; };
 layout(std430, binding = 5) writeonly buffer S { float s[]; }; // a + b
 #endif
 
+// xh: where nonzero (rows in registers only), y goes to scratch word xh on in
+// fp16 instead, as the next GEMM's x (its prep then has nothing to do;
+// vk_plan_q4.c r1vk_cm_x_direct)
+layout(std430, binding = 8) writeonly buffer XH { uvec2 xh2[]; };
+
 layout(push_constant) uniform P {
     uint D;
     uint mode;
     float eps;
     uint wtype;
     uint woff;
+    uint xh;
 } p;
 
 // Rows of up to VPT * 4 * WG elements (D % 4 == 0) stay in registers: their
@@ -57,10 +63,14 @@ void row_in_registers(uint xo, uint yo, uint l) {
     float inv = 1.0 / sqrt(ss / float(p.D) + p.eps);
     [[unroll]] for (uint i = 0u; i < VPT; i++) {
         uint j = l + i * WG, d = j * 4u;
-        if (j < D4)
-            y4[yo / 4u + j] = v[i] * inv *
-                              vec4(LOADF(w, p.woff + d, p.wtype), LOADF(w, p.woff + d + 1u, p.wtype),
-                                   LOADF(w, p.woff + d + 2u, p.wtype), LOADF(w, p.woff + d + 3u, p.wtype));
+        if (j >= D4) continue;
+        vec4 o = v[i] * inv *
+                 vec4(LOADF(w, p.woff + d, p.wtype), LOADF(w, p.woff + d + 1u, p.wtype),
+                      LOADF(w, p.woff + d + 2u, p.wtype), LOADF(w, p.woff + d + 3u, p.wtype));
+        if (p.xh != 0u) // xh and yo even: D % 4 == 0
+            xh2[p.xh / 2u + yo / 4u + j] = uvec2(packHalf2x16(o.xy), packHalf2x16(o.zw));
+        else
+            y4[yo / 4u + j] = o;
     }
 }
 

@@ -526,7 +526,7 @@ static void case_chain(int D, int F, int G, int act_order, int T, int no_reuse, 
 /* Three GPTQ linears of one input with biases, as attention's q, k and v, and a
  * wider one of another input: in prompts on the tensor-core path the three are
  * prepared together, their weights side by side (vk_plan_q4.c
- * r1vk_plan_merged_cm), the wider one sizing the scratch for them. */
+ * r1vk_plan_cm), the wider one after them (its weight prepared beside their GEMMs). */
 static void case_merged(int D, int T) {
     if (!wanted("merged")) return;
     gcase c = {.op = "q4 x3 of one input", .tol = 2e-5, .n_batch = T};

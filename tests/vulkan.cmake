@@ -70,15 +70,23 @@ if(R1_HAVE_VULKAN)
   set_tests_properties(vulkan_backend_ops_cm_emu_attn PROPERTIES
     ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1")
   # q, k and v prepared together, their weights side by side (vk_plan_q4.c
-  # r1vk_plan_merged_cm), in the exact and the fp16 mode
+  # r1vk_plan_cm), in the exact and the fp16 mode
   add_test(NAME vulkan_backend_ops_cm_emu_merged COMMAND test_backend_ops merged)
   add_test(NAME vulkan_backend_ops_cm_emu_merged_fp16 COMMAND test_backend_ops merged)
   set_tests_properties(vulkan_backend_ops_cm_emu_merged PROPERTIES ENVIRONMENT "R1_VK_CM_EMU=1")
   set_tests_properties(vulkan_backend_ops_cm_emu_merged_fp16 PROPERTIES
     ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1")
+  # norm -> gate and up side by side -> SiLU -> down -> norm -> linear in the
+  # fp16 mode: the norms write the GEMMs' x in fp16 themselves, and each group's
+  # weight is prepared beside the GEMM before it (vk_plan_q4.c r1vk_cm_x_direct,
+  # cm_prep_ahead; the exact mode above has no direct x)
+  add_test(NAME vulkan_backend_ops_cm_emu_chain_fp16 COMMAND test_backend_ops chain)
+  set_tests_properties(vulkan_backend_ops_cm_emu_chain_fp16 PROPERTIES
+    ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1")
   set_tests_properties(vulkan_backend_ops_cm_emu vulkan_backend_ops_cm_emu_fp16
     vulkan_backend_ops_cm_emu_attn vulkan_backend_ops_cm_emu_merged
-    vulkan_backend_ops_cm_emu_merged_fp16 PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS vulkan)
+    vulkan_backend_ops_cm_emu_merged_fp16 vulkan_backend_ops_cm_emu_chain_fp16
+    PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS vulkan)
   add_test(NAME golden_vulkan_cm_emu_hd128-g128
     COMMAND test_golden $<TARGET_FILE:r1run> ${R1_TEST_DATA}/golden/hd128-g128
             ${R1_TEST_DATA}/golden/hd128-g128 2e-2 --gpu-layers all)

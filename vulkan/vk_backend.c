@@ -222,24 +222,32 @@ static uint64_t vk_max_tensor_bytes(r1_backend *be) {
 }
 
 /* The prompt GEMMs' scratch for the GPTQ linears of cfg, sized as the segment
- * plan sizes it (vk_plan.h gemm_scratch_add): K-split partials and counters,
- * and with the tensor-core GEMM its fp16 operands (K x N and n_batch x K
- * halves; the MLP's 141 MB on 14b). */
+ * plan sizes it (vk_plan.c prompt_regions): K-split partials and counters, and
+ * with the tensor-core GEMM its fp16 operands (W regions for the groups of
+ * linears of two layers, taken in turn, and n_batch x K halves of x; on 14b
+ * 283 MB for gate and up side by side, and 141 MB for down). */
 static uint64_t vk_batch_extra_bytes(r1_backend *be, const r1_config *cfg, int n_batch) {
     const vk_ctx *c = ctx(be);
     int qd = cfg->n_heads * cfg->head_dim, kvd = cfg->n_kv_heads * cfg->head_dim;
-    int kn[][2] = {{cfg->hidden, qd},
-                   {cfg->hidden, kvd},
-                   {qd, cfg->hidden},
-                   {cfg->hidden, cfg->inter},
-                   {cfg->inter, cfg->hidden}};
+    int kn[][3] = {{cfg->hidden, qd, 0},         {cfg->hidden, kvd, 0},
+                   {cfg->hidden, kvd, 0},        {qd, cfg->hidden, 1},
+                   {cfg->hidden, cfg->inter, 2}, {cfg->hidden, cfg->inter, 2},
+                   {cfg->inter, cfg->hidden, 3}}; /* K, N, input */
+    enum { NL = sizeof kn / sizeof kn[0] };
+    r1_qlinear q[NL];
+    r1_tensor in[4] = {0}, out = {.ne = {n_batch}};
+    r1_node nodes[2 * NL];
     gemm_scratch g = {0};
-    for (size_t i = 0; i < sizeof kn / sizeof kn[0]; i++) {
-        r1_qlinear q = {.K = kn[i][0], .N = kn[i][1]};
-        gemm_scratch_add(c, &q, (VkDeviceSize)n_batch, &g);
+    for (int i = 0; i < 2 * NL; i++) {
+        int k = i % NL;
+        q[k] = (r1_qlinear){.K = kn[k][0], .N = kn[k][1], .G = 128};
+        nodes[i] = (r1_node){.op = R1_OP_MATMUL_Q4, .q = &q[k], .dst = &out};
+        nodes[i].src[0] = &in[kn[k][2]];
+        if (i < NL) gemm_scratch_add(c, &q[k], (VkDeviceSize)n_batch, &g);
     }
+    r1vk_cm_regions(c, nodes, 2 * NL, &g);
     gemm_scratch_fit(c, &g);
-    return 4 * (g.w + g.x + GK_REGIONS * (g.part + g.cnt));
+    return 4 * (g.w[0] + g.w[1] + g.x + GK_REGIONS * (g.part + g.cnt));
 }
 
 static uint64_t vk_free_memory(r1_backend *be) {
@@ -327,6 +335,10 @@ static void settings(vk_ctx *c) {
     const char *nm = getenv("R1_VK_NO_MERGE");
     c->merge = c->fuse && !(nm && *nm && strcmp(nm, "0") != 0);
     c->preq = c->fuse && !r1vk_env_flag("R1_VK_NO_PREQ");
+    const char *pa = getenv("R1_VK_PREP_AHEAD");
+    c->prep_ahead = c->fuse && !(pa && *pa && !strcmp(pa, "0"));
+    const char *xd = getenv("R1_VK_X_DIRECT");
+    c->x_direct = c->fuse && !(xd && *xd && !strcmp(xd, "0"));
     c->act_unmapped = r1vk_env_flag("R1_VK_UNMAPPED");
     /* Chained decode dispatches (vk_record.c) rely on a dispatch's workgroups
      * all being launched before the next one's, which NVIDIA's scheduler does;

@@ -18,10 +18,14 @@
 
 #include "vk_plan.h"
 
-static void rmsnorm(planner *pl, const r1_node *n, const r1_node *add) {
+/* xh: the output in fp16 at scratch word xh instead (r1vk_cm_x_direct), 0: not. */
+static void rmsnorm(planner *pl, const r1_node *n, const r1_node *add, uint32_t xh) {
     vk_disp *d = disp_new(pl, add ? VKP_ADD_RMSNORM : VKP_RMSNORM);
     act(pl, d, 1, n->src[0] == (add ? add->dst : NULL) ? add->src[0] : n->src[0], 0);
-    act(pl, d, 2, n->dst, 1);
+    if (xh)
+        scratch_use(pl, d, 8, xh, (VkDeviceSize)rows(pl, n->dst) * n->dst->ne[1] / 2, 1);
+    else
+        act(pl, d, 2, n->dst, 1);
     uint32_t woff = weight(pl, d, 3, n->w);
     if (add) {
         act(pl, d, 4, add->src[1], 0);
@@ -32,6 +36,7 @@ static void rmsnorm(planner *pl, const r1_node *n, const r1_node *add) {
     push(d, fbits(n->f0));
     push(d, (uint32_t)n->w->type);
     push(d, woff);
+    push(d, xh);
     by_rows(d, rows(pl, n->dst), 0, UINT32_MAX, 1, 1, 0, 0); /* a workgroup a row */
 }
 
@@ -193,7 +198,8 @@ static int fuse_rope_attn(const planner *pl, const r1_node *nodes, int i, int n)
            !read_elsewhere(nodes, i, n, b->dst, i, i + 4) && !r1vk_env_flag("R1_VK_NO_ROPE_ATTN");
 }
 
-static void attn(planner *pl, const r1_node *n) {
+/* xh: the output in fp16 at scratch word xh instead (attn_cm only), 0: not. */
+static void attn(planner *pl, const r1_node *n, uint32_t xh) {
     if (pl->var == VK_DECODE && attn_split(n) && pl->c->fuse)
         return attn_dec(pl, n, NULL, NULL, NULL);
     /* attn_cm.comp (64 rows a workgroup, 32 emulated) in the fp16 tensor-core
@@ -205,13 +211,18 @@ static void attn(planner *pl, const r1_node *n) {
     act(pl, d, 1, n->src[0], 0);
     act(pl, d, 2, n->kv[0], 0);
     act(pl, d, 3, n->kv[1], 0);
-    act(pl, d, 4, n->dst, 1);
+    if (cm && xh)
+        scratch_use(pl, d, 8, xh, (VkDeviceSize)rows(pl, n->dst) * n->dst->ne[1] / 2, 1);
+    else
+        act(pl, d, 4, n->dst, 1);
     push(d, (uint32_t)n->i0);
     push(d, (uint32_t)n->i1);
     push(d, (uint32_t)n->i2);
+    if (cm) push(d, xh);
     if (!d) return;
     uint32_t qb = cm ? (pl->c->cm_emu ? 32 : 64) : tiled ? 32 : 16;
-    d->groups[0] = cdiv((uint64_t)rows(pl, n->dst) * (uint64_t)(n->i0 / n->i1), qb);
+    /* row blocks of the call's rows (attn_cm counts them from its grid) */
+    by_rows(d, rows(pl, n->dst), 0, UINT32_MAX, (uint32_t)(n->i0 / n->i1), qb, 0, 0);
     d->groups[1] = (uint32_t)n->i1;
 }
 
@@ -240,12 +251,9 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
     const r1_node *a = &nodes[i];
     int fuse = pl->c->fuse, used;
     if (fuse && pl->var == VK_DECODE && (used = r1vk_plan_fused_q4(pl, nodes, i, n))) return used;
-    if (fuse && pl->var == VK_BATCH &&
-        ((used = r1vk_plan_merged_cm(pl, nodes, i, n)) ||
-         (used = r1vk_plan_silu_cm(pl, nodes, i, n))))
-        return used;
+    if (pl->var == VK_BATCH && (used = r1vk_plan_cm(pl, nodes, i, n))) return used;
     if (fuse && i + 1 < n && fuse_add_norm(a, &nodes[i + 1])) {
-        rmsnorm(pl, &nodes[i + 1], a);
+        rmsnorm(pl, &nodes[i + 1], a, r1vk_cm_x_direct(pl, nodes, i + 1, n));
         return 2;
     }
     if (fuse && i + 2 < n && fuse_rope_kv(a, &nodes[i + 1], &nodes[i + 2])) {
@@ -258,7 +266,7 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
     }
     switch (a->op) {
     case R1_OP_RMSNORM:
-        rmsnorm(pl, a, NULL);
+        rmsnorm(pl, a, NULL, r1vk_cm_x_direct(pl, nodes, i, n));
         break;
     case R1_OP_MATMUL_Q4:
         r1vk_plan_matmul_q4(pl, a);
@@ -275,8 +283,9 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
     case R1_OP_EMBED:
         embed(pl, a);
         break;
-    case R1_OP_ATTN:
-        attn(pl, a);
+    case R1_OP_ATTN: /* attn_cm writes fp16 (hd 128) */
+        attn(pl, a,
+             a->i2 == 128 && pl->c->pipe[VKP_ATTN_CM] ? r1vk_cm_x_direct(pl, nodes, i, n) : 0);
         break;
     case R1_OP_ADD:
     case R1_OP_SILU_MUL:
@@ -291,9 +300,9 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
 
 /* Scratch regions of the prompt GEMMs (GPTQ matmuls of more than one row),
  * sized for the largest and shared by all: the tensor-core GEMM's fp16
- * operands (one region), and the K-split partials and counters (GK_REGIONS of
- * each, taken in turn; dispatches on one region record the access, so they
- * never overlap). */
+ * operands (two W regions, or one without prep_ahead, and X), and the K-split partials and counters
+ * (GK_REGIONS of each, taken in turn; dispatches on one region record the access, so they never
+ * overlap). */
 static void prompt_regions(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
     gemm_scratch g = {0};
     for (int i = 0; i < seg->n_nodes; i++) {
@@ -301,12 +310,14 @@ static void prompt_regions(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
         if (n->op == R1_OP_MATMUL_Q4 && n->dst->ne[0] >= 2)
             gemm_scratch_add(c, n->q, (VkDeviceSize)n->dst->ne[0], &g);
     }
+    r1vk_cm_regions(c, seg->nodes, seg->n_nodes, &g);
     gemm_scratch_fit(c, &g);
-    s->cm = g.w > 0;
-    s->cm_w = s->cm_x = 0;
+    s->cm = g.w[0] > 0;
+    s->cm_w[0] = s->cm_w[1] = s->cm_x = 0;
     if (s->cm) {
-        s->cm_w = (s->scratch_elems + 3) & ~(VkDeviceSize)3; /* uvec4 reads */
-        s->cm_x = s->cm_w + g.w;
+        s->cm_w[0] = (s->scratch_elems + 3) & ~(VkDeviceSize)3; /* uvec4 reads */
+        s->cm_w[1] = s->cm_w[0] + (g.w[1] ? g.w[0] : 0);        /* one region: the same */
+        s->cm_x = s->cm_w[1] + (g.w[1] ? g.w[1] : g.w[0]);
         s->scratch_elems = s->cm_x + g.x;
     }
     s->gk_psz = g.part, s->gk_csz = g.cnt; /* partials: gemm_cm reads vec4s */
@@ -352,12 +363,12 @@ r1_status r1vk_plan(vk_ctx *c, const r1_segment *seg, vk_seg *s, r1_error *err) 
     s->scratch_elems = s->attn_poff + part;
     prompt_regions(c, seg, s);
     for (int v = 0; v < VK_NVAR; v++) {
-        /* at most six dispatches per node (the tensor-core GEMM's prep and
-         * up to five variants) */
-        s->d_cap = 6 * seg->n_nodes + 1;
+        /* at most nine dispatches per node (a tensor-core GEMM's x prep, up
+         * to five variants, and the next group's W preps) */
+        s->d_cap = 9 * seg->n_nodes + 1;
         s->d[v] = calloc((size_t)s->d_cap, sizeof *s->d[v]);
         if (!s->d[v]) return r1__err(err, R1_E_NOMEM, "out of memory");
-        planner pl = {c, s, v, err, R1_OK, 0};
+        planner pl = {c, s, v, err, R1_OK, 0, 0, -1, -1};
         s->n_ropes = 0;                    /* both plans assign the same slots */
         if (v == VK_DECODE) s->n_attn = 0; /* only the decode plan has attn_dec */
         for (int i = 0; i < seg->n_nodes && !pl.st;)

@@ -19,7 +19,10 @@ typedef struct planner {
     int var;
     r1_error *err;
     r1_status st;
-    int gk_next; /* the prompt GEMM split region the next GPTQ GEMM takes */
+    int gk_next;   /* the prompt GEMM split region the next GPTQ GEMM takes */
+    int cm_groups; /* tensor-core GEMM groups planned (they take the W regions in turn) */
+    int ahead_at;  /* the node whose group's W was prepared ahead (prep_ahead), else -1 */
+    int x_at;      /* the node whose group's x its producer wrote (x_direct), else -1 */
 } planner;
 
 static inline vk_disp *disp_new(planner *pl, vk_pipe pipe) {
@@ -118,10 +121,11 @@ static inline void cm_words(const vk_ctx *c, const r1_qlinear *q, VkDeviceSize r
 }
 
 /* 4-byte words of the prompt GEMMs' scratch, the largest over the GPTQ linears
- * added: the tensor-core operands (w, x) and the K-split partials and counters
- * of one region (vk_plan.c takes GK_REGIONS of them). */
+ * added: the tensor-core operands (W regions w[0] and w[1], which the groups of
+ * linears take in turn, and x) and the K-split partials and counters of one
+ * region (vk_plan.c takes GK_REGIONS of them). */
 typedef struct {
-    VkDeviceSize w, x, part, cnt;
+    VkDeviceSize w[2], x, part, cnt;
 } gemm_scratch;
 
 static inline void gemm_scratch_add(const vk_ctx *c, const r1_qlinear *q, VkDeviceSize rows,
@@ -129,17 +133,40 @@ static inline void gemm_scratch_add(const vk_ctx *c, const r1_qlinear *q, VkDevi
     VkDeviceSize a, b;
     if (c->cm) {
         cm_words(c, q, rows, &a, &b);
-        g->w = a > g->w ? a : g->w, g->x = b > g->x ? b : g->x;
+        g->x = b > g->x ? b : g->x;
     }
     gemm_splits(c, q, &a, &b);
     g->part = a > g->part ? a : g->part, g->cnt = b > g->cnt ? b : g->cnt;
 }
 
-/* After the last linear. The scratch is bound whole: where the tensor-core
- * operands would take more than half of what one binding may span, the segment
+/* The weight of tensor-core group k (all: its linears' columns as one linear)
+ * in W region k % 2. */
+static inline void gemm_scratch_group(const vk_ctx *c, const r1_qlinear *all, int k,
+                                      gemm_scratch *g) {
+    VkDeviceSize a, b;
+    if (!c->cm) return;
+    cm_words(c, all, 1, &a, &b);
+    if (a > g->w[k & 1]) g->w[k & 1] = a;
+}
+
+/* After the last linear and group. The scratch is bound whole: two W regions
+ * with prep_ahead where they fit in half of what one binding may span, else one
+ * (w[1] = 0) holding every group; where that would not fit either, the segment
  * keeps the float32 GEMM (w = x = 0). */
 static inline void gemm_scratch_fit(const vk_ctx *c, gemm_scratch *g) {
-    if ((g->w + g->x) * 4 > c->props.limits.maxStorageBufferRange / 2) g->w = g->x = 0;
+    VkDeviceSize half = c->props.limits.maxStorageBufferRange / 2;
+    if (!c->prep_ahead || (g->w[0] + g->w[1] + g->x) * 4 > half) {
+        g->w[0] = g->w[0] > g->w[1] ? g->w[0] : g->w[1];
+        g->w[1] = 0;
+    }
+    if ((g->w[0] + g->x) * 4 > half) g->w[0] = g->x = 0;
+}
+
+/* Words of W up to which linears of one input merge into one tensor-core group
+ * (vk_plan_q4.c cm_group): an eighth of what one binding may span, so that two
+ * regions of them and x fit in half of it. */
+static inline VkDeviceSize cm_merge_cap(const vk_ctx *c) {
+    return c->props.limits.maxStorageBufferRange / 32;
 }
 
 /* A weight: bound from an aligned offset, its element offset returned. */
@@ -202,11 +229,16 @@ int r1vk_plan_fused_q4(planner *pl, const r1_node *nodes, int i, int n);
 /* After the decode plan: residual-epilogue matvecs write the digits that the
  * norm-prologue matvecs reading their sum stage directly (R1_VK_NO_PREQ=1: off). */
 void r1vk_plan_preq(const vk_ctx *c, vk_seg *s);
-/* Prompts: consecutive GPTQ linears of one input (q, k, v) starting at nodes[i]
- * prepared together for the tensor-core GEMMs; returns the nodes consumed, 0
- * when none applies. */
-int r1vk_plan_merged_cm(planner *pl, const r1_node *nodes, int i, int n);
-/* Prompts: a SiLU gate computed by the prep of the tensor-core GEMM after it. */
-int r1vk_plan_silu_cm(planner *pl, const r1_node *nodes, int i, int n);
+/* Prompts: the tensor-core GEMM of the GPTQ linear (or linears of one input,
+ * prepared together) starting at nodes[i], or at nodes[i + 1] after a SiLU gate
+ * that its prep computes; returns the nodes consumed, 0 when none applies. */
+int r1vk_plan_cm(planner *pl, const r1_node *nodes, int i, int n);
+/* Prompts: where the output of nodes[i] (a norm, the attention) is read only by
+ * the tensor-core group at nodes[i + 1], its word in scratch for the group's
+ * x, which nodes[i]'s dispatch then writes in fp16 instead of its float output
+ * (the group needing no x prep); else 0. */
+uint32_t r1vk_cm_x_direct(planner *pl, const r1_node *nodes, int i, int n);
+/* The W regions of the tensor-core groups of nodes[0, n) (prompt rows only). */
+void r1vk_cm_regions(const vk_ctx *c, const r1_node *nodes, int n, gemm_scratch *g);
 
 #endif

@@ -310,42 +310,49 @@ static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, uint32
     return nv;
 }
 
-/* q4_prep_cm: x in fp16 in the weight's K order, and the weight dequantized to
- * fp16 for prompts longer than wmin tokens: W [K, wst] from column col (wst =
- * N, col = 0 unless linears of one input are prepared together, whose later
- * ones write no x and leave the tracking of W to the first: their columns are
- * disjoint). */
-static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize wn, VkDeviceSize xn,
-                    uint32_t col, uint32_t wst, int later, const r1_node *silu) {
+/* What a q4_prep_cm dispatch writes: the weight dequantized to fp16 (past wmin
+ * tokens), x in fp16 in the weight's K order, and whether it records the write
+ * of the whole group's W for the barrier placement (the group's first linear:
+ * the others' columns are disjoint from its own). */
+enum { PREP_W = 1, PREP_X = 2, PREP_WACC = 4 };
+
+/* q4_prep_cm for linear n: W [K, wst] from column col of the W region at word
+ * wbase (wst = N and col = 0 unless linears of one input are prepared
+ * together), and x (silu: silu(gate) * up, the gate node's inputs). */
+static void cm_prep(planner *pl, const r1_node *n, uint32_t wmin, VkDeviceSize wbase,
+                    VkDeviceSize wn, VkDeviceSize xn, uint32_t col, uint32_t wst, int what,
+                    const r1_node *silu) {
     const r1_qlinear *q = n->q;
     vk_seg *s = pl->s;
     VkDeviceSize T = rows(pl, n->dst);
+    int w = what & PREP_W, x = what & PREP_X;
     vk_disp *d = disp_new(pl, VKP_Q4_PREP_CM);
-    act(pl, d, 1, silu ? silu->src[0] : n->src[0], 0);
-    if (silu) act(pl, d, 9, silu->src[1], 0);
+    if (x) act(pl, d, 1, silu ? silu->src[0] : n->src[0], 0);
+    if (x && silu) act(pl, d, 9, silu->src[1], 0);
     uint32_t qoff = weight(pl, d, 3, q->qweight), soff = weight(pl, d, 4, q->scales);
     uint32_t zoff = weight(pl, d, 5, q->qzeros);
     if (q->act_order && q->g_idx) weight(pl, d, 6, q->g_idx);
     push_q4(d, q, 0, qoff, soff, zoff, 0);
-    push(d, (uint32_t)(s->cm_w + col / 2));
+    push(d, (uint32_t)(wbase + col / 2));
     push(d, (uint32_t)s->cm_x);
-    push(d, wmin);
+    push(d, w ? wmin : UINT32_MAX); /* the shader writes W past wmin tokens */
     push(d, wst);
-    push(d, later ? 1u : 0u);
-    push(d, silu ? 1u : 0u);
-    if (T > wmin && !later) scratch_use(pl, d, 8, s->cm_w, wn, 1);
-    if (!later) scratch_use(pl, d, 8, s->cm_x, xn, 1);
-    if (later && d) d->scratch = 8;
+    push(d, x ? 0u : 1u);
+    push(d, x && silu ? 1u : 0u);
+    if (d) d->scratch = 8;
+    if (w && (what & PREP_WACC) && T > wmin) scratch_use(pl, d, 8, wbase, wn, 1);
+    if (x) scratch_use(pl, d, 8, s->cm_x, xn, 1);
     /* invocations, a grid-stride loop: the weight's words past wmin rows, x's */
-    uint32_t nw = (uint32_t)q->K / 8 * (uint32_t)q->N / 8, nx = later ? 0 : (uint32_t)q->K / 8;
-    by_rows(d, (uint32_t)T, 0, UINT32_MAX, nx, 256, nw, wmin);
+    uint32_t nw = w ? (uint32_t)q->K / 8 * (uint32_t)q->N / 8 : 0, nx = x ? (uint32_t)q->K / 8 : 0;
+    by_rows(d, (uint32_t)T, 0, UINT32_MAX, nx, 256, nw, w ? wmin : UINT32_MAX);
 }
 
 /* One gemm_cm variant v, exclusive with the excl variants recorded before it;
  * a variant reading the prep's W finds column 0 of this linear at column col of
- * rows wst long (r1vk_plan_merged_cm; else 0 and N). */
-static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int excl, VkDeviceSize wn,
-                    VkDeviceSize xn, uint32_t col, uint32_t wst) {
+ * rows wst long in the W region at word wbase (r1vk_plan_cm; else 0 and N). */
+static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int excl,
+                    VkDeviceSize wbase, VkDeviceSize wn, VkDeviceSize xn, uint32_t col,
+                    uint32_t wst) {
     const r1_qlinear *q = n->q;
     vk_seg *s = pl->s;
     int split = v.pipe == VKP_GEMM_CM_SPLIT || v.pipe == VKP_GEMM_CM_SPLIT_Q4;
@@ -358,8 +365,8 @@ static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int ex
     uint32_t zoff = reads_w ? 0 : weight(pl, d, 5, q->qzeros);
     push_q4(d, q, 0, qoff, soff, zoff, q->bias ? weight(pl, d, 7, q->bias) : 0);
     push(d, (uint32_t)s->cm_x);
-    push(d, (uint32_t)(s->cm_w + col / 2));
-    if (reads_w) scratch_use(pl, d, 8, s->cm_w, wn, 0);
+    push(d, (uint32_t)(wbase + col / 2));
+    if (reads_w) scratch_use(pl, d, 8, wbase, wn, 0);
     scratch_use(pl, d, 8, s->cm_x, xn, 0);
     if (!d) return;
     /* no groups outside the variant's range; within it (row tile, split) pairs,
@@ -383,95 +390,173 @@ static void cm_gemm(planner *pl, const r1_node *n, cm_var v, uint32_t ks, int ex
 
 /* gemm_cm's variants for node n that the segment's length can reach, recorded
  * one after another (each exclusive with those before it), with the K splits
- * and variant ranges of linear qs: n's own, or where linears run side by side
- * (r1vk_plan_merged_cm) all their columns, which fill the GPU together. */
-static void cm_gemms(planner *pl, const r1_node *n, VkDeviceSize wn, VkDeviceSize xn, uint32_t col,
-                     uint32_t wst, const r1_qlinear *qs) {
+ * and variant ranges of the group's columns qs (linears side by side fill the
+ * GPU together). */
+static void cm_gemms(planner *pl, const r1_node *n, VkDeviceSize wbase, VkDeviceSize wn,
+                     VkDeviceSize xn, uint32_t col, uint32_t wst, const r1_qlinear *qs) {
     VkDeviceSize T = rows(pl, n->dst);
     uint32_t ks = gemm_splits(pl->c, qs, NULL, NULL);
     cm_var var[5];
     int nv = cm_variants(pl->c, n->q, ks, (uint32_t)qs->N, var), excl = 0;
     for (int k = 0; k < nv && !pl->st; k++)
         if (var[k].tlo < var[k].thi && var[k].tlo < T) /* else it never runs */
-            cm_gemm(pl, n, var[k], ks, excl++, wn, xn, col, wst);
+            cm_gemm(pl, n, var[k], ks, excl++, wbase, wn, xn, col, wst);
 }
 
-/* A prompt GEMM on tensor cores: q4_prep_cm writes the fp16 operands (x in the
- * weight's K order, and the weight dequantized where a variant reads it) to the
- * segment's scratch region, gemm_cm multiplies them. gemm_cm's variants each
- * run for a range of prompt lengths (tlo, thi] and exit at once at others: K
- * splits while one takes two or more (ks / row tiles of 64), the 64 x 128 tile,
- * the 128 x 128 tile (where built) past CM_BIG_FROM tokens. Up to CM_Q4_UPTO
- * tokens the first two read the GPTQ words themselves where built (
- * groups that a 32-deep step never crosses), and the prep then writes the
- * weight only for longer prompts.
- * Only the variants the segment's length can reach are recorded. */
-static void matmul_q4_cm(planner *pl, const r1_node *n, const r1_node *silu) {
-    const r1_qlinear *q = n->q;
+/* The tensor-core group starting at nodes[i], its linears' count, with *all
+ * their columns as one linear: linears of one input (q, k and v; gate and up)
+ * prepared together where merges are on, up to three of one K and G without
+ * act-order (each would order x its own way) whose weights stay within
+ * cm_merge_cap; else nodes[i] alone. 0 when nodes[i] is no GPTQ linear of the
+ * tensor-core GEMM. Gate and up together (their region 283 MB on 14b; they had
+ * been kept within the largest single linear's): H200 14b pp16 / 64 / 1024
+ * 593-598 / 2,110-2,116 / 5,858-5,874 -> 657-661 / 2,376-2,391 / 6,159-6,163,
+ * pp512 5,752-5,757 -> 5,700-5,718. */
+static int cm_group(const vk_ctx *c, const r1_node *nodes, int i, int n, r1_qlinear *all) {
+    const r1_node *a = &nodes[i];
+    if (a->op != R1_OP_MATMUL_Q4 || is_t(a)) return 0;
+    *all = *a->q;
+    r1_qlinear m = *a->q;
+    m.N = 0;
+    int cnt = 0;
+    while (c->merge && cnt < 3 && i + cnt < n && nodes[i + cnt].op == R1_OP_MATMUL_Q4 &&
+           nodes[i + cnt].src[0] == a->src[0] && !is_t(&nodes[i + cnt])) {
+        const r1_qlinear *q = nodes[i + cnt].q;
+        if (q->K != a->q->K || q->G != a->q->G || q->act_order) return 1;
+        m.N += q->N, cnt++;
+    }
     VkDeviceSize wn, xn;
-    cm_words(pl->c, q, rows(pl, n->dst), &wn, &xn);
-    cm_prep(pl, n, cm_wmin(pl->c, q), wn, xn, 0, (uint32_t)q->N, 0, silu);
-    cm_gemms(pl, n, wn, xn, 0, (uint32_t)q->N, q);
+    cm_words(c, &m, 1, &wn, &xn);
+    if (cnt < 2 || wn > cm_merge_cap(c)) return 1;
+    *all = m;
+    return cnt;
+}
+
+void r1vk_cm_regions(const vk_ctx *c, const r1_node *nodes, int n, gemm_scratch *g) {
+    r1_qlinear all;
+    for (int i = 0, k = 0, cnt; i < n; i += cnt ? cnt : 1) {
+        cnt = nodes[i].op == R1_OP_MATMUL_Q4 && nodes[i].dst->ne[0] >= 2
+                  ? cm_group(c, nodes, i, n, &all)
+                  : 0;
+        if (cnt) gemm_scratch_group(c, &all, k++, g);
+    }
+}
+
+/* H200 14b, the norms and the attention writing the GEMMs' x (a prep dispatch
+ * and a barrier fewer for q/k/v, o, and gate/up): pp64 / 512 / 1024
+ * 2,392-2,394 / 5,791-5,794 / 6,310-6,315 -> 2,457-2,461 / 5,921-5,945 /
+ * 6,434-6,437. */
+uint32_t r1vk_cm_x_direct(planner *pl, const r1_node *nodes, int i, int n) {
+    const r1_tensor *t = nodes[i].dst;
+    int j = i + 1, cnt = 0;
+    r1_qlinear all;
+    if (pl->var == VK_BATCH && pl->s->cm && pl->c->cm == 1 && pl->c->x_direct && j < n)
+        cnt = cm_group(pl->c, nodes, j, n, &all);
+    /* x in the weight's K order: the tensor's own unless act-order permutes it;
+     * rmsnorm.comp writes fp16 for all the rows, from registers (up to 8,192) */
+    if (nodes[i].op == R1_OP_RMSNORM && (nodes[i].rows != R1_ROWS_ALL || t->ne[1] > 8192)) return 0;
+    if (!cnt || nodes[j].src[0] != t || all.act_order || t->ne[1] % 4 ||
+        read_elsewhere(nodes, j + cnt, n, t, 0, 0))
+        return 0;
+    pl->x_at = j;
+    return (uint32_t)pl->s->cm_x;
+}
+
+/* The preps of group (nodes[i], cnt linears, columns all) writing W into W
+ * region wr unless it was prepared ahead, and x unless its producer wrote it. */
+static void cm_group_preps(planner *pl, const r1_node *nodes, int i, int cnt, const r1_qlinear *all,
+                           int wr, int ahead, int xdone, const r1_node *silu) {
+    VkDeviceSize wn, xn;
+    cm_words(pl->c, all, rows(pl, nodes[i].dst), &wn, &xn);
+    uint32_t wmin = cm_wmin(pl->c, all), col = 0; /* one G: one cm_wmin for all */
+    for (int m = 0; m < cnt; m++) {
+        int what = (ahead ? 0 : PREP_W) | (m == 0 ? (xdone ? 0 : PREP_X) | PREP_WACC : 0);
+        if (what & (PREP_W | PREP_X))
+            cm_prep(pl, &nodes[i + m], wmin, pl->s->cm_w[wr], wn, xn, col, (uint32_t)all->N, what,
+                    silu);
+        col += (uint32_t)nodes[i + m].q->N;
+    }
+}
+
+/* With prep_ahead: the next group's W written now into the other region (its
+ * preps recorded after this group's GEMMs, beside which they run: the GEMMs
+ * leave SMs idle, e.g. o and down at 512 tokens 160 tiles on 264 slots), so that
+ * its own turn only prepares x. The W preps had taken 11% of a 512-token pass
+ * (H200 14b) between barriers of their own: pp256 / 512 / 1024 3,785-3,790 /
+ * 5,489-5,493 / 5,728-5,744 -> 4,147-4,148 / 5,758-5,761 / 5,874-5,889. */
+static void cm_prep_ahead(planner *pl, const r1_node *nodes, int j, int n, int wr) {
+    if (!pl->c->prep_ahead || pl->s->cm_w[0] == pl->s->cm_w[1]) return;
+    while (j < n && nodes[j].op != R1_OP_MATMUL_Q4) j++;
+    r1_qlinear all;
+    int cnt = j < n ? cm_group(pl->c, nodes, j, n, &all) : 0;
+    if (!cnt) return;
+    VkDeviceSize wn, xn;
+    cm_words(pl->c, &all, rows(pl, nodes[j].dst), &wn, &xn);
+    uint32_t wmin = cm_wmin(pl->c, &all), col = 0;
+    for (int m = 0; m < cnt; m++) {
+        cm_prep(pl, &nodes[j + m], wmin, pl->s->cm_w[wr], wn, xn, col, (uint32_t)all.N,
+                PREP_W | (m == 0 ? PREP_WACC : 0), NULL);
+        col += (uint32_t)nodes[j + m].q->N;
+    }
+    pl->ahead_at = j;
 }
 
 /* Prompts: the SiLU gate before a tensor-core GEMM (down) computed by its prep
  * on the way to fp16, where nothing else reads the gate's output: one pass over
  * the rows and a barrier fewer (H200 14b pp64 / 512 / 1024 1,948-1,951 /
- * 4,794-4,799 / 5,443-5,461 -> 2,058-2,060 / 4,876-4,931 / 5,530-5,542).
- * Returns the nodes consumed, 0 when none applies. */
-int r1vk_plan_silu_cm(planner *pl, const r1_node *nodes, int i, int n) {
+ * 4,794-4,799 / 5,443-5,461 -> 2,058-2,060 / 4,876-4,931 / 5,530-5,542). */
+static int silu_cm(const planner *pl, const r1_node *nodes, int i, int n) {
     const r1_node *a = &nodes[i], *m = i + 1 < n ? &nodes[i + 1] : NULL;
-    if (pl->var != VK_BATCH || !pl->s->cm || a->op != R1_OP_SILU_MUL || !m ||
-        m->op != R1_OP_MATMUL_Q4 || m->src[0] != a->dst || is_t(m) ||
-        read_elsewhere(nodes, i + 2, n, a->dst, 0, 0))
-        return 0;
-    matmul_q4_cm(pl, m, a);
-    return 2;
+    return pl->c->fuse && a->op == R1_OP_SILU_MUL && m && m->op == R1_OP_MATMUL_Q4 &&
+           m->src[0] == a->dst && !read_elsewhere(nodes, i + 2, n, a->dst, 0, 0);
 }
 
-/* Linears of one input (q, k and v) on tensor cores in prompts, prepared
- * together: their preps write W side by side, [K, N0 + N1 + N2] (the first
- * also x), with no barrier between them, and their GEMMs then run side by side
- * too, each reading its columns, with the K splits and tile ranges of all the
- * columns (k and v took 64-row K-split tiles up to 512 tokens as if alone: H200
- * 14b pp128 / 256 / 512 2,983-2,997 / 3,461-3,466 / 4,533-4,536 -> 3,062-3,068
- * / 3,566-3,575 / 4,592-4,625). Alone, k and v have too few column tiles to
- * fill the GPU (14b: 8 against q's 40) and ran between barriers, after q.
- * Where their weights fit the scratch's W region (sized for the largest
- * linear), without act-order (each would order x its own way). Returns the
- * nodes consumed, 0 when none applies. H200 14b, side by side: pp64 / 256 /
- * 512 / 1024 1,479-1,483 / 3,342-3,346 / 4,426-4,449 / 4,970-4,972 -> 1,583-1,586
- * / 3,446-3,458 / 4,469-4,508 / 5,126-5,149. */
-int r1vk_plan_merged_cm(planner *pl, const r1_node *nodes, int i, int n) {
-    const r1_node *ms[3];
-    int cnt = 0;
-    while (cnt < 3 && i + cnt < n && nodes[i + cnt].op == R1_OP_MATMUL_Q4 &&
-           nodes[i + cnt].src[0] == nodes[i].src[0] && !is_t(&nodes[i + cnt]))
-        ms[cnt] = &nodes[i + cnt], cnt++;
-    if (pl->var != VK_BATCH || !pl->s->cm || !pl->c->merge || cnt < 2) return 0;
-    const r1_qlinear *q0 = ms[0]->q;
-    r1_qlinear all = *q0;
-    all.N = 0;
-    for (int m = 0; m < cnt; m++) {
-        const r1_qlinear *q = ms[m]->q;
-        if (q->K != q0->K || q->G != q0->G || q->act_order) return 0;
-        all.N += q->N;
-    }
+/* A prompt GEMM on tensor cores: q4_prep_cm writes the fp16 operands (x in the
+ * weight's K order, and the weight dequantized where a variant reads it) to the
+ * segment's scratch, gemm_cm multiplies them. gemm_cm's variants each run for a
+ * range of prompt lengths (tlo, thi] and have no groups at others: K splits
+ * while one takes two or more (ks / row tiles of 64), the 64 x 128 tile, the
+ * 128 x 128 tile (where built) past cm_big_from tokens. Up to CM_Q4_UPTO tokens
+ * the first two read the GPTQ words themselves where built (groups that a
+ * 32-deep step never crosses), and the prep then writes the weight only for
+ * longer prompts. Only the variants the segment's length can reach are
+ * recorded.
+ * Linears of one input (q, k and v; cm_group) are prepared together: their
+ * preps write W side by side, [K, N0 + N1 + N2] (the first also x), with no
+ * barrier between them, and their GEMMs then run side by side too, each
+ * reading its columns, with the K splits and tile ranges of all the columns
+ * (k and v took 64-row K-split tiles up to 512 tokens as if alone: H200 14b
+ * pp128 / 256 / 512 2,983-2,997 / 3,461-3,466 / 4,533-4,536 -> 3,062-3,068 /
+ * 3,566-3,575 / 4,592-4,625). Alone, k and v have too few column tiles to fill
+ * the GPU (14b: 8 against q's 40) and ran between barriers, after q. H200 14b,
+ * side by side: pp64 / 256 / 512 / 1024 1,479-1,483 / 3,342-3,346 / 4,426-4,449
+ * / 4,970-4,972 -> 1,583-1,586 / 3,446-3,458 / 4,469-4,508 / 5,126-5,149.
+ * Groups take the W regions in turn (one region twice without prep_ahead).
+ * Returns the nodes consumed (a SiLU gate before the group included), 0 when
+ * nodes[i] starts no tensor-core GEMM. */
+int r1vk_plan_cm(planner *pl, const r1_node *nodes, int i, int n) {
+    const r1_node *silu = silu_cm(pl, nodes, i, n) ? &nodes[i] : NULL;
+    int at = i + (silu != NULL);
+    r1_qlinear all;
+    int cnt = pl->var == VK_BATCH && pl->s->cm ? cm_group(pl->c, nodes, at, n, &all) : 0;
+    if (!cnt) return 0;
+    int wr = pl->cm_groups++ & 1, ahead = pl->ahead_at == at;
     VkDeviceSize wn, xn;
-    cm_words(pl->c, &all, rows(pl, ms[0]->dst), &wn, &xn);
-    if (wn > pl->s->cm_x - pl->s->cm_w) return 0;
-    uint32_t col[3] = {0, (uint32_t)ms[0]->q->N, (uint32_t)(ms[0]->q->N + ms[1]->q->N)};
-    for (int m = 0; m < cnt; m++) /* one G: one cm_wmin for all */
-        cm_prep(pl, ms[m], cm_wmin(pl->c, q0), wn, xn, col[m], (uint32_t)all.N, m > 0, NULL);
-    for (int m = 0; m < cnt; m++) cm_gemms(pl, ms[m], wn, xn, col[m], (uint32_t)all.N, &all);
-    return cnt;
+    cm_words(pl->c, &all, rows(pl, nodes[at].dst), &wn, &xn);
+    cm_group_preps(pl, nodes, at, cnt, &all, wr, ahead, !silu && pl->x_at == at, silu);
+    uint32_t col = 0;
+    for (int m = 0; m < cnt; m++) {
+        cm_gemms(pl, &nodes[at + m], pl->s->cm_w[wr], wn, xn, col, (uint32_t)all.N, &all);
+        col += (uint32_t)nodes[at + m].q->N;
+    }
+    cm_prep_ahead(pl, nodes, at + cnt, n, wr ^ 1);
+    return at + cnt - i;
 }
 
 static void matmul_q4(planner *pl, const r1_node *n, const q4fuse *f) {
     const r1_qlinear *q = n->q;
     int dec = pl->var == VK_DECODE;
     if (is_t(n)) return matmul_q4t(pl, n, f);
-    if (!dec && !f && pl->s->cm) return matmul_q4_cm(pl, n, NULL);
     int fast = fast_ok(pl, q);
     vk_disp *d = disp_new(pl, !dec ? VKP_Q4_GEMM : fast ? VKP_Q4_MATVEC : VKP_Q4_MATVEC_SIMPLE);
     const r1_node *pro = f ? (f->norm ? f->norm : f->silu) : NULL;

@@ -91,11 +91,13 @@ typedef struct vk_seg {
                                           most kv heads) for each decode attention in turn */
     VkDeviceSize attn_kv;
     int n_attn;                   /* decode attentions planned so far (their counter sets) */
-    VkDeviceSize cm_w, cm_x;      /* tensor-core GEMM operands: W and X regions in scratch */
+    VkDeviceSize cm_w[2], cm_x;   /* tensor-core GEMM operands: W regions (groups of linears
+                                     take them in turn; one region twice without
+                                     prep_ahead), X */
     VkDeviceSize gk_part, gk_cnt; /* prompt GEMM K-split partials and counters in scratch: */
     VkDeviceSize gk_psz, gk_csz;  /* GK_REGIONS regions of each, these sizes apart */
     int cm; /* prompt GPTQ matmuls use the tensor-core GEMM (its prep and up to five variants,
-               vk_plan_q4.c matmul_q4_cm) */
+               vk_plan_q4.c r1vk_plan_cm) */
     VkQueryPool qpool[VK_NVAR]; /* R1_VK_PROFILE: a timestamp after every dispatch */
     double prof_ns[VKP_COUNT], prof_total_ns, prof_host_ns;
     int prof_n[VKP_COUNT], prof_calls;
