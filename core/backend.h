@@ -65,8 +65,12 @@ typedef struct r1_backend_i {
     /* Largest single weight tensor it can bind, 0 = no limit (may be NULL). */
     uint64_t (*max_tensor_bytes)(r1_backend *be);
     /* Device memory a batch of n_batch tokens of model cfg needs beyond its
-     * activations (the backend's own scratch), for the layer budget; may be NULL. */
-    uint64_t (*batch_extra_bytes)(r1_backend *be, const struct r1_config *cfg, int n_batch);
+     * activations (the backend's own scratch), for the layer budget; may be NULL.
+     * full: every layer and the output head run here, and the backend may keep
+     * more for speed (it does the same where a segment holds the head); else it
+     * keeps no more than it must, leaving the memory to layers. */
+    uint64_t (*batch_extra_bytes)(r1_backend *be, const struct r1_config *cfg, int n_batch,
+                                  int full);
     /* Measured memory bandwidth in bytes/s for the bench roofline, 0 if unknown
      * (may be NULL; runs a short probe, not for use while computing). */
     double (*mem_bandwidth)(r1_backend *be);

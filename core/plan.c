@@ -58,10 +58,10 @@ static int head_fits(const r1_model *m) {
 }
 
 /* What the GPU backend keeps for a batch beyond the activations (its GEMMs'
- * partials and tensor-core operands). */
-static uint64_t gpu_extra(const r1_model *m, int n_batch) {
+ * partials and tensor-core operands); full: with every layer and the head. */
+static uint64_t gpu_extra(const r1_model *m, int n_batch, int full) {
     r1_backend *g = gpu_be(m);
-    return g && g->i->batch_extra_bytes ? g->i->batch_extra_bytes(g, &m->cfg, n_batch) : 0;
+    return g && g->i->batch_extra_bytes ? g->i->batch_extra_bytes(g, &m->cfg, n_batch, full) : 0;
 }
 
 /* The token embedding joins the output head on the GPU when the table is the
@@ -76,10 +76,11 @@ static int embed_on_gpu(const r1_model *m, const r1_plan *p) {
 }
 
 static int fits(const r1_model *m, const r1_plan *p, int n) {
-    uint64_t need = n ? scratch(&m->cfg, p->n_batch) + gpu_extra(m, p->n_batch) : 0;
+    int full = n == p->n_layers && head_fits(m);
+    uint64_t need = n ? scratch(&m->cfg, p->n_batch) + gpu_extra(m, p->n_batch, full) : 0;
     for (int l = p->n_layers - n; l < p->n_layers; l++)
         need += r1__layer_weight_bytes(m, l) + layer_kv(&m->cfg, p->n_ctx);
-    if (n == p->n_layers && head_fits(m)) need += head_bytes(m, p->n_batch);
+    if (full) need += head_bytes(m, p->n_batch);
     return need <= p->budget;
 }
 
@@ -100,9 +101,10 @@ static int totals(const r1_model *m, r1_plan *p) {
     uint64_t embed_out = 4ull * (uint64_t)p->n_batch * (uint64_t)m->cfg.hidden;
     /* with every layer on the GPU the CPU only holds the embedded tokens */
     p->scratch[0] = p->head_on_gpu ? embed_out : scratch(&m->cfg, p->n_batch) + logits;
-    p->scratch[1] = p->gpu_layers ? scratch(&m->cfg, p->n_batch) + gpu_extra(m, p->n_batch) +
-                                        (p->head_on_gpu ? logits : 0)
-                                  : 0;
+    p->scratch[1] = p->gpu_layers
+                        ? scratch(&m->cfg, p->n_batch) + gpu_extra(m, p->n_batch, p->head_on_gpu) +
+                              (p->head_on_gpu ? logits : 0)
+                        : 0;
     int e = embed_on_gpu(m, p); /* ... and then not even those */
     if (m->lm_head != m->embed) p->weights[e] += r1__tensor_nbytes(m->embed);
     if (e) p->scratch[0] = 0;

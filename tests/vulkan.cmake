@@ -75,14 +75,15 @@ if(R1_HAVE_VULKAN)
   add_test(NAME vulkan_backend_ops_cm_emu_merged_fp16 COMMAND test_backend_ops merged)
   set_tests_properties(vulkan_backend_ops_cm_emu_merged PROPERTIES ENVIRONMENT "R1_VK_CM_EMU=1")
   set_tests_properties(vulkan_backend_ops_cm_emu_merged_fp16 PROPERTIES
-    ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1")
+    ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1;R1_VK_PREP_AHEAD=1")
   # norm -> gate and up side by side -> SiLU -> down -> norm -> linear in the
   # fp16 mode: the norms write the GEMMs' x in fp16 themselves, and each group's
   # weight is prepared beside the GEMM before it (vk_plan_q4.c r1vk_cm_x_direct,
-  # cm_prep_ahead; the exact mode above has no direct x)
+  # cm_prep_ahead; the exact mode above has no direct x; R1_VK_PREP_AHEAD=1:
+  # as with every layer on the GPU, gate and up side by side too)
   add_test(NAME vulkan_backend_ops_cm_emu_chain_fp16 COMMAND test_backend_ops chain)
   set_tests_properties(vulkan_backend_ops_cm_emu_chain_fp16 PROPERTIES
-    ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1")
+    ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1;R1_VK_PREP_AHEAD=1")
   set_tests_properties(vulkan_backend_ops_cm_emu vulkan_backend_ops_cm_emu_fp16
     vulkan_backend_ops_cm_emu_attn vulkan_backend_ops_cm_emu_merged
     vulkan_backend_ops_cm_emu_merged_fp16 vulkan_backend_ops_cm_emu_chain_fp16

@@ -225,8 +225,9 @@ static uint64_t vk_max_tensor_bytes(r1_backend *be) {
  * plan sizes it (vk_plan.c prompt_regions): K-split partials and counters, and
  * with the tensor-core GEMM its fp16 operands (W regions for the groups of
  * linears of two layers, taken in turn, and n_batch x K halves of x; on 14b
- * 283 MB for gate and up side by side, and 141 MB for down). */
-static uint64_t vk_batch_extra_bytes(r1_backend *be, const r1_config *cfg, int n_batch) {
+ * with everything on the GPU 283 MB for gate and up side by side, and 141 MB
+ * for down; else one region of 141 MB). */
+static uint64_t vk_batch_extra_bytes(r1_backend *be, const r1_config *cfg, int n_batch, int full) {
     const vk_ctx *c = ctx(be);
     int qd = cfg->n_heads * cfg->head_dim, kvd = cfg->n_kv_heads * cfg->head_dim;
     int kn[][3] = {{cfg->hidden, qd, 0},         {cfg->hidden, kvd, 0},
@@ -245,8 +246,9 @@ static uint64_t vk_batch_extra_bytes(r1_backend *be, const r1_config *cfg, int n
         nodes[i].src[0] = &in[kn[k][2]];
         if (i < NL) gemm_scratch_add(c, &q[k], (VkDeviceSize)n_batch, &g);
     }
-    r1vk_cm_regions(c, nodes, 2 * NL, &g);
-    gemm_scratch_fit(c, &g);
+    full = full || c->prep_ahead == 2;
+    r1vk_cm_regions(c, nodes, 2 * NL, cm_merge_cap(c, &g, full), &g);
+    gemm_scratch_fit(c, &g, full);
     return 4 * (g.w[0] + g.w[1] + g.x + GK_REGIONS * (g.part + g.cnt));
 }
 
@@ -336,7 +338,7 @@ static void settings(vk_ctx *c) {
     c->merge = c->fuse && !(nm && *nm && strcmp(nm, "0") != 0);
     c->preq = c->fuse && !r1vk_env_flag("R1_VK_NO_PREQ");
     const char *pa = getenv("R1_VK_PREP_AHEAD");
-    c->prep_ahead = c->fuse && !(pa && *pa && !strcmp(pa, "0"));
+    c->prep_ahead = !c->fuse || (pa && *pa && !strcmp(pa, "0")) ? 0 : pa && *pa ? 2 : 1;
     const char *xd = getenv("R1_VK_X_DIRECT");
     c->x_direct = c->fuse && !(xd && *xd && !strcmp(xd, "0"));
     c->act_unmapped = r1vk_env_flag("R1_VK_UNMAPPED");

@@ -155,7 +155,8 @@ typedef struct vk_ctx {
     int fuse;             /* fuse neighbouring nodes into one dispatch (R1_VK_NO_FUSE=0) */
     int merge;            /* matvecs of one input in one dispatch (R1_VK_NO_MERGE=1: not) */
     int prep_ahead;       /* prompt GEMMs: the next linear's fp16 weight written beside this
-                             one's GEMM, in a second region (R1_VK_PREP_AHEAD=0: not) */
+                             one's GEMM, in a second region, with every layer and the head
+                             on the GPU (1); R1_VK_PREP_AHEAD=0: never, =1: always (2) */
     int x_direct;         /* ... their x in fp16 written by the norm or attention before them
                              (fp16 mode; R1_VK_X_DIRECT=0: not) */
     int preq;         /* decode matvecs hand x's digits on (vk_plan_q4.c; R1_VK_NO_PREQ=1: not) */

@@ -305,13 +305,17 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
  * overlap). */
 static void prompt_regions(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
     gemm_scratch g = {0};
+    int full = 0; /* the output head here: every layer too (backend.h batch_extra_bytes) */
     for (int i = 0; i < seg->n_nodes; i++) {
         const r1_node *n = &seg->nodes[i];
+        full |= n->op == R1_OP_MATMUL;
         if (n->op == R1_OP_MATMUL_Q4 && n->dst->ne[0] >= 2)
             gemm_scratch_add(c, n->q, (VkDeviceSize)n->dst->ne[0], &g);
     }
-    r1vk_cm_regions(c, seg->nodes, seg->n_nodes, &g);
-    gemm_scratch_fit(c, &g);
+    full = full || c->prep_ahead == 2;
+    s->cm_cap = cm_merge_cap(c, &g, full);
+    r1vk_cm_regions(c, seg->nodes, seg->n_nodes, s->cm_cap, &g);
+    gemm_scratch_fit(c, &g, full);
     s->cm = g.w[0] > 0;
     s->cm_w[0] = s->cm_w[1] = s->cm_x = 0;
     if (s->cm) {

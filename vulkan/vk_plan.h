@@ -126,6 +126,7 @@ static inline void cm_words(const vk_ctx *c, const r1_qlinear *q, VkDeviceSize r
  * region (vk_plan.c takes GK_REGIONS of them). */
 typedef struct {
     VkDeviceSize w[2], x, part, cnt;
+    VkDeviceSize w1; /* the largest single linear's W */
 } gemm_scratch;
 
 static inline void gemm_scratch_add(const vk_ctx *c, const r1_qlinear *q, VkDeviceSize rows,
@@ -133,7 +134,7 @@ static inline void gemm_scratch_add(const vk_ctx *c, const r1_qlinear *q, VkDevi
     VkDeviceSize a, b;
     if (c->cm) {
         cm_words(c, q, rows, &a, &b);
-        g->x = b > g->x ? b : g->x;
+        g->x = b > g->x ? b : g->x, g->w1 = a > g->w1 ? a : g->w1;
     }
     gemm_splits(c, q, &a, &b);
     g->part = a > g->part ? a : g->part, g->cnt = b > g->cnt ? b : g->cnt;
@@ -149,13 +150,13 @@ static inline void gemm_scratch_group(const vk_ctx *c, const r1_qlinear *all, in
     if (a > g->w[k & 1]) g->w[k & 1] = a;
 }
 
-/* After the last linear and group. The scratch is bound whole: two W regions
- * with prep_ahead where they fit in half of what one binding may span, else one
- * (w[1] = 0) holding every group; where that would not fit either, the segment
- * keeps the float32 GEMM (w = x = 0). */
-static inline void gemm_scratch_fit(const vk_ctx *c, gemm_scratch *g) {
+/* After the last linear and group (full: as for cm_merge_cap). The scratch is
+ * bound whole: two W regions with prep_ahead where full and they fit in half of
+ * what one binding may span, else one (w[1] = 0) holding every group; where
+ * that would not fit either, the segment keeps the float32 GEMM (w = x = 0). */
+static inline void gemm_scratch_fit(const vk_ctx *c, gemm_scratch *g, int full) {
     VkDeviceSize half = c->props.limits.maxStorageBufferRange / 2;
-    if (!c->prep_ahead || (g->w[0] + g->w[1] + g->x) * 4 > half) {
+    if (!c->prep_ahead || !full || (g->w[0] + g->w[1] + g->x) * 4 > half) {
         g->w[0] = g->w[0] > g->w[1] ? g->w[0] : g->w[1];
         g->w[1] = 0;
     }
@@ -163,10 +164,13 @@ static inline void gemm_scratch_fit(const vk_ctx *c, gemm_scratch *g) {
 }
 
 /* Words of W up to which linears of one input merge into one tensor-core group
- * (vk_plan_q4.c cm_group): an eighth of what one binding may span, so that two
- * regions of them and x fit in half of it. */
-static inline VkDeviceSize cm_merge_cap(const vk_ctx *c) {
-    return c->props.limits.maxStorageBufferRange / 32;
+ * (vk_plan_q4.c cm_group). full (every layer and the head on the GPU, as the
+ * layer budget assumed: backend.h batch_extra_bytes): an eighth of what one
+ * binding may span, so that two regions of them and x fit in half of it (on 14b
+ * gate and up merge: 283 MB); else the largest single linear's W (g->w1, after
+ * the linears are added), the scratch the GEMMs need anyway. */
+static inline VkDeviceSize cm_merge_cap(const vk_ctx *c, const gemm_scratch *g, int full) {
+    return full ? c->props.limits.maxStorageBufferRange / 32 : g->w1;
 }
 
 /* A weight: bound from an aligned offset, its element offset returned. */
@@ -238,7 +242,9 @@ int r1vk_plan_cm(planner *pl, const r1_node *nodes, int i, int n);
  * x, which nodes[i]'s dispatch then writes in fp16 instead of its float output
  * (the group needing no x prep); else 0. */
 uint32_t r1vk_cm_x_direct(planner *pl, const r1_node *nodes, int i, int n);
-/* The W regions of the tensor-core groups of nodes[0, n) (prompt rows only). */
-void r1vk_cm_regions(const vk_ctx *c, const r1_node *nodes, int n, gemm_scratch *g);
+/* The W regions of the tensor-core groups of nodes[0, n) (prompt rows only),
+ * merging within cap words (cm_merge_cap). */
+void r1vk_cm_regions(const vk_ctx *c, const r1_node *nodes, int n, VkDeviceSize cap,
+                     gemm_scratch *g);
 
 #endif

@@ -406,13 +406,14 @@ static void cm_gemms(planner *pl, const r1_node *n, VkDeviceSize wbase, VkDevice
 /* The tensor-core group starting at nodes[i], its linears' count, with *all
  * their columns as one linear: linears of one input (q, k and v; gate and up)
  * prepared together where merges are on, up to three of one K and G without
- * act-order (each would order x its own way) whose weights stay within
- * cm_merge_cap; else nodes[i] alone. 0 when nodes[i] is no GPTQ linear of the
+ * act-order (each would order x its own way) whose weights stay within cap
+ * words (cm_merge_cap); else nodes[i] alone. 0 when nodes[i] is no GPTQ linear of the
  * tensor-core GEMM. Gate and up together (their region 283 MB on 14b; they had
  * been kept within the largest single linear's): H200 14b pp16 / 64 / 1024
  * 593-598 / 2,110-2,116 / 5,858-5,874 -> 657-661 / 2,376-2,391 / 6,159-6,163,
  * pp512 5,752-5,757 -> 5,700-5,718. */
-static int cm_group(const vk_ctx *c, const r1_node *nodes, int i, int n, r1_qlinear *all) {
+static int cm_group(const vk_ctx *c, const r1_node *nodes, int i, int n, VkDeviceSize cap,
+                    r1_qlinear *all) {
     const r1_node *a = &nodes[i];
     if (a->op != R1_OP_MATMUL_Q4 || is_t(a)) return 0;
     *all = *a->q;
@@ -427,16 +428,17 @@ static int cm_group(const vk_ctx *c, const r1_node *nodes, int i, int n, r1_qlin
     }
     VkDeviceSize wn, xn;
     cm_words(c, &m, 1, &wn, &xn);
-    if (cnt < 2 || wn > cm_merge_cap(c)) return 1;
+    if (cnt < 2 || wn > cap) return 1;
     *all = m;
     return cnt;
 }
 
-void r1vk_cm_regions(const vk_ctx *c, const r1_node *nodes, int n, gemm_scratch *g) {
+void r1vk_cm_regions(const vk_ctx *c, const r1_node *nodes, int n, VkDeviceSize cap,
+                     gemm_scratch *g) {
     r1_qlinear all;
     for (int i = 0, k = 0, cnt; i < n; i += cnt ? cnt : 1) {
         cnt = nodes[i].op == R1_OP_MATMUL_Q4 && nodes[i].dst->ne[0] >= 2
-                  ? cm_group(c, nodes, i, n, &all)
+                  ? cm_group(c, nodes, i, n, cap, &all)
                   : 0;
         if (cnt) gemm_scratch_group(c, &all, k++, g);
     }
@@ -451,7 +453,7 @@ uint32_t r1vk_cm_x_direct(planner *pl, const r1_node *nodes, int i, int n) {
     int j = i + 1, cnt = 0;
     r1_qlinear all;
     if (pl->var == VK_BATCH && pl->s->cm && pl->c->cm == 1 && pl->c->x_direct && j < n)
-        cnt = cm_group(pl->c, nodes, j, n, &all);
+        cnt = cm_group(pl->c, nodes, j, n, pl->s->cm_cap, &all);
     /* x in the weight's K order: the tensor's own unless act-order permutes it;
      * rmsnorm.comp writes fp16 for all the rows, from registers (up to 8,192) */
     if (nodes[i].op == R1_OP_RMSNORM && (nodes[i].rows != R1_ROWS_ALL || t->ne[1] > 8192)) return 0;
@@ -488,7 +490,7 @@ static void cm_prep_ahead(planner *pl, const r1_node *nodes, int j, int n, int w
     if (!pl->c->prep_ahead || pl->s->cm_w[0] == pl->s->cm_w[1]) return;
     while (j < n && nodes[j].op != R1_OP_MATMUL_Q4) j++;
     r1_qlinear all;
-    int cnt = j < n ? cm_group(pl->c, nodes, j, n, &all) : 0;
+    int cnt = j < n ? cm_group(pl->c, nodes, j, n, pl->s->cm_cap, &all) : 0;
     if (!cnt) return;
     VkDeviceSize wn, xn;
     cm_words(pl->c, &all, rows(pl, nodes[j].dst), &wn, &xn);
@@ -538,7 +540,8 @@ int r1vk_plan_cm(planner *pl, const r1_node *nodes, int i, int n) {
     const r1_node *silu = silu_cm(pl, nodes, i, n) ? &nodes[i] : NULL;
     int at = i + (silu != NULL);
     r1_qlinear all;
-    int cnt = pl->var == VK_BATCH && pl->s->cm ? cm_group(pl->c, nodes, at, n, &all) : 0;
+    int cnt =
+        pl->var == VK_BATCH && pl->s->cm ? cm_group(pl->c, nodes, at, n, pl->s->cm_cap, &all) : 0;
     if (!cnt) return 0;
     int wr = pl->cm_groups++ & 1, ahead = pl->ahead_at == at;
     VkDeviceSize wn, xn;

@@ -94,6 +94,7 @@ typedef struct vk_seg {
     VkDeviceSize cm_w[2], cm_x;   /* tensor-core GEMM operands: W regions (groups of linears
                                      take them in turn; one region twice without
                                      prep_ahead), X */
+    VkDeviceSize cm_cap;          /* ... W words up to which linears of one input merge */
     VkDeviceSize gk_part, gk_cnt; /* prompt GEMM K-split partials and counters in scratch: */
     VkDeviceSize gk_psz, gk_csz;  /* GK_REGIONS regions of each, these sizes apart */
     int cm; /* prompt GPTQ matmuls use the tensor-core GEMM (its prep and up to five variants,
