@@ -246,7 +246,7 @@ static uint64_t vk_batch_extra_bytes(r1_backend *be, const r1_config *cfg, int n
         nodes[i].src[0] = &in[kn[k][2]];
         if (i < NL) gemm_scratch_add(c, &q[k], (VkDeviceSize)n_batch, &g);
     }
-    full = full || c->prep_ahead == 2;
+    full = cm_full(c, full);
     r1vk_cm_regions(c, nodes, 2 * NL, cm_merge_cap(c, &g, full), &g);
     gemm_scratch_fit(c, &g, full);
     return 4 * (g.w[0] + g.w[1] + g.x + GK_REGIONS * (g.part + g.cnt));

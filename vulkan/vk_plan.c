@@ -198,6 +198,11 @@ static int fuse_rope_attn(const planner *pl, const r1_node *nodes, int i, int n)
            !read_elsewhere(nodes, i, n, b->dst, i, i + 4) && !r1vk_env_flag("R1_VK_NO_ROPE_ATTN");
 }
 
+/* Prompts: attn_cm.comp in the fp16 tensor-core mode (head dim 128). */
+static int attn_cm_ok(const planner *pl, const r1_node *n) {
+    return pl->var != VK_DECODE && pl->c->pipe[VKP_ATTN_CM] && n->i2 == 128;
+}
+
 /* xh: the output in fp16 at scratch word xh instead (attn_cm only), 0: not. */
 static void attn(planner *pl, const r1_node *n, uint32_t xh) {
     if (pl->var == VK_DECODE && attn_split(n) && pl->c->fuse)
@@ -205,7 +210,7 @@ static void attn(planner *pl, const r1_node *n, uint32_t xh) {
     /* attn_cm.comp (64 rows a workgroup, 32 emulated) in the fp16 tensor-core
      * mode, else attn_tiled.comp (32) where the device has shuffles, else
      * attn.comp (16) */
-    int cm = pl->var != VK_DECODE && pl->c->pipe[VKP_ATTN_CM] && n->i2 == 128;
+    int cm = attn_cm_ok(pl, n);
     int tiled = pl->c->pipe[VKP_ATTN_TILED] && n->i2 % 32 == 0;
     vk_disp *d = disp_new(pl, cm ? VKP_ATTN_CM : tiled ? VKP_ATTN_TILED : VKP_ATTN);
     act(pl, d, 1, n->src[0], 0);
@@ -283,9 +288,8 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
     case R1_OP_EMBED:
         embed(pl, a);
         break;
-    case R1_OP_ATTN: /* attn_cm writes fp16 (hd 128) */
-        attn(pl, a,
-             a->i2 == 128 && pl->c->pipe[VKP_ATTN_CM] ? r1vk_cm_x_direct(pl, nodes, i, n) : 0);
+    case R1_OP_ATTN: /* attn_cm can write fp16 */
+        attn(pl, a, attn_cm_ok(pl, a) ? r1vk_cm_x_direct(pl, nodes, i, n) : 0);
         break;
     case R1_OP_ADD:
     case R1_OP_SILU_MUL:
@@ -312,7 +316,7 @@ static void prompt_regions(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
         if (n->op == R1_OP_MATMUL_Q4 && n->dst->ne[0] >= 2)
             gemm_scratch_add(c, n->q, (VkDeviceSize)n->dst->ne[0], &g);
     }
-    full = full || c->prep_ahead == 2;
+    full = cm_full(c, full);
     s->cm_cap = cm_merge_cap(c, &g, full);
     r1vk_cm_regions(c, seg->nodes, seg->n_nodes, s->cm_cap, &g);
     gemm_scratch_fit(c, &g, full);

@@ -150,25 +150,31 @@ static inline void gemm_scratch_group(const vk_ctx *c, const r1_qlinear *all, in
     if (a > g->w[k & 1]) g->w[k & 1] = a;
 }
 
-/* After the last linear and group (full: as for cm_merge_cap). The scratch is
- * bound whole: two W regions with prep_ahead where full and they fit in half of
- * what one binding may span, else one (w[1] = 0) holding every group; where
- * that would not fit either, the segment keeps the float32 GEMM (w = x = 0). */
+/* After the last linear and group (full: cm_full). The scratch is bound whole:
+ * two W regions where full and they fit in half of what one binding may span,
+ * else one (w[1] = 0) holding every group; where that would not fit either,
+ * the segment keeps the float32 GEMM (w = x = 0). */
 static inline void gemm_scratch_fit(const vk_ctx *c, gemm_scratch *g, int full) {
     VkDeviceSize half = c->props.limits.maxStorageBufferRange / 2;
-    if (!c->prep_ahead || !full || (g->w[0] + g->w[1] + g->x) * 4 > half) {
+    if (!full || (g->w[0] + g->w[1] + g->x) * 4 > half) {
         g->w[0] = g->w[0] > g->w[1] ? g->w[0] : g->w[1];
         g->w[1] = 0;
     }
     if ((g->w[0] + g->x) * 4 > half) g->w[0] = g->x = 0;
 }
 
+/* Whether the prompt GEMMs keep the second W region and the wider groups:
+ * prep_ahead, and full (every layer and the output head on this GPU: the
+ * segment holds the head, or the layer budget asks so, backend.h
+ * batch_extra_bytes), or R1_VK_PREP_AHEAD=1. */
+static inline int cm_full(const vk_ctx *c, int full) {
+    return c->prep_ahead == 2 || (c->prep_ahead && full);
+}
+
 /* Words of W up to which linears of one input merge into one tensor-core group
- * (vk_plan_q4.c cm_group). full (every layer and the head on the GPU, as the
- * layer budget assumed: backend.h batch_extra_bytes): an eighth of what one
- * binding may span, so that two regions of them and x fit in half of it (on 14b
- * gate and up merge: 283 MB); else the largest single linear's W (g->w1, after
- * the linears are added), the scratch the GEMMs need anyway. */
+ * (vk_plan_q4.c cm_group). full (cm_full): an eighth of what one binding may span, so that two
+ * regions of them and x fit in half of it (on 14b gate and up merge: 283 MB); else the largest
+ * single linear's W (g->w1, after the linears are added), the scratch the GEMMs need anyway. */
 static inline VkDeviceSize cm_merge_cap(const vk_ctx *c, const gemm_scratch *g, int full) {
     return full ? c->props.limits.maxStorageBufferRange / 32 : g->w1;
 }
