@@ -472,7 +472,7 @@ static void case_add_norm(int D, int T) {
  * itself comes from a linear plus add (attention's o), so the first two stage
  * digits as well. */
 static void case_chain(int D, int F, int G, int act_order, int T, int no_reuse, int pre) {
-    if (!wanted("chain")) return;
+    if (!wanted(T > 256 ? "chain prompt" : "chain")) return; /* "chain prompt": that one alone */
     gcase c = {.op = pre ? "q4+add+norm+q4+silu+q4+add+norm+q4" : "norm+q4+silu+q4+add+norm+q4",
                .tol = 2e-5,
                .n_batch = T,

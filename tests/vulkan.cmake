@@ -81,7 +81,8 @@ if(R1_HAVE_VULKAN)
   # weight is prepared beside the GEMM before it (vk_plan_q4.c r1vk_cm_x_direct,
   # cm_prep_ahead; the exact mode above has no direct x; R1_VK_PREP_AHEAD=1:
   # as with every layer on the GPU, gate and up side by side too)
-  add_test(NAME vulkan_backend_ops_cm_emu_chain_fp16 COMMAND test_backend_ops chain)
+  # (the prompt case alone; labelled slow in tests/CMakeLists.txt)
+  add_test(NAME vulkan_backend_ops_cm_emu_chain_fp16 COMMAND test_backend_ops "chain prompt")
   set_tests_properties(vulkan_backend_ops_cm_emu_chain_fp16 PROPERTIES
     ENVIRONMENT "R1_VK_CM_EMU=1;R1_VK_CM=1;R1_VK_PREP_AHEAD=1")
   set_tests_properties(vulkan_backend_ops_cm_emu vulkan_backend_ops_cm_emu_fp16
