@@ -18,14 +18,20 @@
 
 #include "vk_plan.h"
 
-/* xh: the output in fp16 at scratch word xh instead (r1vk_cm_x_direct), 0: not. */
+/* Output t at binding slot, or where xh is nonzero its fp16 form at scratch
+ * word xh instead, as the next GEMM's x (r1vk_cm_x_direct). */
+static void out_or_x(planner *pl, vk_disp *d, int slot, const r1_tensor *t, uint32_t xh) {
+    if (xh)
+        scratch_use(pl, d, 8, xh, (VkDeviceSize)rows(pl, t) * (VkDeviceSize)t->ne[1] / 2, 1);
+    else
+        act(pl, d, slot, t, 1);
+}
+
+/* xh: out_or_x. */
 static void rmsnorm(planner *pl, const r1_node *n, const r1_node *add, uint32_t xh) {
     vk_disp *d = disp_new(pl, add ? VKP_ADD_RMSNORM : VKP_RMSNORM);
     act(pl, d, 1, n->src[0] == (add ? add->dst : NULL) ? add->src[0] : n->src[0], 0);
-    if (xh)
-        scratch_use(pl, d, 8, xh, (VkDeviceSize)rows(pl, n->dst) * n->dst->ne[1] / 2, 1);
-    else
-        act(pl, d, 2, n->dst, 1);
+    out_or_x(pl, d, 2, n->dst, xh);
     uint32_t woff = weight(pl, d, 3, n->w);
     if (add) {
         act(pl, d, 4, add->src[1], 0);
@@ -203,7 +209,7 @@ static int attn_cm_ok(const planner *pl, const r1_node *n) {
     return pl->var != VK_DECODE && pl->c->pipe[VKP_ATTN_CM] && n->i2 == 128;
 }
 
-/* xh: the output in fp16 at scratch word xh instead (attn_cm only), 0: not. */
+/* xh: out_or_x (attn_cm only). */
 static void attn(planner *pl, const r1_node *n, uint32_t xh) {
     if (pl->var == VK_DECODE && attn_split(n) && pl->c->fuse)
         return attn_dec(pl, n, NULL, NULL, NULL);
@@ -216,10 +222,7 @@ static void attn(planner *pl, const r1_node *n, uint32_t xh) {
     act(pl, d, 1, n->src[0], 0);
     act(pl, d, 2, n->kv[0], 0);
     act(pl, d, 3, n->kv[1], 0);
-    if (cm && xh)
-        scratch_use(pl, d, 8, xh, (VkDeviceSize)rows(pl, n->dst) * n->dst->ne[1] / 2, 1);
-    else
-        act(pl, d, 4, n->dst, 1);
+    out_or_x(pl, d, 4, n->dst, cm ? xh : 0);
     push(d, (uint32_t)n->i0);
     push(d, (uint32_t)n->i1);
     push(d, (uint32_t)n->i2);
@@ -304,9 +307,9 @@ static int plan_node(planner *pl, const r1_node *nodes, int i, int n) {
 
 /* Scratch regions of the prompt GEMMs (GPTQ matmuls of more than one row),
  * sized for the largest and shared by all: the tensor-core GEMM's fp16
- * operands (two W regions, or one without prep_ahead, and X), and the K-split partials and counters
- * (GK_REGIONS of each, taken in turn; dispatches on one region record the access, so they never
- * overlap). */
+ * operands (two W regions, or one, and X; gemm_scratch_fit), and the K-split
+ * partials and counters (GK_REGIONS of each, taken in turn; dispatches on one
+ * region record the access, so they never overlap). */
 static void prompt_regions(const vk_ctx *c, const r1_segment *seg, vk_seg *s) {
     gemm_scratch g = {0};
     int full = 0; /* the output head here: every layer too (backend.h batch_extra_bytes) */

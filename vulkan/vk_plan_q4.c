@@ -313,7 +313,7 @@ static int cm_variants(const vk_ctx *c, const r1_qlinear *q, uint32_t ks, uint32
 /* What a q4_prep_cm dispatch writes: the weight dequantized to fp16 (past wmin
  * tokens), x in fp16 in the weight's K order, and whether it records the write
  * of the whole group's W for the barrier placement (the group's first linear:
- * the others' columns are disjoint from its own). */
+ * the others' columns are disjoint from its own; cm_group_preps). */
 enum { PREP_W = 1, PREP_X = 2, PREP_WACC = 4 };
 
 /* q4_prep_cm for linear n: W [K, wst] from column col of the W region at word
@@ -452,11 +452,11 @@ uint32_t r1vk_cm_x_direct(planner *pl, const r1_node *nodes, int i, int n) {
     const r1_tensor *t = nodes[i].dst;
     int j = i + 1, cnt = 0;
     r1_qlinear all;
+    /* rmsnorm.comp writes fp16 for all the rows, from registers (up to 8,192) */
+    if (nodes[i].op == R1_OP_RMSNORM && (nodes[i].rows != R1_ROWS_ALL || t->ne[1] > 8192)) return 0;
     if (pl->var == VK_BATCH && pl->s->cm && pl->c->cm == 1 && pl->c->x_direct && j < n)
         cnt = cm_group(pl->c, nodes, j, n, pl->s->cm_cap, &all);
-    /* x in the weight's K order: the tensor's own unless act-order permutes it;
-     * rmsnorm.comp writes fp16 for all the rows, from registers (up to 8,192) */
-    if (nodes[i].op == R1_OP_RMSNORM && (nodes[i].rows != R1_ROWS_ALL || t->ne[1] > 8192)) return 0;
+    /* x in the weight's K order: the tensor's own unless act-order permutes it */
     if (!cnt || nodes[j].src[0] != t || all.act_order || t->ne[1] % 4 ||
         read_elsewhere(nodes, j + cnt, n, t, 0, 0))
         return 0;
@@ -464,17 +464,18 @@ uint32_t r1vk_cm_x_direct(planner *pl, const r1_node *nodes, int i, int n) {
     return (uint32_t)pl->s->cm_x;
 }
 
-/* The preps of group (nodes[i], cnt linears, columns all) writing W into W
- * region wr unless it was prepared ahead, and x unless its producer wrote it. */
+/* The preps of group (nodes[i], cnt linears, columns all) into W region wr:
+ * what = PREP_W and / or PREP_X for the group; its first linear writes x and
+ * records the write of the whole group's W. */
 static void cm_group_preps(planner *pl, const r1_node *nodes, int i, int cnt, const r1_qlinear *all,
-                           int wr, int ahead, int xdone, const r1_node *silu) {
+                           int wr, int what, const r1_node *silu) {
     VkDeviceSize wn, xn;
     cm_words(pl->c, all, rows(pl, nodes[i].dst), &wn, &xn);
     uint32_t wmin = cm_wmin(pl->c, all), col = 0; /* one G: one cm_wmin for all */
     for (int m = 0; m < cnt; m++) {
-        int what = (ahead ? 0 : PREP_W) | (m == 0 ? (xdone ? 0 : PREP_X) | PREP_WACC : 0);
-        if (what & (PREP_W | PREP_X))
-            cm_prep(pl, &nodes[i + m], wmin, pl->s->cm_w[wr], wn, xn, col, (uint32_t)all->N, what,
+        int w = m == 0 ? what | PREP_WACC : what & PREP_W;
+        if (w & (PREP_W | PREP_X))
+            cm_prep(pl, &nodes[i + m], wmin, pl->s->cm_w[wr], wn, xn, col, (uint32_t)all->N, w,
                     silu);
         col += (uint32_t)nodes[i + m].q->N;
     }
@@ -492,14 +493,7 @@ static void cm_prep_ahead(planner *pl, const r1_node *nodes, int j, int n, int w
     r1_qlinear all;
     int cnt = j < n ? cm_group(pl->c, nodes, j, n, pl->s->cm_cap, &all) : 0;
     if (!cnt) return;
-    VkDeviceSize wn, xn;
-    cm_words(pl->c, &all, rows(pl, nodes[j].dst), &wn, &xn);
-    uint32_t wmin = cm_wmin(pl->c, &all), col = 0;
-    for (int m = 0; m < cnt; m++) {
-        cm_prep(pl, &nodes[j + m], wmin, pl->s->cm_w[wr], wn, xn, col, (uint32_t)all.N,
-                PREP_W | (m == 0 ? PREP_WACC : 0), NULL);
-        col += (uint32_t)nodes[j + m].q->N;
-    }
+    cm_group_preps(pl, nodes, j, cnt, &all, wr, PREP_W, NULL);
     pl->ahead_at = j;
 }
 
@@ -546,7 +540,8 @@ int r1vk_plan_cm(planner *pl, const r1_node *nodes, int i, int n) {
     int wr = pl->cm_groups++ & 1, ahead = pl->ahead_at == at;
     VkDeviceSize wn, xn;
     cm_words(pl->c, &all, rows(pl, nodes[at].dst), &wn, &xn);
-    cm_group_preps(pl, nodes, at, cnt, &all, wr, ahead, !silu && pl->x_at == at, silu);
+    int xdone = !silu && pl->x_at == at; /* its producer wrote x (r1vk_cm_x_direct) */
+    cm_group_preps(pl, nodes, at, cnt, &all, wr, (ahead ? 0 : PREP_W) | (xdone ? 0 : PREP_X), silu);
     uint32_t col = 0;
     for (int m = 0; m < cnt; m++) {
         cm_gemms(pl, &nodes[at + m], pl->s->cm_w[wr], wn, xn, col, (uint32_t)all.N, &all);
